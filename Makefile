@@ -1,0 +1,94 @@
+# ocix: `make demo` and `make test` do all set-up on a fresh Debian bookworm machine (as root).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+OCIX   := $(VENV)/bin/ocix
+GOCODE := /usr/share/gocode/src
+
+# What the project needs from Debian: "check:package".  A check is a command name (looked up on
+# PATH, so a Docker or containerd installed some other way counts) or an absolute file path.
+SYSTEM_DEPS := \
+	containerd:containerd \
+	runc:runc \
+	crun:crun \
+	dockerd:docker.io \
+	docker-registry:docker-registry \
+	static-busybox:busybox-static \
+	catatonit:catatonit \
+	/usr/lib/cni/loopback:containernetworking-plugins \
+	$(GOCODE)/github.com/containerd/containerd/api/services/version/v1/version.proto:golang-github-containerd-containerd-dev \
+	$(GOCODE)/github.com/gogo/protobuf/gogoproto/gogo.proto:golang-github-gogo-protobuf-dev \
+	$(GOCODE)/github.com/opencontainers/image-spec/schema/manifest-schema.json:golang-github-opencontainers-image-spec-dev \
+	$(GOCODE)/github.com/opencontainers/runtime-spec/schema/config-schema.json:golang-github-opencontainers-specs-dev
+
+.PHONY: help setup system-deps venv stubs demo test unit integration lint bench clean
+
+help:
+	@echo "make demo   set up what is missing, start the lab, run the main job"
+	@echo "make test   set up what is missing, run the whole test suite"
+	@echo "make setup  system packages, .venv, generated stubs (idempotent)"
+	@echo "make lint   ruff + mypy"
+	@echo "make bench  benchmarks against ctr/runc/docker (needs the lab)"
+
+setup: system-deps venv stubs
+
+# Installs only what is absent; never starts or enables a system service.
+system-deps:
+	@missing=(); for dep in $(SYSTEM_DEPS); do \
+	  check=$${dep%%:*}; pkg=$${dep#*:}; \
+	  case "$$check" in \
+	    /*) [ -e "$$check" ] || missing+=("$$pkg") ;; \
+	    static-busybox) { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || missing+=("$$pkg") ;; \
+	    *) command -v "$$check" >/dev/null 2>&1 || [ -x "/usr/sbin/$$check" ] || missing+=("$$pkg") ;; \
+	  esac; \
+	done; \
+	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv); \
+	if [ $${#missing[@]} -eq 0 ]; then echo "system packages: all present"; exit 0; fi; \
+	echo "system packages: installing $${missing[*]}"; \
+	if [ "$$(id -u)" != 0 ]; then echo "run as root to install: $${missing[*]}" >&2; exit 1; fi; \
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT; \
+	[ -e /usr/sbin/policy-rc.d ] || printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -q && apt-get install -y -q --no-install-recommends "$${missing[@]}" || exit 1; \
+	if [ -d /run/systemd/system ]; then \
+	  for u in containerd.service docker.service docker.socket; do \
+	    systemctl is-enabled -q $$u 2>/dev/null && [[ " $${missing[*]} " == *" $$( [ $$u = containerd.service ] && echo containerd || echo docker.io) "* ]] && systemctl disable -q $$u || true; \
+	  done; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip >/dev/null
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+# The script hashes its inputs and returns at once when nothing changed.
+stubs: venv
+	@$(PY) proto/build.py
+
+demo: setup
+	@bash bench/demo.sh
+
+test: setup
+	$(PY) -m pytest -q tests
+
+unit: setup
+	$(PY) -m pytest -q tests/unit
+
+integration: setup
+	$(PY) -m pytest -q tests/integration
+
+lint: setup
+	$(VENV)/bin/ruff check ocix tests bench proto
+	$(VENV)/bin/mypy
+
+bench: setup
+	@for b in bench/pull bench/run bench/validate; do [ -x $$b ] && $$b || true; done
+
+clean:
+	rm -rf ocix/_api build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from ocix.cli.main import main
+
+main()

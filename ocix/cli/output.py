@@ -1,0 +1,95 @@
+"""Rendering shared by every command: JSON on stdout, rich tables, one-line errors.
+
+rich is imported lazily so that `ocix --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_option(fn: F) -> F:
+    """--json: machine output on stdout, nothing else."""
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print JSON on stdout instead of a table.")(fn)
+
+
+def to_jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not f.name.startswith("_")}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "replace")
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    return obj
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
+
+
+def console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None,
+                empty: str = "nothing to show") -> None:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  header_style="bold")
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    n = 0
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+        n += 1
+    if n == 0:
+        console().print(f"[dim]{empty}[/dim]")
+        return
+    console().print(table)
+
+
+def print_kv(pairs: Iterable[tuple[str, Any]]) -> None:
+    from rich.table import Table
+
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold")
+    t.add_column()
+    for k, v in pairs:
+        t.add_row(k, "" if v is None else str(v))
+    console().print(t)
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def short_digest(d: str, n: int = 12) -> str:
+    return d.split(":", 1)[-1][:n] if d else ""
+
+
+def error_line(message: str, hint: str | None = None) -> None:
+    click.echo(f"Error: {message}", err=True)
+    if hint:
+        click.echo(f"Hint: {hint}", err=True)

@@ -1,0 +1,1 @@
+"""containerd over raw gRPC: the connection and one module per service."""

@@ -1,0 +1,182 @@
+"""The gRPC connection to containerd: channel, namespace and lease headers, error mapping.
+
+Service wrappers (one module per containerd service) call `Connection.unary`,
+`Connection.server_stream` and `Connection.bidi_stream`; nothing else touches grpc directly, so
+errors and `--trace` lines are handled in exactly one place.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import stat
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import trace
+from ..errors import LAB_HINT, OcixError, UnreachableError, from_grpc
+
+DEFAULT_ADDRESS = "/run/containerd/containerd.sock"
+DEFAULT_NAMESPACE = "default"
+MAX_MESSAGE = 16 << 20  # containerd's defaults.DefaultMaxRecvMsgSize
+
+# service key -> (generated module, stub class, full service name for --trace)
+_SERVICES: dict[str, tuple[str, str]] = {
+    "version": ("services.version.v1.version_pb2_grpc", "VersionStub"),
+    "introspection": ("services.introspection.v1.introspection_pb2_grpc", "IntrospectionStub"),
+    "namespaces": ("services.namespaces.v1.namespace_pb2_grpc", "NamespacesStub"),
+    "images": ("services.images.v1.images_pb2_grpc", "ImagesStub"),
+    "content": ("services.content.v1.content_pb2_grpc", "ContentStub"),
+    "snapshots": ("services.snapshots.v1.snapshots_pb2_grpc", "SnapshotsStub"),
+    "diff": ("services.diff.v1.diff_pb2_grpc", "DiffStub"),
+    "leases": ("services.leases.v1.leases_pb2_grpc", "LeasesStub"),
+    "containers": ("services.containers.v1.containers_pb2_grpc", "ContainersStub"),
+    "tasks": ("services.tasks.v1.tasks_pb2_grpc", "TasksStub"),
+    "events": ("services.events.v1.events_pb2_grpc", "EventsStub"),
+}
+
+
+def socket_path(address: str) -> str:
+    return address[len("unix://"):] if address.startswith("unix://") else address
+
+
+def load_stub_module(rel: str) -> Any:
+    try:
+        return importlib.import_module("ocix._api.containerd." + rel)
+    except ImportError as e:
+        raise OcixError(f"the generated containerd stubs are missing ({e.name})",
+                        hint="run `make stubs` (or `make setup`) in the ocix checkout") from e
+
+
+@dataclass
+class Connection:
+    """A containerd client connection bound to one namespace."""
+
+    address: str = DEFAULT_ADDRESS
+    namespace: str = DEFAULT_NAMESPACE
+    timeout: float | None = 30.0
+    _channel: Any = field(default=None, repr=False)
+    _stubs: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, address: str | None = None, namespace: str | None = None) -> Connection:
+        return cls(address=address or os.environ.get("CONTAINERD_ADDRESS") or DEFAULT_ADDRESS,
+                   namespace=namespace or os.environ.get("CONTAINERD_NAMESPACE") or DEFAULT_NAMESPACE)
+
+    # -- channel -------------------------------------------------------------------------
+    def channel(self) -> Any:
+        if self._channel is None:
+            path = socket_path(self.address)
+            try:
+                mode = os.stat(path).st_mode
+            except FileNotFoundError:
+                raise UnreachableError(f"containerd socket {path} does not exist",
+                                       hint=LAB_HINT) from None
+            except PermissionError:
+                raise UnreachableError(f"containerd socket {path} is not accessible (permission denied)",
+                                       hint="run ocix as root") from None
+            if not stat.S_ISSOCK(mode):
+                raise UnreachableError(f"{path} is not a unix socket", hint=LAB_HINT)
+            import grpc
+
+            self._channel = grpc.insecure_channel(
+                "unix://" + path,
+                options=[("grpc.max_receive_message_length", MAX_MESSAGE),
+                         ("grpc.max_send_message_length", MAX_MESSAGE),
+                         ("grpc.enable_http_proxy", 0)])
+        return self._channel
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+            self._stubs.clear()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def in_namespace(self, namespace: str) -> Connection:
+        """The same channel, other namespace header."""
+        other = Connection(self.address, namespace, self.timeout)
+        other._channel = self.channel()
+        other._stubs = self._stubs
+        return other
+
+    def stub(self, service: str) -> Any:
+        if service not in self._stubs:
+            rel, cls = _SERVICES[service]
+            self._stubs[service] = getattr(load_stub_module(rel), cls)(self.channel())
+        return self._stubs[service]
+
+    def metadata(self, lease: str | None = None, namespace: str | None = None) -> list[tuple[str, str]]:
+        md = [("containerd-namespace", namespace or self.namespace)]
+        if lease:
+            md.append(("containerd-lease", lease))
+        return md
+
+    # -- calls ---------------------------------------------------------------------------
+    def unary(self, service: str, method: str, request: Any, *, lease: str | None = None,
+              timeout: float | None = -1.0, what: str = "", namespace: str | None = None) -> Any:
+        fn = getattr(self.stub(service), method)
+        label = f"containerd.{service}.{method}"
+        start = time.monotonic()
+        status = "OK"
+        try:
+            return fn(request, metadata=self.metadata(lease, namespace),
+                      timeout=self.timeout if timeout == -1.0 else timeout)
+        except Exception as e:
+            status = _status_name(e)
+            raise self._convert(e, what) from e
+        finally:
+            trace.emit("grpc", label, time.monotonic() - start, status,
+                       f"ns={namespace or self.namespace}" + (f" lease={lease}" if lease else ""))
+
+    def server_stream(self, service: str, method: str, request: Any, *, lease: str | None = None,
+                      timeout: float | None = None, what: str = "",
+                      namespace: str | None = None) -> Iterator[Any]:
+        fn = getattr(self.stub(service), method)
+        label = f"containerd.{service}.{method}"
+        start = time.monotonic()
+        status, n = "OK", 0
+        try:
+            for item in fn(request, metadata=self.metadata(lease, namespace), timeout=timeout):
+                n += 1
+                yield item
+        except Exception as e:
+            status = _status_name(e)
+            raise self._convert(e, what) from e
+        finally:
+            trace.emit("grpc", label, time.monotonic() - start, status, f"stream messages={n}")
+
+    def bidi_stream(self, service: str, method: str, requests: Iterable[Any], *,
+                    lease: str | None = None, timeout: float | None = None) -> Any:
+        """Open a bidirectional stream; the caller iterates it and maps errors with convert()."""
+        fn = getattr(self.stub(service), method)
+        return fn(iter(requests), metadata=self.metadata(lease), timeout=timeout)
+
+    def convert(self, exc: Exception, what: str = "") -> Exception:
+        return self._convert(exc, what)
+
+    def _convert(self, exc: Exception, what: str) -> Exception:
+        if isinstance(exc, OcixError):
+            return exc
+        import grpc
+
+        if isinstance(exc, grpc.RpcError):
+            return from_grpc(exc, address=socket_path(self.address), what=what)
+        return exc
+
+
+def _status_name(exc: Exception) -> str:
+    code = getattr(exc, "code", None)
+    if callable(code):
+        try:
+            return str(getattr(code(), "name", "ERROR"))
+        except Exception:
+            return "ERROR"
+    return type(exc).__name__

@@ -1,0 +1,166 @@
+"""The one exception tree of ocix, and the one place gRPC and HTTP failures become it.
+
+Every error carries the server's own message (never swallowed), an optional hint for the
+user, and the exit code the CLI should use: 1 for a failed check or command, 2 for bad usage
+or a daemon that cannot be reached.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import grpc
+    import requests
+
+
+class OcixError(Exception):
+    """Root of every error ocix raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.code = code  # gRPC status name or HTTP status, when there is one
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(OcixError):
+    exit_code = 2
+
+
+class UnreachableError(OcixError):
+    """A daemon or registry cannot be reached at all."""
+
+    exit_code = 2
+
+
+class NotFoundError(OcixError):
+    pass
+
+
+class AlreadyExistsError(OcixError):
+    pass
+
+
+class FailedPreconditionError(OcixError):
+    pass
+
+
+class ConflictError(OcixError):
+    """Another client holds the resource (a content ref being written, a lease ...)."""
+
+
+class InvalidArgumentError(OcixError):
+    pass
+
+
+class DigestMismatchError(OcixError):
+    pass
+
+
+class RegistryError(OcixError):
+    """An HTTP failure from a registry, with its status and its error body."""
+
+    def __init__(self, message: str, *, status: int | None = None, body: str = "",
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint, code=str(status) if status else None)
+        self.status = status
+        self.body = body
+
+
+class AuthError(RegistryError):
+    pass
+
+
+class ValidationFailed(OcixError):
+    """A document or bundle did not validate; the findings travel with it."""
+
+    def __init__(self, message: str, findings: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.findings = findings or []
+
+
+LAB_HINT = "start the lab with `ocix lab up`, then `eval \"$(ocix lab env)\"`, or pass --address"
+
+# gRPC status name -> exception class.  One table, like python-etcd3's, but keeping details().
+_GRPC_CLASSES: dict[str, type[OcixError]] = {
+    "NOT_FOUND": NotFoundError,
+    "ALREADY_EXISTS": AlreadyExistsError,
+    "FAILED_PRECONDITION": FailedPreconditionError,
+    "INVALID_ARGUMENT": InvalidArgumentError,
+    "UNAVAILABLE": UnreachableError,
+    "ABORTED": ConflictError,
+    "OUT_OF_RANGE": ConflictError,
+}
+
+
+def from_grpc(err: grpc.RpcError, *, address: str = "", what: str = "") -> OcixError:
+    """Convert a gRPC error into the matching OcixError, keeping the server's message."""
+    code = err.code() if hasattr(err, "code") else None
+    name = getattr(code, "name", "UNKNOWN")
+    details = (err.details() if hasattr(err, "details") else None) or str(err)
+    prefix = f"{what}: " if what else ""
+    if name == "UNAVAILABLE" and _looks_like_connect_failure(details):
+        return UnreachableError(f"cannot reach containerd at {address or 'its socket'}: {details}",
+                                hint=LAB_HINT, code=name)
+    if name == "DEADLINE_EXCEEDED":
+        return UnreachableError(f"{prefix}containerd did not answer in time ({details})",
+                                hint="is the daemon overloaded or stopped?", code=name)
+    cls = _GRPC_CLASSES.get(name, OcixError)
+    if cls is UnreachableError:  # UNAVAILABLE for a busy ref is a retryable conflict, not a dead daemon
+        cls = ConflictError
+    return cls(f"{prefix}{details}", code=name)
+
+
+def _looks_like_connect_failure(details: str) -> bool:
+    d = details.lower()
+    return any(s in d for s in ("failed to connect", "connection refused", "no such file",
+                                "socket closed", "connect failed", "unavailable", "broken pipe",
+                                "connection reset"))
+
+
+def from_http(resp: requests.Response, *, what: str = "") -> RegistryError:
+    """Convert a failed registry response, keeping the registry's own error text."""
+    status = resp.status_code
+    body = ""
+    try:
+        body = resp.text[:2000]
+    except Exception:  # a streamed body may be gone already
+        body = ""
+    detail = _registry_error_text(resp) or resp.reason or "error"
+    prefix = f"{what}: " if what else ""
+    msg = f"{prefix}{resp.request.method if resp.request else 'GET'} {_redact_url(resp.url)}: {status} {detail}"
+    if status in (401, 403):
+        return AuthError(msg, status=status, body=body,
+                         hint="log in with `docker login` or pass --user USER:PASSWORD")
+    if status == 404:
+        return RegistryError(msg, status=status, body=body,
+                             hint="check the repository name and tag")
+    return RegistryError(msg, status=status, body=body)
+
+
+def _registry_error_text(resp: requests.Response) -> str:
+    """The distribution spec's {"errors": [{"code","message"}]} body, flattened."""
+    try:
+        data = resp.json()
+    except Exception:
+        return ""
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(errors, list):
+        return ""
+    parts = []
+    for e in errors:
+        if isinstance(e, dict):
+            parts.append(" ".join(str(e.get(k)) for k in ("code", "message") if e.get(k)))
+    return "; ".join(p for p in parts if p)
+
+
+def _redact_url(url: str) -> str:
+    from .trace import redact_url
+
+    return redact_url(url)

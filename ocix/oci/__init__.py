@@ -1,0 +1,1 @@
+"""OCI primitives: media types, digests, descriptors, chain IDs, runtime-spec generation."""

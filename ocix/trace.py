@@ -1,0 +1,69 @@
+"""`--trace`: one stderr line per gRPC or HTTP call, with its timing, credentials redacted."""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+_enabled = False
+_stream: TextIO = sys.stderr
+_lock = threading.Lock()
+_t0 = time.monotonic()
+
+_SECRET_KEYS = re.compile(r"(?i)(authorization|password|token|access_token|refresh_token|secret)")
+
+
+def enable(stream: TextIO | None = None) -> None:
+    global _enabled, _stream
+    _enabled = True
+    if stream is not None:
+        _stream = stream
+
+
+def disable() -> None:
+    global _enabled
+    _enabled = False
+
+
+def enabled() -> bool:
+    return _enabled
+
+
+def redact_url(url: str) -> str:
+    """Drop user:password@ and secret query values from a URL."""
+    url = re.sub(r"//[^/@\s]+:[^/@\s]+@", "//***@", url)
+    return re.sub(r"(?i)([?&](?:password|token|access_token|secret)=)[^&]*", r"\1***", url)
+
+
+def redact_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {k: ("***" if _SECRET_KEYS.search(k) else v) for k, v in headers.items()}
+
+
+def emit(kind: str, what: str, elapsed: float, status: str, extra: str = "") -> None:
+    if not _enabled:
+        return
+    at = time.monotonic() - _t0
+    line = f"[trace +{at:7.3f}s] {kind:4} {what} -> {status} ({elapsed * 1000:.1f} ms)"
+    if extra:
+        line += f" {extra}"
+    with _lock:
+        print(line, file=_stream, flush=True)
+
+
+@contextmanager
+def span(kind: str, what: str) -> Iterator[dict[str, str]]:
+    """Time a call; the body may set result['status'] and result['extra']."""
+    result: dict[str, str] = {"status": "OK", "extra": ""}
+    start = time.monotonic()
+    try:
+        yield result
+    except BaseException as e:
+        result["status"] = result.get("status") if result.get("status") != "OK" else type(e).__name__
+        raise
+    finally:
+        emit(kind, what, time.monotonic() - start, result["status"], result["extra"])
