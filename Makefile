@@ -21,7 +21,7 @@ SYSTEM_DEPS := \
 	/usr/lib/cni/loopback:containernetworking-plugins \
 	$(GOCODE)/github.com/containerd/containerd/api/services/version/v1/version.proto:golang-github-containerd-containerd-dev \
 	$(GOCODE)/github.com/gogo/protobuf/gogoproto/gogo.proto:golang-github-gogo-protobuf-dev \
-	$(GOCODE)/github.com/opencontainers/image-spec/schema/manifest-schema.json:golang-github-opencontainers-image-spec-dev \
+	$(GOCODE)/github.com/opencontainers/image-spec/schema/image-manifest-schema.json:golang-github-opencontainers-image-spec-dev \
 	$(GOCODE)/github.com/opencontainers/runtime-spec/schema/config-schema.json:golang-github-opencontainers-specs-dev
 
 .PHONY: help setup system-deps venv stubs demo test unit integration lint bench clean

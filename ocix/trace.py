@@ -63,7 +63,8 @@ def span(kind: str, what: str) -> Iterator[dict[str, str]]:
     try:
         yield result
     except BaseException as e:
-        result["status"] = result.get("status") if result.get("status") != "OK" else type(e).__name__
+        if result["status"] == "OK":
+            result["status"] = type(e).__name__
         raise
     finally:
         emit(kind, what, time.monotonic() - start, result["status"], result["extra"])

@@ -21,7 +21,6 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -129,7 +128,7 @@ def main() -> int:
     wkt = Path(grpc_tools.__file__).parent / "_proto"
     import google.rpc  # googleapis-common-protos ships status.proto next to its module
 
-    googleapis_root = Path(list(google.rpc.__path__)[0]).parent.parent
+    googleapis_root = Path(next(iter(google.rpc.__path__))).parent.parent
 
     with tempfile.TemporaryDirectory(prefix="ocix-proto-") as tmp:
         stage = Path(tmp)

@@ -1,9 +1,129 @@
-"""`ocix lab`: placeholder until the lab module lands."""
+"""`ocix lab`: the embedded, offline lab (private containerd + loopback registry [+ dockerd])."""
+
 from __future__ import annotations
 
+import shlex
+
 import click
+
+from .output import json_option, print_json, print_kv, print_table
+
+DIR_OPTION = click.option("--dir", "directory", envvar="OCIX_LAB_DIR", metavar="DIR",
+                          help="Lab state directory (env OCIX_LAB_DIR, default /var/lib/ocix-lab).")
+
+
+def _progress(quiet: bool) -> object:
+    if quiet:
+        return lambda _msg: None
+    return lambda msg: click.echo(f"lab: {msg}", err=True)
 
 
 @click.group()
 def lab() -> None:
-    """Run the embedded lab."""
+    """Run the embedded lab: a private containerd, a loopback registry, optionally dockerd.
+
+    Everything works offline: the registry is seeded with images ocix builds from files on
+    this machine, and it mirrors docker.io, so `ocix pull busybox` and
+    `ctr images pull --hosts-dir "$OCIX_HOSTS_DIR" docker.io/library/busybox:latest` both work.
+
+    \b
+    Examples:
+      ocix lab up && eval "$(ocix lab env)"
+      ocix lab up --with-docker
+      ocix lab status
+      ocix lab seed --large
+      ocix lab down
+    """
+
+
+@lab.command()
+@DIR_OPTION
+@click.option("--with-docker", is_flag=True, help="Also start a dockerd wired to the lab containerd.")
+@click.option("--no-seed", is_flag=True, help="Do not build and push the seed images.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+def up(directory: str | None, with_docker: bool, no_seed: bool, quiet: bool) -> None:
+    """Start the lab (a no-op if it already runs)."""
+    from ..lab import lab as labmod
+
+    result = labmod.up(directory, with_docker=with_docker, seed=not no_seed,
+                       progress=_progress(quiet))  # type: ignore[arg-type]
+    st = result.state
+    if result.already_running:
+        click.echo(f"lab already running in {st.dir} (containerd {st.containerd_socket}, "
+                   f"registry {st.registry})")
+        return
+    click.echo(f"lab up in {result.seconds:.1f}s: containerd {st.containerd_socket}, "
+               f"registry {st.registry}" + (f", dockerd {st.docker_socket}" if st.docker_socket else ""))
+    click.echo('next: eval "$(ocix lab env)"')
+
+
+@lab.command()
+@DIR_OPTION
+@click.option("--purge", is_flag=True, help="Also delete the lab directory.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+def down(directory: str | None, purge: bool, quiet: bool) -> None:
+    """Stop what `lab up` started, by pid, and unmount what is left."""
+    from ..lab import lab as labmod
+
+    stopped = labmod.down(directory, purge=purge, progress=_progress(quiet))  # type: ignore[arg-type]
+    click.echo("lab down: stopped " + ", ".join(stopped) if stopped else "lab was not running")
+
+
+@lab.command()
+@DIR_OPTION
+@json_option
+def status(directory: str | None, as_json: bool) -> None:
+    """Show what runs, with pids, sockets and versions."""
+    from ..lab import lab as labmod
+
+    st = labmod.status(directory)
+    if as_json:
+        print_json(st)
+        return
+    if not st.components:
+        click.echo(f"lab in {st.dir}: not running")
+        return
+    print_kv([("Lab dir", st.dir), ("State", "running" if st.running else "DEGRADED")])
+    print_table(["COMPONENT", "PID", "STATE", "ADDRESS", "VERSION"],
+                [[c.name, c.pid, "running" if c.running else "stopped", c.address, c.version]
+                 for c in st.components])
+    if st.images:
+        print_table(["SEEDED IMAGE"], [[i] for i in st.images])
+
+
+@lab.command()
+@DIR_OPTION
+@json_option
+def env(directory: str | None, as_json: bool) -> None:
+    """Print shell exports for the running lab: eval "$(ocix lab env)"."""
+    from ..lab import lab as labmod
+
+    values = labmod.env(directory)
+    if as_json:
+        print_json(values)
+        return
+    for k, v in values.items():
+        click.echo(f"export {k}={shlex.quote(v)}")
+
+
+@lab.command()
+@DIR_OPTION
+@click.option("--large", is_flag=True, help="Also build the ~200 MiB benchmark image (library/large).")
+@click.option("--sized", "sized", multiple=True, type=click.IntRange(1, 4096), metavar="MIB",
+              help="Also build a single-layer image of MIB MiB (repeatable), e.g. --sized 50.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+def seed(directory: str | None, large: bool, sized: tuple[int, ...], quiet: bool) -> None:
+    """Build the seed images again (and optional benchmark images) and push them."""
+    from ..errors import OcixError
+    from ..lab import lab as labmod
+    from ..lab.state import LabState, lab_dir
+
+    state = LabState.load(lab_dir(directory))
+    if not labmod.is_running(state):
+        raise OcixError("the lab is not running", hint="start it with `ocix lab up`")
+    assert state is not None
+    state.images = labmod.seed_registry(state, large=large, sized=sized,
+                                        progress=_progress(quiet))  # type: ignore[arg-type]
+    state.save()
+    for ref in state.images:
+        click.echo(ref)

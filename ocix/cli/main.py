@@ -90,11 +90,13 @@ def cli(ctx: click.Context, address: str | None, namespace: str | None, trace: b
 
 
 def _register() -> None:
-    from . import daemon, lab
+    from . import daemon, images, lab
+    from .validate import validate
 
     cli.add_command(lab.lab)
-    for cmd in (daemon.version, daemon.plugins, daemon.namespaces):
+    for cmd in (daemon.version, daemon.plugins, daemon.namespaces, images.pull, images.images):
         cli.add_command(cmd)
+    cli.add_command(validate)
 
 
 _register()

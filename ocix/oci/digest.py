@@ -17,11 +17,11 @@ def digest_problem(digest: str) -> str | None:
     """Why `digest` is not a valid digest, or None if it is."""
     if not isinstance(digest, str):
         return "a digest must be a string"
-    if not DIGEST_RE.match(digest):
+    if not DIGEST_RE.fullmatch(digest):
         return f"{digest!r} is not of the form algorithm:encoded"
     algo, encoded = digest.split(":", 1)
     rule = _REGISTERED.get(algo)
-    if rule is not None and not rule.match(encoded):
+    if rule is not None and not rule.fullmatch(encoded):
         want = 64 if algo == "sha256" else 128
         return f"{algo} digests are {want} lowercase hex characters, got {len(encoded)} in {digest!r}"
     return None

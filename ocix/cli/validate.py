@@ -1,0 +1,97 @@
+"""`ocix validate`: OCI documents, image layouts, runtime bundles, images and refs.
+
+jsonschema and fastjsonschema are imported inside the command (through ocix.validate's lazy
+loaders), so `import ocix.cli.main` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..errors import UsageError
+from .main import State, pass_state
+from .output import json_option, print_json
+
+if TYPE_CHECKING:
+    from ..validate.findings import Report
+
+KIND_CHOICES = ("manifest", "index", "config", "descriptor", "layout", "bundle")
+
+
+@click.command()
+@click.argument("target", metavar="TARGET")
+@click.argument("name", metavar="[NAME|REF]", required=False)
+@click.option("--kind", "-k", type=click.Choice(KIND_CHOICES),
+              help="Force the kind instead of detecting it.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing; the exit code is the verdict.")
+@json_option
+@pass_state
+def validate(state: State, target: str, name: str | None, kind: str | None, quiet: bool,
+             as_json: bool) -> None:
+    """Validate OCI content against ocix's schemas and the spec's prose rules. Offline.
+
+    TARGET is a JSON file (manifest, index, image config, descriptor, oci-layout header or a
+    runtime config.json), '-' for stdin, an image layout directory (it has an oci-layout file:
+    every blob's digest and size, every layer tar, the diff IDs), a runtime bundle directory
+    (config.json plus its rootfs), `image NAME` for an image in containerd, or `ref REF` for an
+    image in a registry.
+
+    Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error or unreadable path.
+
+    \b
+    Examples:
+      runc spec -b /tmp/b && mkdir /tmp/b/rootfs && ocix validate /tmp/b
+      ocix validate manifest.json
+      curl -s URL | ocix validate - --kind index
+      ocix validate ./layout-dir --json | jq '.findings[] | select(.severity == "error")'
+      ocix validate image docker.io/library/alpine:latest
+      ocix validate ref localhost:5000/lab/alpine:3
+    """
+    from ..validate import remote, targets
+
+    if name is not None:
+        if target not in ("image", "ref"):
+            raise UsageError(f"unexpected extra argument {name!r}",
+                             hint="use `ocix validate TARGET`, `ocix validate image NAME` or "
+                                  "`ocix validate ref REF`")
+        if kind is not None:
+            raise UsageError(f"--kind does not apply to `{target} {name}`: it is walked as an image")
+        report = (remote.validate_containerd_image(state.conn(), name) if target == "image"
+                  else remote.validate_registry_ref(name))
+    else:
+        report = targets.validate_path(target, kind)
+    if as_json:
+        print_json(report.to_json())
+    elif not quiet:
+        render(report)
+    if not report.valid:
+        click.get_current_context().exit(1)
+
+
+_STYLE: dict[str, dict[str, Any]] = {"error": {"fg": "red", "bold": True},
+                                     "warning": {"fg": "yellow", "bold": True}}
+
+
+def render(report: Report) -> None:
+    """Findings grouped by severity, errors first, then the one-line verdict."""
+    for severity, title in (("error", "Errors"), ("warning", "Warnings")):
+        group = [f for f in report.findings if f.severity.value == severity]
+        if not group:
+            continue
+        click.echo(click.style(f"{title} ({len(group)})", **_STYLE[severity]))
+        for f in group:
+            where = " ".join(p for p in (f.location, f.pointer or "/") if p)
+            click.echo(f"  {click.style(where, bold=True)}: {f.message}")
+            click.echo(click.style(f"      {f.spec} [{f.rule}]", dim=True))
+            if f.hint:
+                click.echo(click.style(f"      hint: {f.hint}", dim=True))
+    counts = f"{_plural(report.errors, 'error')}, {_plural(report.warnings, 'warning')}"
+    verdict = click.style("valid", fg="green", bold=True) if report.valid else \
+        click.style("invalid", fg="red", bold=True)
+    click.echo(f"{report.kind} {report.target}: {verdict} ({counts})")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

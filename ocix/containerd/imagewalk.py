@@ -1,0 +1,113 @@
+"""Read an image's tree back out of the content store: platforms, sizes, completeness.
+
+This is what `ctr images ls` and `ctr images check` compute from an image record's target.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import NotFoundError, OcixError
+from ..oci import mediatypes as mt
+from ..oci import platform as plat
+from ..oci.descriptor import Descriptor
+from . import content
+from .connection import Connection
+from .images import Image
+from .unpack import is_unpacked
+
+
+@dataclass(frozen=True)
+class ManifestInfo:
+    descriptor: Descriptor
+    platform: str
+    config: Descriptor
+    layers: list[Descriptor]
+    diff_ids: list[str]
+    config_doc: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    name: str
+    digest: str
+    media_type: str
+    size: int  # compressed bytes of the default platform's manifest, config and layers
+    platforms: list[str]
+    unpacked: bool
+    complete: bool
+    present: int
+    total: int
+
+
+def _doc(conn: Connection, desc: Descriptor) -> dict[str, Any]:
+    body = content.read_blob(conn, desc.digest, limit=8 << 20)
+    try:
+        doc = json.loads(body)
+    except ValueError as e:
+        raise OcixError(f"{desc.digest} is not JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise OcixError(f"{desc.digest} is not a JSON object")
+    return doc
+
+
+def children(conn: Connection, target: Descriptor) -> list[Descriptor]:
+    """The manifests an index lists (or the manifest itself)."""
+    if mt.is_index(target.media_type):
+        return [Descriptor.from_json(m) for m in _doc(conn, target).get("manifests") or []]
+    return [target]
+
+
+def manifest_info(conn: Connection, desc: Descriptor) -> ManifestInfo:
+    doc = _doc(conn, desc)
+    config = Descriptor.from_json(doc.get("config") or {})
+    layers = [Descriptor.from_json(x) for x in doc.get("layers") or []]
+    cdoc = _doc(conn, config)
+    diff_ids = list((cdoc.get("rootfs") or {}).get("diff_ids") or [])
+    p = str(desc.platform) if desc.platform else "/".join(
+        x for x in (str(cdoc.get("os", "")), str(cdoc.get("architecture", "")),
+                    str(cdoc.get("variant", ""))) if x)
+    return ManifestInfo(desc, p, config, layers, diff_ids, cdoc)
+
+
+def default_manifest(conn: Connection, target: Descriptor, platform: str | None = None) -> ManifestInfo:
+    """The manifest `ctr` would use on this host (or for `platform`)."""
+    manifests = children(conn, target)
+    if len(manifests) == 1 and not mt.is_index(target.media_type):
+        return manifest_info(conn, manifests[0])
+    matcher = plat.Matcher(plat.parse(platform) if platform else plat.host())
+    ranked = [(r, i, m) for i, m in enumerate(manifests)
+              if mt.is_manifest(m.media_type) and (r := matcher.rank(m.platform)) is not None]
+    if not ranked:
+        raise NotFoundError(f"no manifest for {matcher.wanted} in {target.digest}")
+    return manifest_info(conn, min(ranked)[2])
+
+
+def platforms(conn: Connection, target: Descriptor) -> list[str]:
+    if mt.is_index(target.media_type):
+        return sorted({str(m.platform) for m in children(conn, target) if m.platform})
+    try:
+        return [manifest_info(conn, target).platform]
+    except OcixError:
+        return []
+
+
+def summarize(conn: Connection, image: Image, snapshotter: str = "overlayfs") -> ImageSummary:
+    """Size, platforms and completeness like `ctr images ls` + `ctr images check`."""
+    target = image.target
+    try:
+        plats = platforms(conn, target)
+    except (NotFoundError, OcixError):
+        return ImageSummary(image.name, target.digest, target.media_type, 0, [], False, False, 0, 1)
+    try:
+        m = default_manifest(conn, target)
+    except (NotFoundError, OcixError):
+        return ImageSummary(image.name, target.digest, target.media_type, 0, plats, False, False, 1, 1)
+    blobs = [m.config, *m.layers]
+    present = sum(1 for b in blobs if content.exists(conn, b.digest))
+    size = m.descriptor.size + sum(b.size for b in blobs)
+    return ImageSummary(image.name, target.digest, target.media_type, size, plats,
+                        is_unpacked(conn, m.diff_ids, snapshotter), present == len(blobs), present,
+                        len(blobs))

@@ -1,0 +1,629 @@
+"""A small deterministic OCI image builder for the lab.
+
+Layers are described in Python (files, dirs, symlinks, hardlinks, whiteouts, opaque dirs) and
+written as PAX tar (uid/gid 0 unless given, fixed mtime, sorted, parents first) through gzip
+(header mtime 0) straight to a blob file, hashing the tar (diff_id) and the gzip (digest) on the
+way, so a 500 MiB layer never sits in memory. Images land in one OCI image layout directory.
+
+Identical inputs give identical digests. Each layer is cached by a fingerprint of its
+description, and each image by the fingerprint of its whole recipe, so re-seeding is cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import posixpath
+import random
+import tarfile
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from ..errors import InvalidArgumentError, OcixError
+from ..oci import mediatypes as mt
+from ..oci.descriptor import Descriptor, Platform
+
+# Fixed time for tar entries, config "created" and history (2024-01-01T00:00:00Z).
+EPOCH = 1704067200
+EPOCH_RFC3339 = "2024-01-01T00:00:00Z"
+REF_NAME = "org.opencontainers.image.ref.name"
+DESCRIPTION = "org.opencontainers.image.description"
+# Bump when the bytes the builder writes for a given recipe change, to invalidate caches.
+BUILDER_VERSION = "1"
+CACHE_FILE = "ocix-build-cache.json"
+CHUNK = 1 << 20
+
+
+# --------------------------------------------------------------------------- content sources
+
+class Content(Protocol):
+    @property
+    def size(self) -> int: ...
+
+    def chunks(self) -> Iterator[bytes]: ...
+
+    def fingerprint(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Data:
+    """Literal bytes."""
+
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def chunks(self) -> Iterator[bytes]:
+        yield self.data
+
+    def fingerprint(self) -> str:
+        return "data:" + hashlib.sha256(self.data).hexdigest()
+
+
+_host_hashes: dict[tuple[str, int, int], str] = {}
+
+
+@dataclass(frozen=True)
+class HostFile:
+    """A file copied from this machine (read when the layer is written)."""
+
+    path: Path
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+    def chunks(self) -> Iterator[bytes]:
+        with open(self.path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                yield chunk
+
+    def fingerprint(self) -> str:
+        # By content, not mtime: a reinstalled identical binary must keep its digests.
+        st = self.path.stat()
+        key = (str(self.path), st.st_size, st.st_mtime_ns)
+        if key not in _host_hashes:
+            h = hashlib.sha256()
+            for chunk in self.chunks():
+                h.update(chunk)
+            _host_hashes[key] = h.hexdigest()
+        return "host:" + _host_hashes[key]
+
+
+@dataclass(frozen=True)
+class RandomBytes:
+    """`size` incompressible bytes from random.Random(seed): reproducible, never in memory at once."""
+
+    seed: int
+    length: int
+
+    @property
+    def size(self) -> int:
+        return self.length
+
+    def chunks(self) -> Iterator[bytes]:
+        rng = random.Random(self.seed)
+        left = self.length
+        while left > 0:
+            n = min(CHUNK, left)
+            yield rng.randbytes(n)
+            left -= n
+
+    def fingerprint(self) -> str:
+        return f"random:{self.seed}:{self.length}"
+
+
+# --------------------------------------------------------------------------- layer entries
+
+@dataclass(frozen=True)
+class File:
+    path: str
+    content: Content
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass(frozen=True)
+class Dir:
+    path: str
+    mode: int = 0o755
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass(frozen=True)
+class Symlink:
+    path: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Hardlink:
+    """A hard link to `target`, a regular file of the same layer."""
+
+    path: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Whiteout:
+    """Deletes `path` (file or whole dir) of the lower layers: written as `dir/.wh.name`."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """Hides everything lower layers put in dir `path`: written as `path/.wh..wh..opq`."""
+
+    path: str
+    mode: int = 0o755
+
+
+Entry = File | Dir | Symlink | Hardlink | Whiteout | Opaque
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    entries: tuple[Entry, ...]
+    created_by: str = ""
+    # 6 is gzip's default; random data is stored (level 0): level 1 costs ~30 MB/s for nothing.
+    compresslevel: int = 6
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(f"layer v{BUILDER_VERSION} level={self.compresslevel}\n".encode())
+        for e in self.entries:
+            fields = {k: (v.fingerprint() if k == "content" else v)
+                      for k, v in vars(e).items()}
+            h.update(json.dumps([type(e).__name__, fields], sort_keys=True).encode() + b"\n")
+        return "sha256:" + h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    env: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    working_dir: str = ""
+    user: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlatformImage:
+    """One image manifest: its platform, layers (bottom first) and config."""
+
+    platform: Platform
+    layers: tuple[LayerSpec, ...]
+    config: ImageConfig = field(default_factory=ImageConfig)
+    annotations: dict[str, str] = field(default_factory=dict)  # on the manifest and its descriptor
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    repo: str
+    tag: str
+    images: tuple[PlatformImage, ...]
+    description: str = ""
+    index: bool = False  # force an index even for one platform
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repo}:{self.tag}"
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclass(frozen=True)
+class BuiltLayer:
+    descriptor: Descriptor
+    diff_id: str
+    uncompressed_size: int
+
+
+@dataclass
+class BuiltImage:
+    repo: str
+    tag: str
+    root: Descriptor  # the manifest, or the index for several platforms
+    layout: Path
+    platforms: list[str]
+    layers: int  # layers of the first platform's manifest
+    description: str
+    cached: bool = False
+    build_seconds: float = 0.0
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repo}:{self.tag}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"repo": self.repo, "tag": self.tag, "root": self.root.to_json(),
+                "platforms": self.platforms, "layers": self.layers,
+                "description": self.description}
+
+
+# --------------------------------------------------------------------------- helpers
+
+def host_platform() -> Platform:
+    machine = os.uname().machine
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine,
+                                                                                        machine)
+    return Platform(os="linux", architecture=arch, variant="v7" if arch == "arm" else "")
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def blob_path(layout: Path, digest: str) -> Path:
+    algo, hexpart = digest.split(":", 1)
+    return Path(layout) / "blobs" / algo / hexpart
+
+
+def read_blob(layout: Path, digest: str) -> bytes:
+    return blob_path(layout, digest).read_bytes()
+
+
+def init_layout(layout: Path) -> None:
+    layout = Path(layout)
+    (layout / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    marker = layout / "oci-layout"
+    if not marker.exists():
+        _atomic_write(marker, canonical_json({"imageLayoutVersion": "1.0.0"}))
+    if not (layout / "index.json").exists():
+        _atomic_write(layout / "index.json", canonical_json(
+            {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}))
+
+
+def write_blob(layout: Path, data: bytes, media_type: str,
+               annotations: dict[str, str] | None = None,
+               platform: Platform | None = None) -> Descriptor:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    path = blob_path(layout, digest)
+    if not (path.exists() and path.stat().st_size == len(data)):
+        _atomic_write(path, data)
+    return Descriptor(media_type=media_type, digest=digest, size=len(data),
+                      annotations=dict(annotations or {}), platform=platform)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _locked(layout: Path) -> Iterator[None]:
+    """One builder per layout at a time: the cache file and index.json are read-modify-write."""
+    with open(Path(layout) / ".ocix-build.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _clean(path: str) -> str:
+    p = posixpath.normpath("/" + path.strip()).lstrip("/")
+    if not p or ".." in path.split("/"):
+        raise InvalidArgumentError(f"bad path in layer: {path!r}")
+    return p
+
+
+# --------------------------------------------------------------------------- tar writing
+
+class _HashingSink:
+    """File-like target for tarfile: hashes the tar, gzips it, hashes and writes the gzip."""
+
+    def __init__(self, out: BinaryIO, level: int) -> None:
+        self.out = out
+        self.tar_hash = hashlib.sha256()
+        self.gz_hash = hashlib.sha256()
+        self.tar_size = 0
+        self.gz_size = 0
+        # wbits 31 = gzip wrapper; zlib writes mtime 0 and no file name, so it is reproducible.
+        self._z = zlib.compressobj(level, zlib.DEFLATED, 31)
+
+    def write(self, b: bytes) -> int:
+        self.tar_hash.update(b)
+        self.tar_size += len(b)
+        self._emit(self._z.compress(b))
+        return len(b)
+
+    def tell(self) -> int:
+        return self.tar_size
+
+    def finish(self) -> None:
+        self._emit(self._z.flush())
+
+    def _emit(self, out: bytes) -> None:
+        if out:
+            self.gz_hash.update(out)
+            self.gz_size += len(out)
+            self.out.write(out)
+
+
+class _ChunkReader:
+    """read(n) over an iterator of chunks, for tarfile.addfile."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._it = chunks
+        self._buf = b""
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self._buf) < n:
+            nxt = next(self._it, None)
+            if nxt is None:
+                break
+            self._buf += nxt
+        if n < 0:
+            n = len(self._buf)
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+
+def layer_members(entries: Iterable[Entry]) -> list[tuple[tarfile.TarInfo, Content | None]]:
+    """Tar headers (and contents) in write order: missing parents added, sorted, links last."""
+    by_path: dict[str, tuple[tarfile.TarInfo, Content | None]] = {}
+    links: list[tuple[tarfile.TarInfo, Content | None]] = []
+    explicit: set[str] = set()
+
+    def info(name: str, kind: bytes, mode: int, uid: int = 0, gid: int = 0) -> tarfile.TarInfo:
+        ti = tarfile.TarInfo(name)
+        ti.type, ti.mode, ti.uid, ti.gid, ti.mtime = kind, mode, uid, gid, EPOCH
+        ti.uname = ti.gname = ""
+        return ti
+
+    def put(path: str, ti: tarfile.TarInfo, content: Content | None = None) -> None:
+        if path in explicit:
+            raise InvalidArgumentError(f"path {path!r} appears twice in one layer")
+        explicit.add(path)
+        by_path[path] = (ti, content)
+
+    for e in entries:
+        p = _clean(e.path)
+        if isinstance(e, File):
+            ti = info(p, tarfile.REGTYPE, e.mode, e.uid, e.gid)
+            ti.size = e.content.size
+            put(p, ti, e.content)
+        elif isinstance(e, Dir):
+            put(p, info(p, tarfile.DIRTYPE, e.mode, e.uid, e.gid))
+        elif isinstance(e, Symlink):
+            ti = info(p, tarfile.SYMTYPE, 0o777)
+            ti.linkname = e.target
+            put(p, ti)
+        elif isinstance(e, Hardlink):
+            ti = info(p, tarfile.LNKTYPE, 0o644)
+            ti.linkname = _clean(e.target)
+            if p in explicit:
+                raise InvalidArgumentError(f"path {p!r} appears twice in one layer")
+            explicit.add(p)
+            links.append((ti, None))
+        elif isinstance(e, Whiteout):
+            parent, base = posixpath.split(p)
+            wh = posixpath.join(parent, ".wh." + base)
+            put(wh, info(wh, tarfile.REGTYPE, 0o644))
+        elif isinstance(e, Opaque):
+            if p not in by_path:
+                put(p, info(p, tarfile.DIRTYPE, e.mode))
+            marker = posixpath.join(p, ".wh..wh..opq")
+            put(marker, info(marker, tarfile.REGTYPE, 0o644))
+    # Parents before children: create missing dirs; a plain sort puts prefixes first.
+    for path in list(by_path) + [ti.name for ti, _ in links]:
+        parent = posixpath.dirname(path)
+        while parent and parent not in by_path:
+            by_path[parent] = (info(parent, tarfile.DIRTYPE, 0o755), None)
+            parent = posixpath.dirname(parent)
+    regular = {p for p, (ti, _) in by_path.items() if ti.type == tarfile.REGTYPE}
+    for ti, _ in links:
+        if ti.linkname not in regular:
+            raise InvalidArgumentError(f"hardlink {ti.name!r}: target {ti.linkname!r} is not a "
+                                       "regular file of the same layer")
+    out = [by_path[p] for p in sorted(by_path)]
+    for ti, _ in out:
+        if ti.type == tarfile.DIRTYPE:
+            ti.name = ti.name + "/"  # what docker and buildkit write
+    return out + sorted(links, key=lambda m: m[0].name)
+
+
+def write_layer(layout: Path, layer: LayerSpec, media_type: str = mt.OCI_LAYER_GZIP
+                ) -> BuiltLayer:
+    """Write one layer blob into the layout, streaming; returns its descriptor and diff_id."""
+    blobs = Path(layout) / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    tmp = blobs / f".layer.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    try:
+        with open(tmp, "wb") as out:
+            sink = _HashingSink(out, layer.compresslevel)
+            tar = tarfile.TarFile(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT,  # type: ignore[arg-type]
+                                  copybufsize=CHUNK)
+            for ti, content in layer_members(layer.entries):
+                if content is None:
+                    tar.addfile(ti)
+                    continue
+                reader = _ChunkReader(content.chunks())
+                tar.addfile(ti, reader)
+                if reader.read(1):
+                    raise OcixError(f"{ti.name}: content is longer than its declared size")
+            tar.close()
+            sink.finish()
+        digest = "sha256:" + sink.gz_hash.hexdigest()
+        os.replace(tmp, blob_path(layout, digest))
+    finally:
+        tmp.unlink(missing_ok=True)
+    desc = Descriptor(media_type=media_type, digest=digest, size=sink.gz_size)
+    return BuiltLayer(desc, "sha256:" + sink.tar_hash.hexdigest(), sink.tar_size)
+
+
+# --------------------------------------------------------------------------- images
+
+class _Cache:
+    """Layer fingerprint -> built layer; image ref -> fingerprint and result (in the layout)."""
+
+    def __init__(self, layout: Path) -> None:
+        self.path = Path(layout) / CACHE_FILE
+        try:
+            self.data: dict[str, Any] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.data = {}
+        self.data.setdefault("layers", {})
+        self.data.setdefault("images", {})
+        self.layout = Path(layout)
+
+    def _present(self, desc: Descriptor) -> bool:
+        p = blob_path(self.layout, desc.digest)
+        return p.exists() and p.stat().st_size == desc.size
+
+    def layer(self, fp: str) -> BuiltLayer | None:
+        d = self.data["layers"].get(fp)
+        if not d:
+            return None
+        built = BuiltLayer(Descriptor.from_json(d["descriptor"]), d["diff_id"], d["uncompressed"])
+        return built if self._present(built.descriptor) else None
+
+    def put_layer(self, fp: str, built: BuiltLayer) -> None:
+        self.data["layers"][fp] = {"descriptor": built.descriptor.to_json(),
+                                   "diff_id": built.diff_id, "uncompressed": built.uncompressed_size}
+
+    def image(self, ref: str, fp: str) -> dict[str, Any] | None:
+        d = self.data["images"].get(ref)
+        if not d or d.get("fingerprint") != fp:
+            return None
+        return d if all(self._present(Descriptor.from_json(x)) for x in d["blobs"]) else None
+
+    def put_image(self, ref: str, fp: str, built: BuiltImage, blobs: list[Descriptor]) -> None:
+        self.data["images"][ref] = {"fingerprint": fp, **built.to_json(),
+                                    "blobs": [b.to_json() for b in blobs]}
+
+    def save(self) -> None:
+        _atomic_write(self.path, json.dumps(self.data, indent=1, sort_keys=True).encode())
+
+
+def image_fingerprint(spec: ImageSpec) -> str:
+    h = hashlib.sha256(f"image v{BUILDER_VERSION}\n".encode())
+    h.update(canonical_json([spec.repo, spec.tag, spec.description, spec.index]))
+    for img in spec.images:
+        h.update(canonical_json([img.platform.to_json(), vars(img.config), img.annotations,
+                                 [layer.fingerprint() for layer in img.layers],
+                                 [layer.created_by for layer in img.layers]]))
+    return "sha256:" + h.hexdigest()
+
+
+def config_json(img: PlatformImage, diff_ids: list[str]) -> dict[str, Any]:
+    c = img.config
+    cfg: dict[str, Any] = {}
+    if c.env:
+        cfg["Env"] = list(c.env)
+    if c.entrypoint is not None:
+        cfg["Entrypoint"] = list(c.entrypoint)
+    if c.cmd is not None:
+        cfg["Cmd"] = list(c.cmd)
+    if c.working_dir:
+        cfg["WorkingDir"] = c.working_dir
+    if c.user:
+        cfg["User"] = c.user
+    if c.labels:
+        cfg["Labels"] = dict(c.labels)
+    doc: dict[str, Any] = {
+        "created": EPOCH_RFC3339,
+        "architecture": img.platform.architecture,
+        "os": img.platform.os,
+        "config": cfg,
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created": EPOCH_RFC3339, "created_by": layer.created_by or "ocix lab build"}
+                    for layer in img.layers],
+    }
+    if img.platform.variant:
+        doc["variant"] = img.platform.variant
+    return doc
+
+
+def build_image(layout: Path, spec: ImageSpec, *, force: bool = False) -> BuiltImage:
+    """Build `spec` into the OCI layout (creating it) and tag it there as repo:tag."""
+    layout = Path(layout)
+    if not spec.images:
+        raise InvalidArgumentError(f"{spec.ref}: an image needs at least one platform")
+    init_layout(layout)
+    start = time.monotonic()
+    with _locked(layout):
+        cache = _Cache(layout)
+        fp = image_fingerprint(spec)
+        hit = None if force else cache.image(spec.ref, fp)
+        if hit is not None:
+            built = BuiltImage(spec.repo, spec.tag, Descriptor.from_json(hit["root"]), layout,
+                               list(hit["platforms"]), int(hit["layers"]), hit["description"],
+                               cached=True)
+        else:
+            built, blobs = _build(layout, spec, cache, force)
+            cache.put_image(spec.ref, fp, built, blobs)
+            cache.save()
+        _tag(layout, spec.ref, built.root)
+    built.build_seconds = time.monotonic() - start
+    return built
+
+
+def _build(layout: Path, spec: ImageSpec, cache: _Cache, force: bool
+           ) -> tuple[BuiltImage, list[Descriptor]]:
+    manifests: list[Descriptor] = []
+    blobs: list[Descriptor] = []
+    for img in spec.images:
+        layers: list[BuiltLayer] = []
+        for layer in img.layers:
+            lfp = layer.fingerprint()
+            got = None if force else cache.layer(lfp)
+            if got is None:
+                got = write_layer(layout, layer)
+                cache.put_layer(lfp, got)
+                cache.save()  # a later failure must not lose an expensive layer
+            layers.append(got)
+        config = write_blob(layout, canonical_json(config_json(img, [x.diff_id for x in layers])),
+                            mt.OCI_CONFIG)
+        manifest: dict[str, Any] = {
+            "schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": config.to_json(),
+            "layers": [x.descriptor.to_json() for x in layers]}
+        if img.annotations:
+            manifest["annotations"] = dict(img.annotations)
+        mdesc = write_blob(layout, canonical_json(manifest), mt.OCI_MANIFEST,
+                           annotations=img.annotations, platform=img.platform)
+        manifests.append(mdesc)
+        blobs += [config, mdesc] + [x.descriptor for x in layers]
+    platforms = [str(img.platform) for img in spec.images]
+    nlayers = len(spec.images[0].layers)
+    if len(manifests) == 1 and not spec.index:
+        m = manifests[0]
+        root = Descriptor(m.media_type, m.digest, m.size)
+    else:
+        index: dict[str, Any] = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX,
+                                 "manifests": [m.to_json() for m in manifests]}
+        if spec.description:
+            index["annotations"] = {DESCRIPTION: spec.description}
+        idesc = write_blob(layout, canonical_json(index), mt.OCI_INDEX)
+        root = Descriptor(idesc.media_type, idesc.digest, idesc.size)
+        blobs.append(root)
+    return BuiltImage(spec.repo, spec.tag, root, layout, platforms, nlayers, spec.description), blobs
+
+
+def _tag(layout: Path, ref: str, root: Descriptor) -> None:
+    """Point ref.name `ref` in the layout's index.json at `root` (replacing an older entry)."""
+    path = layout / "index.json"
+    doc = json.loads(path.read_text())
+    entries = [m for m in doc.get("manifests", [])
+               if (m.get("annotations") or {}).get(REF_NAME) != ref]
+    entry = root.to_json()
+    entry["annotations"] = {REF_NAME: ref}
+    entries.append(entry)
+    entries.sort(key=lambda m: m["annotations"][REF_NAME] if "annotations" in m else "")
+    doc["manifests"] = entries
+    _atomic_write(path, json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n")
+

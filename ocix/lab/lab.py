@@ -1,0 +1,301 @@
+"""`ocix lab up|down|status|env`: the embedded lab's life cycle.
+
+`up` starts a loopback registry, a private containerd (CRI enabled) and optionally dockerd,
+seeds the registry with images built from files on this machine, writes a containerd hosts
+dir in which the lab registry mirrors docker.io, and pulls the pause image into k8s.io.
+`down` stops only what `up` recorded, by pid, and unmounts whatever is left under the lab dir.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import OcixError
+from . import daemons
+from .state import LabState, Paths, Proc, lab_dir
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    pid: int
+    running: bool
+    address: str
+    version: str
+    log: str
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    dir: str
+    running: bool
+    components: list[ComponentStatus] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UpResult:
+    state: LabState
+    already_running: bool
+    seconds: float
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+def hosts_toml(server: str, mirrors: list[tuple[str, list[str]]]) -> str:
+    lines = [f'server = "{server}"', ""]
+    for url, caps in mirrors:
+        lines += [f'[host."{url}"]', "  capabilities = [" + ", ".join(f'"{c}"' for c in caps) + "]", ""]
+    return "\n".join(lines)
+
+
+def write_hosts_dir(paths: Paths, registry: str) -> Path:
+    """containerd's certs.d layout: the lab registry mirrors docker.io and serves itself over HTTP."""
+    local = f"http://{registry}"
+    shutil.rmtree(paths.hosts_dir, ignore_errors=True)  # entries for an earlier run's port
+    files = {
+        "docker.io": hosts_toml("https://registry-1.docker.io", [(local, ["pull", "resolve"])]),
+        registry: hosts_toml(local, []),
+    }
+    for host, text in files.items():
+        d = paths.hosts_dir / host
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "hosts.toml").write_text(text)
+    return paths.hosts_dir
+
+
+def is_running(state: LabState | None) -> bool:
+    return bool(state and state.procs and all(daemons.alive(p) for p in state.procs))
+
+
+def up(directory: str | os.PathLike[str] | None = None, *, with_docker: bool = False,
+       seed: bool = True, progress: Progress = _noop) -> UpResult:
+    start = time.monotonic()
+    root = lab_dir(directory)
+    if os.geteuid() != 0:
+        raise OcixError("the lab needs root (containerd, overlayfs and runc do)", hint="run with sudo")
+    old = LabState.load(root)
+    if is_running(old):
+        assert old is not None
+        if with_docker and not old.proc("dockerd"):
+            progress("starting dockerd")
+            _add_docker(old)
+        return UpResult(old, True, time.monotonic() - start)
+    if old and old.procs:  # half-dead lab from a crash: clear it first
+        progress("cleaning up a previous lab that is partly stopped")
+        down(root)
+    root.mkdir(parents=True, exist_ok=True)
+    paths = Paths(root)
+    state = LabState(dir=str(root))
+    try:
+        progress("starting the registry")
+        reg, addr = daemons.start_registry(paths)
+        state.procs.append(reg)
+        state.registry = addr
+        state.hosts_dir = str(write_hosts_dir(paths, addr))
+        state.save()
+        progress("starting containerd")
+        state.procs.append(daemons.start_containerd(paths, addr))
+        state.containerd_socket = str(paths.containerd_socket)
+        state.save()
+        if with_docker:
+            progress("starting dockerd")
+            _add_docker(state)
+        if seed:
+            state.images = seed_registry(state, progress=progress)
+            state.save()
+            progress("pulling the pause image into k8s.io")
+            pull_pause(state)
+    except BaseException:
+        state.save()
+        down(root)
+        raise
+    return UpResult(state, False, time.monotonic() - start)
+
+
+def _add_docker(state: LabState) -> None:
+    paths = Paths(Path(state.dir))
+    state.procs.append(daemons.start_dockerd(paths, state.registry))
+    state.docker_socket = str(paths.docker_socket)
+    state.save()
+
+
+def seed_registry(state: LabState, *, large: bool = False, sized: tuple[int, ...] = (),
+                  progress: Progress = _noop) -> list[str]:
+    """Build the lab images from files on this machine and push them to the lab registry."""
+    from ..registry.push import push_many
+    from .recipes import seed_images
+
+    paths = Paths(Path(state.dir))
+    progress("building the seed images")
+    images = seed_images(paths.layout, large=large, sized=sized)
+    progress(f"pushing {len(images)} images to {state.registry}")
+    push_many(state.registry, images, insecure=True)
+    refs = [f"{state.registry}/{image.repo}:{image.tag}" for image in images]
+    known = set(state.images)
+    return state.images + [r for r in refs if r not in known]
+
+
+def pull_pause(state: LabState) -> None:
+    """The CRI plugin needs its sandbox image present in k8s.io before RunPodSandbox."""
+    from ..containerd.connection import Connection
+    from ..containerd.pull import PullOptions, pull
+
+    conn = Connection(state.containerd_socket, "k8s.io")
+    try:
+        pull(conn, f"{state.registry}/library/pause:3.6",
+             PullOptions(hosts_dir=state.hosts_dir, quiet=True))
+    finally:
+        conn.close()
+
+
+def down(directory: str | os.PathLike[str] | None = None, *, purge: bool = False,
+         progress: Progress = _noop) -> list[str]:
+    """Stop what `up` started and unmount leftovers; returns what was stopped."""
+    root = lab_dir(directory)
+    state = LabState.load(root)
+    stopped: list[str] = []
+    if state is None:
+        _unmount_under(root)
+        return stopped
+    by_name = {p.name: p for p in state.procs}
+    if "dockerd" in by_name:
+        progress("stopping dockerd")
+        daemons.stop(by_name["dockerd"], timeout=30)
+        stopped.append("dockerd")
+    if "containerd" in by_name:
+        if daemons.alive(by_name["containerd"]):
+            progress("removing running tasks")
+            _remove_tasks(state.containerd_socket)
+        progress("stopping containerd")
+        daemons.stop(by_name["containerd"])
+        stopped.append("containerd")
+        _kill_orphan_shims(state.containerd_socket)
+    if "registry" in by_name:
+        progress("stopping the registry")
+        daemons.stop(by_name["registry"])
+        stopped.append("registry")
+    _unmount_under(root)
+    state.procs = []
+    state.save()
+    if purge:
+        shutil.rmtree(root, ignore_errors=True)
+    return stopped
+
+
+def _remove_tasks(socket: str) -> None:
+    from ..containerd import namespaces, tasks
+    from ..containerd.connection import Connection
+
+    conn = Connection(socket, timeout=10)
+    try:
+        for ns in namespaces.list_namespaces(conn):
+            scoped = conn.in_namespace(ns.name)
+            for t in tasks.list_tasks(scoped):
+                try:
+                    tasks.force_remove(scoped, t.container_id)
+                except OcixError:
+                    pass  # containerd goes down next; the shim sweep below catches the rest
+    except OcixError:
+        pass
+    finally:
+        conn.close()
+
+
+def _kill_orphan_shims(socket: str) -> None:
+    """Shims of this containerd outlive it; they carry `-address <socket>` on their command line."""
+    for pid_dir in Path("/proc").iterdir():
+        if not pid_dir.name.isdigit():
+            continue
+        try:
+            argv = (pid_dir / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"containerd-shim-runc-v2") and socket.encode() in argv:
+            daemons.stop(Proc("shim", int(pid_dir.name), [argv[0].decode()], ""), timeout=5)
+
+
+def mounts_under(root: Path) -> list[str]:
+    prefix = str(root).rstrip("/") + "/"
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            target = line.split()[4].replace("\\040", " ")
+            if target.startswith(prefix) or target == str(root):
+                found.append(target)
+    return found
+
+
+def _unmount_under(root: Path) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    for target in sorted(mounts_under(root), key=len, reverse=True):
+        if libc.umount2(target.encode(), 0) != 0:
+            libc.umount2(target.encode(), 2)  # MNT_DETACH: busy, let the kernel finish it
+
+
+def status(directory: str | os.PathLike[str] | None = None) -> LabStatus:
+    root = lab_dir(directory)
+    state = LabState.load(root)
+    if state is None or not state.procs:
+        return LabStatus(dir=str(root), running=False)
+    comps = []
+    for p in state.procs:
+        running = daemons.alive(p)
+        address, version = "", ""
+        if p.name == "containerd":
+            address = state.containerd_socket
+            version = _containerd_version(address) if running else ""
+        elif p.name == "registry":
+            address = f"http://{state.registry}"
+            version = daemons.version_of([p.argv[0], "--version"]).split()[-1:][0] if running else ""
+        elif p.name == "dockerd":
+            address = f"unix://{state.docker_socket}"
+            version = _docker_version(state.docker_socket) if running else ""
+        comps.append(ComponentStatus(p.name, p.pid, running, address, version, p.log))
+    return LabStatus(dir=str(root), running=all(c.running for c in comps), components=comps,
+                     images=state.images)
+
+
+def _containerd_version(socket: str) -> str:
+    from ..containerd import version
+    from ..containerd.connection import Connection
+
+    try:
+        with Connection(socket, timeout=5) as conn:
+            v = version.get(conn)
+        return f"{v.version} ({v.revision})"
+    except OcixError as e:
+        return f"unreachable: {e.message}"
+
+
+def _docker_version(socket: str) -> str:
+    from ..paths.docker_api import DockerAPI
+
+    try:
+        v = DockerAPI(socket).get_json("/version")
+        return f"{v.get('Version', '?')} (API {v.get('ApiVersion', '?')})"
+    except OcixError as e:
+        return f"unreachable: {e.message}"
+
+
+def env(directory: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    root = lab_dir(directory)
+    state = LabState.load(root)
+    if not is_running(state):
+        raise OcixError(f"the lab in {root} is not running", hint="start it with `ocix lab up`")
+    assert state is not None
+    out = {"OCIX_LAB_DIR": str(root), "CONTAINERD_ADDRESS": state.containerd_socket,
+           "OCIX_REGISTRY": state.registry, "OCIX_HOSTS_DIR": state.hosts_dir}
+    if state.docker_socket and state.proc("dockerd"):
+        out["DOCKER_HOST"] = f"unix://{state.docker_socket}"
+    return out
