@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import signal as _signal
+import time
 from dataclasses import dataclass
+from typing import Any
 
+from .. import trace
 from ..errors import NotFoundError, UsageError
 from .connection import Connection, load_stub_module
+from .snapshots import Mount, mounts_pb
 
 _pb = load_stub_module("services.tasks.v1.tasks_pb2")
 _task = load_stub_module("types.task.task_pb2")
@@ -44,7 +49,8 @@ def parse_signal(sig: str | int) -> int:
 
 
 def _task_of(pb: object) -> Task:
-    return Task(container_id=pb.container_id if hasattr(pb, "container_id") else pb.id,  # type: ignore[attr-defined]
+    # Tasks.List/Get answer types.Process whose `id` is the container id; container_id is unset.
+    return Task(container_id=getattr(pb, "container_id", "") or pb.id,  # type: ignore[attr-defined]
                 pid=pb.pid, status=STATUS.get(pb.status, str(pb.status)),  # type: ignore[attr-defined]
                 exit_status=pb.exit_status, exec_id=getattr(pb, "exec_id", ""))  # type: ignore[attr-defined]
 
@@ -65,6 +71,125 @@ def kill(conn: Connection, container_id: str, sig: str | int = "TERM", *, all_pr
     conn.unary("tasks", "Kill", _pb.KillRequest(container_id=container_id, exec_id=exec_id,
                                                 signal=parse_signal(sig), all=all_procs),
                what=f"kill task {container_id}")
+
+
+PROCESS_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Process"
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    pid: int
+    info: str = ""  # the runtime's extra detail (containerd.runc.v1.ProcessDetails: the exec id)
+
+
+@dataclass(frozen=True)
+class Stdio:
+    """What the shim connects the process to: FIFO paths, a file:// or binary:// URI, or ""."""
+
+    stdin: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    terminal: bool = False
+
+
+def create(conn: Connection, container_id: str, rootfs: list[Mount], stdio: Stdio) -> int:
+    """Tasks.Create: the shim starts and runc creates the (not yet started) init process."""
+    req = _pb.CreateTaskRequest(container_id=container_id, rootfs=mounts_pb(rootfs),
+                                stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr,
+                                terminal=stdio.terminal)
+    return int(conn.unary("tasks", "Create", req, timeout=None,
+                          what=f"create task {container_id}").pid)
+
+
+def start(conn: Connection, container_id: str, exec_id: str = "") -> int:
+    r = conn.unary("tasks", "Start", _pb.StartRequest(container_id=container_id, exec_id=exec_id),
+                   timeout=None, what=f"start task {container_id}")
+    return int(r.pid)
+
+
+class WaitHandle:
+    """Tasks.Wait sent without blocking (a gRPC future): start it before Tasks.Start."""
+
+    def __init__(self, conn: Connection, container_id: str, exec_id: str = "") -> None:
+        self._conn = conn
+        self._what = f"wait for task {container_id}"
+        self._start = time.monotonic()
+        req = _pb.WaitRequest(container_id=container_id, exec_id=exec_id)
+        self._future = conn.stub("tasks").Wait.future(req, metadata=conn.metadata(), timeout=None)
+
+    def done(self) -> bool:
+        return bool(self._future.done())
+
+    def result(self, timeout: float | None = None) -> Exit:
+        """The exit status; raises TimeoutError if the task is still running after `timeout`."""
+        import grpc
+
+        try:
+            r = self._future.result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            raise TimeoutError(self._what) from None
+        except Exception as e:
+            trace.emit("grpc", "containerd.tasks.Wait", time.monotonic() - self._start, "ERROR", "")
+            raise self._conn.convert(e, self._what) from e
+        trace.emit("grpc", "containerd.tasks.Wait", time.monotonic() - self._start, "OK", "")
+        return Exit(pid=0, exit_status=int(r.exit_status))
+
+    def cancel(self) -> None:
+        self._future.cancel()
+
+
+def wait_async(conn: Connection, container_id: str, exec_id: str = "") -> WaitHandle:
+    return WaitHandle(conn, container_id, exec_id)
+
+
+def close_stdin(conn: Connection, container_id: str, exec_id: str = "") -> None:
+    """Tasks.CloseIO{stdin: true}: the process sees EOF on its stdin."""
+    conn.unary("tasks", "CloseIO", _pb.CloseIORequest(container_id=container_id, exec_id=exec_id,
+                                                      stdin=True),
+               what=f"close stdin of {container_id}")
+
+
+def resize_pty(conn: Connection, container_id: str, width: int, height: int,
+               exec_id: str = "") -> None:
+    conn.unary("tasks", "ResizePty", _pb.ResizePtyRequest(container_id=container_id, exec_id=exec_id,
+                                                          width=width, height=height),
+               what=f"resize the terminal of {container_id}")
+
+
+def exec_process(conn: Connection, container_id: str, exec_id: str, process: dict[str, Any],
+                 stdio: Stdio) -> None:
+    """Tasks.Exec: add a process (a runtime-spec Process as JSON) to a running task."""
+    from google.protobuf import any_pb2
+
+    spec = any_pb2.Any(type_url=PROCESS_TYPE_URL, value=json.dumps(process).encode())
+    req = _pb.ExecProcessRequest(container_id=container_id, exec_id=exec_id, spec=spec,
+                                 stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr,
+                                 terminal=stdio.terminal)
+    conn.unary("tasks", "Exec", req, timeout=None, what=f"exec in task {container_id}")
+
+
+def delete_process(conn: Connection, container_id: str, exec_id: str) -> Exit:
+    r = conn.unary("tasks", "DeleteProcess",
+                   _pb.DeleteProcessRequest(container_id=container_id, exec_id=exec_id),
+                   what=f"remove process {exec_id} of {container_id}")
+    return Exit(pid=r.pid, exit_status=r.exit_status)
+
+
+def list_pids(conn: Connection, container_id: str) -> list[ProcessInfo]:
+    r = conn.unary("tasks", "ListPids", _pb.ListPidsRequest(container_id=container_id),
+                   what=f"processes of {container_id}")
+    out = []
+    for p in r.processes:
+        info = ""
+        if p.info and p.info.value:
+            details = load_stub_module("runtime.v2.runc.options.oci_pb2").ProcessDetails()
+            try:
+                details.ParseFromString(p.info.value)
+                info = details.exec_id
+            except Exception:
+                info = ""
+        out.append(ProcessInfo(pid=p.pid, info=info))
+    return out
 
 
 def wait(conn: Connection, container_id: str, exec_id: str = "", timeout: float | None = None) -> Exit:

@@ -42,11 +42,20 @@ def spawn(name: str, argv: list[str], paths: Paths, env: dict[str, str] | None =
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, env={**os.environ, **(env or {})},
                                 cwd=str(paths.root))
+    _children[proc.pid] = proc
     return Proc(name=name, pid=proc.pid, argv=argv, log=str(log))
+
+
+# Daemons started by this process: poll() is exact, where /proc can briefly show an empty
+# cmdline for a process that has just started.
+_children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def alive(proc: Proc) -> bool:
     """True if the pid still runs the program we started (pids get reused)."""
+    child = _children.get(proc.pid)
+    if child is not None:
+        return child.poll() is None
     try:
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
         stat = Path(f"/proc/{proc.pid}/stat").read_text()
@@ -55,7 +64,8 @@ def alive(proc: Proc) -> bool:
     if stat.rsplit(")", 1)[-1].split()[0] == "Z":
         _reap(proc.pid)
         return False
-    return bool(cmdline) and cmdline[0].decode(errors="replace") == proc.argv[0]
+    first = cmdline[0].decode(errors="replace") if cmdline else ""
+    return first in ("", proc.argv[0])
 
 
 def _reap(pid: int) -> None:

@@ -257,7 +257,8 @@ def status(directory: str | os.PathLike[str] | None = None) -> LabStatus:
             version = _containerd_version(address) if running else ""
         elif p.name == "registry":
             address = f"http://{state.registry}"
-            version = daemons.version_of([p.argv[0], "--version"]).split()[-1:][0] if running else ""
+            # "docker-registry github.com/docker/distribution 2.8.2+ds1" -> "2.8.2+ds1"
+            version = (daemons.version_of([p.argv[0], "--version"]).split() or [""])[-1]
         elif p.name == "dockerd":
             address = f"unix://{state.docker_socket}"
             version = _docker_version(state.docker_socket) if running else ""

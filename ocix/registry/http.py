@@ -29,6 +29,7 @@ class TracedRegistry(oras.provider.Registry):
                  tls_verify: bool | str = True) -> None:
         super().__init__(hostname=hostname, insecure=insecure, tls_verify=tls_verify)
         self.hostname: str = hostname
+        self._basic_scheme = False  # the registry asked for Basic auth: send it up front
         self.session.hooks["response"].append(_trace_response)
 
     def url(self, path: str) -> str:
@@ -45,14 +46,31 @@ class TracedRegistry(oras.provider.Registry):
         stream: bool = False,
     ) -> requests.Response:
         headers = dict(headers or {})
+        basic = getattr(self.auth, "_basic_auth", None)
         if isinstance(self.auth, oras.auth.TokenAuth) and self.auth.token is not None:
             headers.update(self.auth.get_auth_header())
+        elif self._basic_scheme and basic:
+            headers["Authorization"] = f"Basic {basic}"
         resp = self._send(method, url, data, headers, json, stream)
         if resp.status_code not in (401, 403):
             return resp
-        headers, changed = self.auth.authenticate_request(resp, headers)
-        if not changed:
-            return resp  # no credentials to offer: let the caller report the 401
+        scheme = resp.headers.get("WWW-Authenticate", "").strip().split(" ", 1)[0].lower()
+        if scheme == "basic":
+            # oras only knows the bearer flow: it would GET the Basic realm as if it were a URL.
+            if not basic or headers.get("Authorization") == f"Basic {basic}":
+                return resp  # no (other) credentials to offer: let the caller report the 401
+            self._basic_scheme = True
+            headers["Authorization"] = f"Basic {basic}"
+        else:
+            try:
+                headers, changed = self.auth.authenticate_request(resp, headers)
+            except (requests.RequestException, ValueError) as e:
+                # A realm that is not a URL, an unreachable token server, a non-JSON answer.
+                trace.emit("http", f"token for {trace.redact_url(url)}", 0.0, f"failed: {e}")
+                return resp
+            if not changed:
+                return resp  # no credentials to offer: let the caller report the 401
+        resp.close()
         _rewind(data)
         return self._send(method, url, data, headers, json, stream)
 

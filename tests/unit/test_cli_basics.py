@@ -1,0 +1,78 @@
+"""The CLI's contract: help everywhere, one-line errors, exit codes, lean start-up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+import pytest
+
+from ocix.cli.main import cli
+from tests.helpers import run_cli
+
+
+def all_commands(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for name, cmd in group.commands.items():
+        path = (*prefix, name)
+        out.append(path)
+        if isinstance(cmd, click.Group):
+            out.extend(all_commands(cmd, path))
+    return out
+
+
+@pytest.mark.parametrize("path", all_commands(), ids=lambda p: " ".join(p))
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    r = run_cli([*path, "--help"])
+    assert r.exit_code == 0, r.output
+    cmd: click.Command = cli
+    for part in path:
+        assert isinstance(cmd, click.Group)
+        cmd = cmd.commands[part]
+    assert cmd.help and len(cmd.help.strip()) > 10, f"{' '.join(path)} has no help text"
+
+
+def test_missing_socket_is_one_line_with_hint_and_exit_2(tmp_path: object) -> None:
+    r = run_cli(["--address", "/nonexistent/containerd.sock", "version"])
+    assert r.exit_code == 2
+    assert r.stderr == ("Error: containerd socket /nonexistent/containerd.sock does not exist\n"
+                        "Hint: start the lab with `ocix lab up`, then `eval \"$(ocix lab env)\"`, "
+                        "or pass --address\n")
+    assert r.stdout == ""
+
+
+def test_env_address_is_used() -> None:
+    r = run_cli(["plugins"], env={"CONTAINERD_ADDRESS": "/nope.sock"})
+    assert r.exit_code == 2
+    assert r.stderr.startswith("Error: containerd socket /nope.sock does not exist\n")
+
+
+def test_not_a_socket(tmp_path: object) -> None:
+    r = run_cli(["--address", "/etc/hostname", "namespaces", "ls"])
+    assert r.exit_code == 2
+    assert r.stderr.splitlines()[0] == "Error: /etc/hostname is not a unix socket"
+
+
+def test_bad_usage_is_exit_2() -> None:
+    r = run_cli(["pull"])
+    assert r.exit_code == 2
+    assert "Missing argument 'REF'" in r.stderr
+    r = run_cli(["pull", "BAD REF"])
+    assert r.exit_code == 2
+    assert r.stderr.splitlines()[0] == "Error: invalid reference 'BAD REF': no scheme or spaces allowed"
+
+
+def test_namespace_label_must_be_key_value() -> None:
+    r = run_cli(["--address", "/nope.sock", "namespaces", "create", "x", "--label", "novalue"])
+    assert r.exit_code == 2
+    assert "'novalue' is not KEY=VALUE" in r.stderr
+
+
+def test_help_imports_no_grpc_rich_or_oras() -> None:
+    code = ("import sys; from ocix.cli.main import cli\n"
+            "heavy = [m for m in ('grpc', 'rich', 'oras', 'requests', 'jsonschema', 'google.protobuf') "
+            "if m in sys.modules]\n"
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -1,0 +1,59 @@
+"""gRPC and HTTP failures become OcixError subclasses in one place, keeping the server's text."""
+
+from __future__ import annotations
+
+import grpc
+import requests
+
+from ocix.errors import (AlreadyExistsError, AuthError, ConflictError, FailedPreconditionError,
+                         NotFoundError, OcixError, RegistryError, UnreachableError, from_grpc,
+                         from_http)
+
+
+class FakeRpcError(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        self._code, self._details = code, details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+def test_grpc_codes_map_and_keep_details() -> None:
+    e = from_grpc(FakeRpcError(grpc.StatusCode.NOT_FOUND, "image \"x\": not found"), what="image x")
+    assert isinstance(e, NotFoundError) and e.message == 'image x: image "x": not found'
+    assert e.code == "NOT_FOUND" and e.exit_code == 1
+    assert isinstance(from_grpc(FakeRpcError(grpc.StatusCode.ALREADY_EXISTS, "exists")), AlreadyExistsError)
+    assert isinstance(from_grpc(FakeRpcError(grpc.StatusCode.FAILED_PRECONDITION, "x")),
+                      FailedPreconditionError)
+    busy = from_grpc(FakeRpcError(grpc.StatusCode.UNAVAILABLE, "ref layer-x locked for 1s"))
+    assert isinstance(busy, ConflictError)
+    assert type(from_grpc(FakeRpcError(grpc.StatusCode.INTERNAL, "boom"))) is OcixError
+
+
+def test_grpc_connect_failure_is_unreachable_exit_2() -> None:
+    e = from_grpc(FakeRpcError(grpc.StatusCode.UNAVAILABLE,
+                               "failed to connect to all addresses; last error: UNKNOWN"),
+                  address="/run/x.sock")
+    assert isinstance(e, UnreachableError) and e.exit_code == 2
+    assert e.message.startswith("cannot reach containerd at /run/x.sock: failed to connect")
+    assert e.hint and "ocix lab up" in e.hint
+
+
+def _response(status: int, body: bytes, url: str = "http://r/v2/x/manifests/latest") -> requests.Response:
+    r = requests.Response()
+    r.status_code, r._content, r.url, r.reason = status, body, url, "Reason"
+    r.request = requests.Request("GET", url).prepare()
+    return r
+
+
+def test_http_errors_keep_the_registry_error_body() -> None:
+    e = from_http(_response(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}'),
+                  what="resolve x")
+    assert isinstance(e, RegistryError) and e.status == 404
+    assert e.message == "resolve x: GET http://r/v2/x/manifests/latest: 404 MANIFEST_UNKNOWN manifest unknown"
+    auth = from_http(_response(401, b"", url="http://user:secret@r/v2/"))
+    assert isinstance(auth, AuthError) and "secret" not in auth.message
+    assert auth.hint == "log in with `docker login` or pass --user USER:PASSWORD"
