@@ -91,12 +91,15 @@ def cli(ctx: click.Context, address: str | None, namespace: str | None, trace: b
 
 def _register() -> None:
     from . import daemon, images, lab
+    from . import run as runcmd
     from .validate import validate
 
     cli.add_command(lab.lab)
     for cmd in (daemon.version, daemon.plugins, daemon.namespaces, images.pull, images.images):
         cli.add_command(cmd)
     cli.add_command(validate)
+    for cmd in (runcmd.run, runcmd.spec, runcmd.bundle, runcmd.containers_group, runcmd.tasks_group):
+        cli.add_command(cmd)
 
 
 _register()

@@ -26,10 +26,14 @@ KIND_CHOICES = ("manifest", "index", "config", "descriptor", "layout", "bundle")
 @click.option("--kind", "-k", type=click.Choice(KIND_CHOICES),
               help="Force the kind instead of detecting it.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing; the exit code is the verdict.")
+@click.option("--hosts-dir", envvar="OCIX_HOSTS_DIR", metavar="DIR",
+              help="For `ref`: containerd hosts dir (env OCIX_HOSTS_DIR).")
+@click.option("--plain-http", is_flag=True, help="For `ref`: HTTP to a registry not on loopback.")
+@click.option("--user", "-u", metavar="USER[:PASSWORD]", help="For `ref`: registry credentials.")
 @json_option
 @pass_state
 def validate(state: State, target: str, name: str | None, kind: str | None, quiet: bool,
-             as_json: bool) -> None:
+             hosts_dir: str | None, plain_http: bool, user: str | None, as_json: bool) -> None:
     """Validate OCI content against ocix's schemas and the spec's prose rules. Offline.
 
     TARGET is a JSON file (manifest, index, image config, descriptor, oci-layout header or a
@@ -48,6 +52,7 @@ def validate(state: State, target: str, name: str | None, kind: str | None, quie
       ocix validate ./layout-dir --json | jq '.findings[] | select(.severity == "error")'
       ocix validate image docker.io/library/alpine:latest
       ocix validate ref localhost:5000/lab/alpine:3
+      ocix validate ref busybox --hosts-dir "$OCIX_HOSTS_DIR"   # through the lab mirror
     """
     from ..validate import remote, targets
 
@@ -58,8 +63,14 @@ def validate(state: State, target: str, name: str | None, kind: str | None, quie
                                   "`ocix validate ref REF`")
         if kind is not None:
             raise UsageError(f"--kind does not apply to `{target} {name}`: it is walked as an image")
-        report = (remote.validate_containerd_image(state.conn(), name) if target == "image"
-                  else remote.validate_registry_ref(name))
+        if target == "image":
+            report = remote.validate_containerd_image(state.conn(), name)
+        else:
+            from ..registry.auth import parse_user
+
+            report = remote.validate_registry_ref(
+                name, hosts_dir=hosts_dir, plain_http=plain_http,
+                credentials=parse_user(user) if user else None)
     else:
         report = targets.validate_path(target, kind)
     if as_json:

@@ -20,6 +20,10 @@ _pb = load_stub_module("services.leases.v1.leases_pb2")
 EXPIRE_LABEL = "containerd.io/gc.expire"
 OWNER_LABEL = "ocix.io/owner"  # "<hostname>:<pid>": lets a later run drop leases of dead runs
 
+# Leases of this process that `temporary` could not delete (containerd was gone): the owner pid
+# is alive, so only this process knows they are stale.
+_undeleted: set[str] = set()
+
 
 @dataclass(frozen=True)
 class Lease:
@@ -51,6 +55,7 @@ def create(conn: Connection, lease_id: str | None = None, *, expire: timedelta =
 def delete(conn: Connection, lease_id: str, *, sync: bool = False) -> None:
     conn.unary("leases", "Delete", _pb.DeleteRequest(id=lease_id, sync=sync),
                what=f"remove lease {lease_id}")
+    _undeleted.discard(lease_id)
 
 
 def list_leases(conn: Connection, filters: list[str] | None = None) -> list[Lease]:
@@ -66,13 +71,16 @@ def resources(conn: Connection, lease_id: str) -> list[LeaseResource]:
 
 
 def stale_ocix_leases(conn: Connection) -> list[Lease]:
-    """ocix leases whose owning process on this host is gone (killed, crashed, containerd died)."""
+    """ocix leases whose owning process on this host is gone (killed, crashed, containerd died),
+    and this process's own leases that it failed to delete earlier."""
     host = socket.gethostname()
     out = []
     for lease in list_leases(conn):
         owner = lease.labels.get(OWNER_LABEL, "")
         h, _, pid = owner.rpartition(":")
-        if h == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if h != host or not pid.isdigit():
+            continue
+        if lease.id in _undeleted or (int(pid) != os.getpid() and not _pid_alive(int(pid))):
             out.append(lease)
     return out
 
@@ -100,4 +108,4 @@ def temporary(conn: Connection, labels: dict[str, str] | None = None) -> Iterato
             pass
         except OcixError:
             # containerd is gone; the lease expires by itself and the next run removes it.
-            pass
+            _undeleted.add(lease.id)

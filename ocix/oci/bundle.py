@@ -44,7 +44,7 @@ def layer_dirs(mounts: Sequence[MountLike]) -> list[Path] | None:
     if len(mounts) != 1:
         return None
     m = mounts[0]
-    if m.type == "bind" or (m.type == "none" and "bind" in m.options or "rbind" in m.options):
+    if m.type == "bind" or "bind" in m.options or "rbind" in m.options:
         return [Path(m.source)]
     if m.type != "overlay":
         return None

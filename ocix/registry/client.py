@@ -212,8 +212,37 @@ class RegistryClient:
             except (RegistryError, UnreachableError) as e:
                 errors.append(e)
                 continue
-            return _stream(resp, offset)
+            return self._resuming(ep, desc, resp, offset)
         raise _best(errors, f"fetch {desc.digest}")
+
+    def _resuming(self, ep: Endpoint, desc: Descriptor, resp: Any, offset: int) -> Iterator[bytes]:
+        """The body of `resp`; a connection that breaks mid-body is re-requested from where it
+        broke (Range), up to the retry policy's attempts."""
+        import requests
+
+        pos = offset
+        for attempt in range(self.retry.attempts):
+            try:
+                for chunk in _stream(resp, pos):
+                    pos += len(chunk)
+                    yield chunk
+                return
+            except (requests.RequestException, OSError) as e:
+                if attempt + 1 == self.retry.attempts:
+                    raise UnreachableError(
+                        f"fetch blob {desc.digest}: the connection to {ep.netloc} broke after "
+                        f"{pos} of {desc.size} bytes, {attempt + 1} times ({_short(e)})",
+                        hint="is the registry or a proxy in between failing?") from None
+                trace.emit("http", f"GET blobs/{desc.digest} broke at {pos}", 0.0, "RESUME")
+                time.sleep(self.retry.delay(attempt))
+                resp = self._request(ep, "GET", f"blobs/{desc.digest}",
+                                     headers={"Range": f"bytes={pos}-"} if pos else {},
+                                     stream=True, what=f"fetch blob {desc.digest}")
+
+
+def _short(e: Exception) -> str:
+    text = str(e)
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _stream(resp: Any, offset: int) -> Iterator[bytes]:
@@ -231,11 +260,17 @@ def _stream(resp: Any, offset: int) -> Iterator[bytes]:
 
 
 def _read_capped(resp: Any, limit: int, what: str) -> bytes:
+    import requests
+
     out = bytearray()
-    for chunk in resp.iter_content(64 << 10):
-        out += chunk
-        if len(out) > limit:
-            raise RegistryError(f"{what} is larger than {limit} bytes")
+    try:
+        for chunk in resp.iter_content(64 << 10):
+            out += chunk
+            if len(out) > limit:
+                raise RegistryError(f"{what} is larger than {limit} bytes")
+    except (requests.RequestException, OSError) as e:
+        raise UnreachableError(f"{what}: the connection broke after {len(out)} bytes "
+                               f"({_short(e)})") from None
     return bytes(out)
 
 

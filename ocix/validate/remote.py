@@ -6,23 +6,15 @@ streamed chunk by chunk (content.read / RegistryClient.open_blob), never read wh
 
 from __future__ import annotations
 
-import importlib
 import io
 from collections.abc import Iterator
-from types import ModuleType
 from typing import IO, Any
 
-from ..errors import OcixError
+from ..errors import NotFoundError
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
 from .findings import Report
 from .walker import validate_image_tree
-
-
-class TargetUnavailable(OcixError):
-    """This build cannot reach the kind of target asked for: not a finding about the image."""
-
-    exit_code = 2
 
 
 class _ChunkReader(io.RawIOBase):
@@ -47,32 +39,30 @@ class _ChunkReader(io.RawIOBase):
         return n
 
 
-def _module(name: str, what: str) -> ModuleType:
-    try:
-        return importlib.import_module(name)
-    except ImportError as e:
-        raise TargetUnavailable(f"validating {what} needs {name}, which this build of ocix does "
-                                "not have yet", hint="validate an image layout directory instead "
-                                "(e.g. one written by `skopeo copy ... oci:DIR`)") from e
-
-
 def validate_containerd_image(conn: Any, name: str) -> Report:
     """An image in containerd: its record's target, walked through the content store."""
-    content = _module("ocix.containerd.content", f"image {name!r} from containerd")
-    from ..containerd import images
+    from ..containerd import content, images
+    from ..registry.reference import parse
 
     def open_blob(d: Descriptor) -> IO[bytes]:
         return io.BufferedReader(_ChunkReader(iter(content.read(conn, d.digest))))
 
-    target = images.get(conn, name).target
-    return validate_image_tree(open_blob, target, target=f"image {name}", kind="image")
+    try:
+        record = images.get(conn, name)
+    except NotFoundError:
+        normalized = parse(name).name  # `busybox` names docker.io/library/busybox:latest
+        if normalized == name:
+            raise
+        record = images.get(conn, normalized)
+    return validate_image_tree(open_blob, record.target, target=f"image {record.name}", kind="image")
 
 
 def validate_registry_ref(ref: str, **client_options: Any) -> Report:
     """An image in a registry, through ocix.registry's client (options go to RegistryClient)."""
-    client_mod = _module("ocix.registry.client", f"ref {ref!r} from a registry")
-    reference = _module("ocix.registry.reference", f"ref {ref!r} from a registry")
-    client = client_mod.RegistryClient(reference.parse(ref), **client_options)
+    from ..registry.client import RegistryClient
+    from ..registry.reference import parse
+
+    client = RegistryClient(parse(ref), **client_options)
     root = client.resolve().descriptor
 
     def open_blob(d: Descriptor) -> bytes | IO[bytes]:

@@ -104,7 +104,7 @@ class FaultProxy:
         class Handler(_Handler):
             owner = proxy
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="faultproxy", daemon=True)
@@ -144,17 +144,24 @@ class FaultProxy:
             self._progress += n
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hangs up (killed, cancelled, cut) is part of the tests
+
+
 class _Handler(BaseHTTPRequestHandler):
     owner: FaultProxy
     protocol_version = "HTTP/1.1"  # keep-alive, like the registry; every answer has a length
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._handle()
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._handle()
 
     def _handle(self) -> None:
@@ -165,7 +172,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(rule.status, {"Content-Type": "application/json", **rule.headers}, body)
             self.owner._record(Seen(self.command, self.path, rng, rule.status, len(body), index))
             return
-        status, headers, sent = self._forward(rule)
+        status, sent = self._forward(rule)
         self.owner._record(Seen(self.command, self.path, rng, status, sent, index))
 
     def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
@@ -178,7 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _forward(self, rule: Rule | None) -> tuple[int, dict[str, str], int]:
+    def _forward(self, rule: Rule | None) -> tuple[int, int]:
         host, _, port = self.owner.upstream.rpartition(":")
         up = http.client.HTTPConnection(host, int(port), timeout=60)
         try:
@@ -192,13 +199,13 @@ class _Handler(BaseHTTPRequestHandler):
             if rule is not None and rule.body is not None:
                 resp.read()
                 self._answer(resp.status, headers, rule.body)
-                return resp.status, headers, len(rule.body)
+                return resp.status, len(rule.body)
             length = resp.getheader("Content-Length")
             if length is None or self.command == "HEAD":
                 body = resp.read()
                 self._answer(resp.status, headers, body)
-                return resp.status, headers, len(body) if self.command != "HEAD" else 0
-            return resp.status, headers, self._stream(resp, int(length), headers, rule)
+                return resp.status, len(body) if self.command != "HEAD" else 0
+            return resp.status, self._stream(resp, int(length), headers, rule)
         finally:
             up.close()
 

@@ -5,9 +5,18 @@ from __future__ import annotations
 import grpc
 import requests
 
-from ocix.errors import (AlreadyExistsError, AuthError, ConflictError, FailedPreconditionError,
-                         NotFoundError, OcixError, RegistryError, UnreachableError, from_grpc,
-                         from_http)
+from ocix.errors import (
+    AlreadyExistsError,
+    AuthError,
+    ConflictError,
+    FailedPreconditionError,
+    NotFoundError,
+    OcixError,
+    RegistryError,
+    UnreachableError,
+    from_grpc,
+    from_http,
+)
 
 
 class FakeRpcError(grpc.RpcError):

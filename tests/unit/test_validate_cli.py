@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -142,12 +141,10 @@ def test_extra_argument_is_usage_error() -> None:
     assert err.startswith("Error: unexpected extra argument 'bar'\n")
 
 
-def test_ref_target_without_registry_client_is_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "ocix.registry.client", None)  # import now raises ImportError
-    code, _, err = run("ref", "localhost:5000/x:1")
-    assert code == 2
-    assert err.startswith("Error: validating ref 'localhost:5000/x:1' from a registry needs ocix.registry.client, "
-                          "which this build of ocix does not have yet\n")
+def test_ref_to_a_closed_port_is_unreachable_exit_2() -> None:
+    code, out, err = run("ref", "127.0.0.1:1/x:1")
+    assert (code, out) == (2, "")
+    assert err == "Error: cannot reach registry 127.0.0.1:1: connection refused\nHint: is the registry running?\n"
 
 
 def test_help_has_examples() -> None:
