@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -21,13 +20,15 @@ if TYPE_CHECKING:
     from ..containerd.connection import Connection
 
 
-@dataclass
 class State:
-    """What the global options decided; commands get it with `pass_state`."""
+    """What the global options decided; commands get it with `pass_state`.
 
-    address: str | None = None
-    namespace: str | None = None
-    _conn: Connection | None = field(default=None, repr=False)
+    A plain class, not a dataclass: importing dataclasses costs start-up time on every call."""
+
+    def __init__(self, address: str | None = None, namespace: str | None = None) -> None:
+        self.address = address
+        self.namespace = namespace
+        self._conn: Connection | None = None
 
     def conn(self) -> Connection:
         if self._conn is None:
@@ -40,8 +41,48 @@ class State:
 pass_state = click.make_pass_decorator(State, ensure=True)
 
 
+# name -> (module in ocix.cli, attribute, the summary `ocix --help` shows).  Command modules are
+# imported only when their command runs, so `ocix --help` loads click and nothing else heavy;
+# a unit test keeps each summary equal to the command's own first help line.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "lab": ("lab", "lab",
+            "Run the embedded lab: a private containerd, a loopback registry, optionally dockerd."),
+    "version": ("daemon", "version", "Print the client version and the daemon's version and revision."),
+    "plugins": ("daemon", "plugins",
+                "List the daemon's plugins: type, id, platforms and status, like `ctr plugins ls`."),
+    "namespaces": ("daemon", "namespaces", "Manage containerd namespaces."),
+    "pull": ("images", "pull", "Pull REF into containerd and unpack it, like `ctr images pull`."),
+    "images": ("images", "images", "List, check and remove images in containerd."),
+    "run": ("run", "run",
+            "Run COMMAND (default: the image's Entrypoint + Cmd) in a new container of IMAGE."),
+    "spec": ("run", "spec", "Print the OCI runtime spec `ocix run` would send for IMAGE and these flags."),
+    "bundle": ("run", "bundle", "Write an OCI runtime bundle: DIRECTORY/config.json and DIRECTORY/rootfs."),
+    "containers": ("run", "containers_group",
+                   "List, inspect and remove containers (the metadata records `ctr containers` shows)."),
+    "tasks": ("run", "tasks_group", "List, signal, remove tasks and run processes in them."),
+    "validate": ("validate", "validate",
+                 "Validate OCI content against ocix's schemas and the spec's prose rules."),
+}
+
+
 class OcixGroup(click.Group):
-    """Catches OcixError once: one line, a hint, the right exit code, never a traceback."""
+    """Catches OcixError once: one line, a hint, the right exit code, never a traceback.
+
+    Subcommands load lazily from COMMANDS."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return super().get_command(ctx, cmd_name)
+        import importlib
+
+        module = importlib.import_module(f"{__package__}.{entry[0]}")
+        cmd: click.Command = getattr(module, entry[1])
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_, _, summary) in COMMANDS.items()])
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -58,7 +99,7 @@ class OcixGroup(click.Group):
             ctx.exit(1)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)  # keep the order commands were added: the lab first, then the layers
+        return list(COMMANDS)  # the lab first, then the layers from daemon to runtime
 
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -87,22 +128,6 @@ def cli(ctx: click.Context, address: str | None, namespace: str | None, trace: b
         from .. import trace as tracing
 
         tracing.enable()
-
-
-def _register() -> None:
-    from . import daemon, images, lab
-    from . import run as runcmd
-    from .validate import validate
-
-    cli.add_command(lab.lab)
-    for cmd in (daemon.version, daemon.plugins, daemon.namespaces, images.pull, images.images):
-        cli.add_command(cmd)
-    cli.add_command(validate)
-    for cmd in (runcmd.run, runcmd.spec, runcmd.bundle, runcmd.containers_group, runcmd.tasks_group):
-        cli.add_command(cmd)
-
-
-_register()
 
 
 def main() -> None:

@@ -112,13 +112,17 @@ class AttachedIO:
             raise OcixError(f"cannot open the task's FIFOs in {self.fifos.dir}: {e.strerror}") from None
 
     def start(self) -> None:
-        """Start copying (right after Tasks.Create; output is buffered by the pipes until then)."""
+        """Start copying output (right after Tasks.Create/Exec; stdin waits for start_stdin)."""
         outs: list[BinaryIO | None] = [self.stdout, self.stderr]
         for fd, out in zip(self._readers, outs, strict=False):
             t = threading.Thread(target=self._copy_out, args=(fd, out), daemon=True,
                                  name=f"ocix-io-{fd}")
             t.start()
             self._threads.append(t)
+
+    def start_stdin(self) -> None:
+        """Start forwarding stdin, after Tasks.Start: an exec'd process's shim opens the stdin
+        FIFO only then, and bytes written into a FIFO nobody else holds open are lost."""
         if self._stdin_fd is not None and self.stdin is not None:
             threading.Thread(target=self._copy_in, daemon=True, name="ocix-stdin").start()
 
@@ -141,7 +145,12 @@ class AttachedIO:
 
     def _copy_in(self) -> None:
         assert self.stdin is not None
-        read = getattr(self.stdin, "read1", self.stdin.read)
+        read: Callable[[int], bytes] = getattr(self.stdin, "read1", self.stdin.read)
+        try:  # a real fd: os.read, so a thread blocked here never holds a buffered-IO lock
+            fd_in = self.stdin.fileno()
+            read = lambda n: os.read(fd_in, n)  # noqa: E731
+        except (AttributeError, OSError, ValueError):
+            pass
         try:
             while True:
                 data = read(CHUNK)

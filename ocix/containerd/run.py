@@ -32,7 +32,15 @@ from . import cio, containers, images, leases, snapshots, tasks
 from .connection import Connection
 from .imagewalk import default_manifest
 
-RUNTIMES = {"runc": "", "crun": "crun"}  # --runtime -> containerd.runc.v1.Options.binary_name
+RUNTIMES = ("runc", "crun")
+CRUN_WRAPPER = "/run/ocix/crun-hybrid"
+_CRUN_WRAPPER_TEXT = """#!/bin/sh
+# Written by ocix. crun refuses a hybrid cgroup host whose cgroup2 mount has controllers
+# ("cgroups in hybrid mode not supported"); in a private mount namespace without that mount
+# it sees a legacy (v1) host and uses the v1 controllers, as runc does.
+exec unshare --mount --propagation private sh -c \
+  'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec crun "$@"' crun "$@"
+"""
 SIGNALS_TO_FORWARD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
@@ -75,8 +83,53 @@ class RunResult:
     exit_status: int | None  # None when detached
 
 
+def cgroup_hybrid_with_v2_controllers() -> bool:
+    """/sys/fs/cgroup is v1 (tmpfs) with a cgroup2 mount at unified/ that has controllers."""
+    try:
+        return bool(Path("/sys/fs/cgroup/unified/cgroup.controllers").read_text().strip()) and \
+            not Path("/sys/fs/cgroup/cgroup.controllers").exists()
+    except OSError:
+        return False
+
+
+def crun_argv() -> list[str]:
+    """How to call crun on this host: `crun`, or the wrapper on a hybrid cgroup host."""
+    if not cgroup_hybrid_with_v2_controllers():
+        return ["crun"]
+    path = Path(CRUN_WRAPPER)
+    try:
+        if not path.exists() or path.read_text() != _CRUN_WRAPPER_TEXT:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}")
+            tmp.write_text(_CRUN_WRAPPER_TEXT)
+            tmp.chmod(0o755)
+            tmp.replace(path)
+    except OSError as e:
+        raise OcixError(f"cannot write the crun wrapper {path}: {e.strerror}") from None
+    return [str(path)]
+
+
+def runtime_binary(runtime: str) -> str:
+    """containerd.runc.v1.Options.binary_name for --runtime ("" = the shim's default, runc)."""
+    if runtime == "runc":
+        return ""
+    if runtime == "crun":
+        return crun_argv()[0]
+    raise UsageError(f"unknown runtime {runtime!r}: use runc or crun")
+
+
 def new_container_id() -> str:
     return secrets.token_hex(6)
+
+
+def check_id(container_id: str, what: str = "container id") -> str:
+    """containerd's identifier rule, as a usage error (exit 2)."""
+    from ..oci.spec import SpecError
+
+    try:
+        return validate_container_id(container_id, what)
+    except SpecError as e:
+        raise UsageError(e.message) from None
 
 
 def image_name(ref: str) -> str:
@@ -147,7 +200,7 @@ def spec_for(conn: Connection, ref: str, container_id: str, opts: RunOptions,
              snapshotter: str = snapshots.DEFAULT_SNAPSHOTTER,
              platform: str | None = None) -> dict[str, Any]:
     """What `run` would send, computed from a temporary View (`ocix spec`)."""
-    validate_container_id(container_id)
+    check_id(container_id)
     image = resolve_image(conn, ref, platform)
     with image_view(conn, image, snapshotter) as mounts, _reader(mounts) as read:
         return build_spec(conn, image, container_id, opts, read)
@@ -178,8 +231,7 @@ def create_container(conn: Connection, req: RunRequest, container_id: str) -> tu
 
     On failure nothing created here is left behind.
     """
-    if req.runtime not in RUNTIMES:
-        raise UsageError(f"unknown runtime {req.runtime!r}: use runc or crun")
+    binary = runtime_binary(req.runtime)
     image = resolve_image(conn, req.image, req.platform)
     prepared = False
     with leases.temporary(conn) as lease:
@@ -198,7 +250,7 @@ def create_container(conn: Connection, req: RunRequest, container_id: str) -> tu
             try:
                 containers.create(conn, container_id, image=image.name, spec_json=spec_bytes(spec),
                                   snapshot_key=container_id, snapshotter=req.snapshotter,
-                                  runtime_binary=RUNTIMES[req.runtime],
+                                  runtime_binary=binary,
                                   labels={containers.STOP_SIGNAL_LABEL: stop_signal(image.config)},
                                   lease=lease.id)
             except AlreadyExistsError:
@@ -323,6 +375,7 @@ def _attach_and_wait(conn: Connection, container_id: str, exec_id: str, aio: cio
         aio.start()
         with _forward_signals(lambda s: tasks.kill(conn, container_id, s, exec_id=exec_id)):
             start()
+            aio.start_stdin()
             if tty:
                 def resize() -> None:
                     size = _term_size(stdin_fd) or _term_size(_fileno(sys.stdout))
@@ -354,7 +407,7 @@ def run(conn: Connection, req: RunRequest, streams: Streams | None = None,
         raise UsageError("-i and -d cannot be used together")
     if req.log_file and not req.detach:
         raise UsageError("--log-file only applies to a detached (-d) container")
-    cid = validate_container_id(req.container_id) if req.container_id else new_container_id()
+    cid = check_id(req.container_id) if req.container_id else new_container_id()
     tty = req.options.tty
     image, mounts, spec = create_container(conn, req, cid)
     argv = list(spec.get("process", {}).get("args") or [])
@@ -376,6 +429,7 @@ def run(conn: Connection, req: RunRequest, streams: Streams | None = None,
                 tasks.start(conn, cid)
             except OcixError as e:
                 raise _exec_error(e, argv, image.name) from e
+            task_created = False  # it runs on: nothing to clean up
             return RunResult(cid, pid, None)
         streams = streams or Streams.system(req.interactive)
         fifos = cio.new_fifo_set(cid, stdin=req.interactive, terminal=tty)
@@ -445,7 +499,7 @@ def exec_in(conn: Connection, req: ExecRequest, streams: Streams | None = None) 
     """Run a process in a running task with stdio attached; its exit status."""
     if not req.args:
         raise UsageError("exec needs a command")
-    exec_id = validate_container_id(req.exec_id, "exec id") if req.exec_id else \
+    exec_id = check_id(req.exec_id, "exec id") if req.exec_id else \
         f"exec-{secrets.token_hex(4)}"
     task = tasks.get(conn, req.container_id)
     if task.status != "running":
@@ -502,7 +556,7 @@ def make_bundle(conn: Connection, ref: str, directory: Path, container_id: str, 
                 snapshotter: str = snapshots.DEFAULT_SNAPSHOTTER,
                 platform: str | None = None) -> BundleResult:
     """DIR/config.json (the run spec, made standalone) and DIR/rootfs copied out of a View mount."""
-    validate_container_id(container_id)
+    check_id(container_id)
     image = resolve_image(conn, ref, platform)
     rootfs = directory / "rootfs"
     if rootfs.exists() and any(rootfs.iterdir()):

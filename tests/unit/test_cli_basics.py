@@ -8,13 +8,23 @@ import sys
 import click
 import pytest
 
-from ocix.cli.main import cli
+from ocix.cli.main import COMMANDS, cli
 from tests.helpers import run_cli
+
+
+CTX = click.Context(cli)
+
+
+def sub(group: click.Group, name: str) -> click.Command:
+    cmd = group.get_command(CTX, name)
+    assert cmd is not None, name
+    return cmd
 
 
 def all_commands(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     out = []
-    for name, cmd in group.commands.items():
+    for name in group.list_commands(CTX):
+        cmd = sub(group, name)
         path = (*prefix, name)
         out.append(path)
         if isinstance(cmd, click.Group):
@@ -29,8 +39,19 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
     cmd: click.Command = cli
     for part in path:
         assert isinstance(cmd, click.Group)
-        cmd = cmd.commands[part]
+        cmd = sub(cmd, part)
     assert cmd.help and len(cmd.help.strip()) > 10, f"{' '.join(path)} has no help text"
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_lazy_summary_matches_the_commands_own_help(name: str) -> None:
+    assert COMMANDS[name][2] == sub(cli, name).get_short_help_str(limit=500)
+
+
+def test_top_level_help_lists_every_command_in_order() -> None:
+    out = run_cli(["--help"]).stdout
+    positions = [out.index(f"  {name} ") for name in COMMANDS]
+    assert positions == sorted(positions)
 
 
 def test_missing_socket_is_one_line_with_hint_and_exit_2(tmp_path: object) -> None:
@@ -71,8 +92,11 @@ def test_namespace_label_must_be_key_value() -> None:
 
 def test_help_imports_no_grpc_rich_or_oras() -> None:
     code = ("import sys; from ocix.cli.main import cli\n"
-            "heavy = [m for m in ('grpc', 'rich', 'oras', 'requests', 'jsonschema', 'google.protobuf') "
+            "cli(['--help'], standalone_mode=False)\n"
+            "heavy = [m for m in ('grpc', 'rich', 'oras', 'requests', 'jsonschema', 'google.protobuf', "
+            "'ocix.cli.run', 'ocix.cli.images', 'ocix.cli.validate', 'ocix.containerd.connection') "
             "if m in sys.modules]\n"
-            "print(','.join(heavy))")
+            "print(','.join(heavy), file=sys.stderr)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    assert "Commands:" in out.stdout
+    assert out.stderr.strip() == ""
