@@ -44,9 +44,12 @@ def print_json(obj: Any) -> None:
 
 
 def console(stderr: bool = False) -> Any:
+    """A rich console; piped output gets room for the widest row instead of being cut at 80."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 4096
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None,
@@ -69,14 +72,13 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title:
 
 
 def print_kv(pairs: Iterable[tuple[str, Any]]) -> None:
-    from rich.table import Table
-
-    t = Table.grid(padding=(0, 2))
-    t.add_column(style="bold")
-    t.add_column()
-    for k, v in pairs:
-        t.add_row(k, "" if v is None else str(v))
-    console().print(t)
+    """Aligned `key  value` lines, never wrapped or cut (digests must survive a pipe)."""
+    rows = [(k, "" if v is None else str(v)) for k, v in pairs]
+    width = max((len(k) for k, _ in rows), default=0)
+    bold = sys.stdout.isatty()
+    for k, v in rows:
+        key = click.style(k.ljust(width), bold=True) if bold and k else k.ljust(width)
+        click.echo(f"{key}  {v}".rstrip())
 
 
 def human_size(n: float) -> str:

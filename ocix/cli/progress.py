@@ -31,7 +31,7 @@ class PullDisplay:
 
             self._progress = Progress(TextColumn("{task.description}"),
                                       TextColumn("[cyan]{task.fields[state]:<11}"), BarColumn(),
-                                      DownloadColumn(), TransferSpeedColumn(),
+                                      DownloadColumn(binary_units=True), TransferSpeedColumn(),
                                       console=Console(stderr=True), transient=False)
             self._progress.start()
         return self

@@ -156,6 +156,11 @@ class Writer:
             raise OcixError(f"content write {self.ref}: stream closed by containerd") from None
         except Exception as e:
             self.close()
+            if _ref_locked(e):
+                # containerd says UNAVAILABLE "ref ... locked ...: unavailable", which the generic
+                # mapping reads as a dead daemon; it is another writer holding the ref.
+                raise ConflictError(f"write {self.ref}: {e.details()}",  # type: ignore[attr-defined]
+                                    code="UNAVAILABLE") from e
             raise self.conn.convert(e, f"write {self.ref}") from e
 
     def close(self) -> None:
@@ -163,6 +168,13 @@ class Writer:
             self._closed = True
             self._q.put(None)
             self._call.cancel()
+
+
+def _ref_locked(e: Exception) -> bool:
+    code, details = getattr(e, "code", None), getattr(e, "details", None)
+    if not callable(code) or not callable(details):
+        return False
+    return getattr(code(), "name", "") == "UNAVAILABLE" and " locked" in (details() or "")
 
 
 def write_blob(conn: Connection, ref: str, expected: str, total: int, source: Any, *,

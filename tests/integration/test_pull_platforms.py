@@ -1,0 +1,59 @@
+"""Pull: platform selection on an index, --no-unpack, the summary and JSON output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from ocix.lab.state import LabState
+from tests.helpers import run_cli
+
+
+def env(lab: LabState, ns: str) -> dict[str, str]:
+    return {"CONTAINERD_ADDRESS": lab.containerd_socket, "CONTAINERD_NAMESPACE": ns,
+            "OCIX_HOSTS_DIR": lab.hosts_dir}
+
+
+def test_index_narrows_to_the_host_platform(lab: LabState, namespace: str) -> None:
+    r = run_cli(["pull", "multiarch", "--json"], env=env(lab, namespace))
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["name"] == "docker.io/library/multiarch:latest"
+    assert data["media_type"] == "application/vnd.oci.image.index.v1+json"
+    assert data["platforms"] == ["linux/amd64"]
+    assert data["chain_id"].startswith("sha256:")
+    check = subprocess.run(["ctr", "-a", lab.containerd_socket, "-n", namespace, "images", "check"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "complete (2/2)" in check and check.rstrip().endswith("true")
+
+
+def test_other_platform_and_all_platforms(lab: LabState, namespace: str) -> None:
+    arm = json.loads(run_cli(["pull", "multiarch", "--platform", "linux/arm64", "--no-unpack",
+                              "--json"], env=env(lab, namespace)).stdout)
+    assert arm["platforms"] == ["linux/arm64"] and arm["chain_id"] == ""
+    assert arm["layers"][0]["unpacked"] == ""
+    both = json.loads(run_cli(["pull", "multiarch", "--all-platforms", "--no-unpack", "--json"],
+                              env=env(lab, namespace)).stdout)
+    assert both["platforms"] == ["linux/amd64", "linux/arm64"]
+    assert {x["fetch"] for x in both["layers"]} == {"exists", "fetched"}
+
+
+def test_missing_platform_is_one_clear_line(lab: LabState, namespace: str) -> None:
+    r = run_cli(["pull", "multiarch", "--platform", "windows/amd64"], env=env(lab, namespace))
+    assert r.exit_code == 1
+    assert r.stderr == ("Error: docker.io/library/multiarch:latest has no manifest for windows/amd64 "
+                        "(it has: linux/amd64, linux/arm64)\nHint: pick one with --platform, or "
+                        "--all-platforms\n")
+    assert run_cli(["images", "ls", "-q"], env=env(lab, namespace)).stdout == ""
+
+
+def test_human_summary_and_quiet(lab: LabState, namespace: str) -> None:
+    r = run_cli(["pull", "busybox"], env=env(lab, namespace))
+    assert r.exit_code == 0
+    lines = dict(line.split(None, 1) for line in r.stdout.splitlines())
+    assert lines["Image"].strip() == "docker.io/library/busybox:latest"
+    assert lines["Unpacked"].strip().endswith("into overlayfs")
+    assert lines["Time"].strip().endswith("overlapped)")
+    q = run_cli(["pull", "-q", "busybox"], env=env(lab, namespace))
+    assert q.stdout.strip() == lines["Digest"].strip()
+    assert q.stdout.startswith("sha256:")
