@@ -5,14 +5,13 @@ This is what `ctr images ls` and `ctr images check` compute from an image record
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NotFoundError, OcixError
 from ..oci import mediatypes as mt
 from ..oci import platform as plat
-from ..oci.descriptor import Descriptor
+from ..oci.descriptor import Descriptor, json_object
 from . import content
 from .connection import Connection
 from .images import Image
@@ -43,14 +42,7 @@ class ImageSummary:
 
 
 def _doc(conn: Connection, desc: Descriptor) -> dict[str, Any]:
-    body = content.read_blob(conn, desc.digest, limit=8 << 20)
-    try:
-        doc = json.loads(body)
-    except ValueError as e:
-        raise OcixError(f"{desc.digest} is not JSON: {e}") from None
-    if not isinstance(doc, dict):
-        raise OcixError(f"{desc.digest} is not a JSON object")
-    return doc
+    return json_object(content.read_blob(conn, desc.digest, limit=8 << 20), desc.digest)
 
 
 def children(conn: Connection, target: Descriptor) -> list[Descriptor]:

@@ -8,7 +8,6 @@ written last, so a failed pull never leaves an image that points at missing cont
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +18,7 @@ from typing import Any
 from ..errors import DigestMismatchError, OcixError
 from ..oci import mediatypes as mt
 from ..oci import platform as plat
-from ..oci.descriptor import Descriptor
+from ..oci.descriptor import Descriptor, json_object
 from ..oci.digest import chain_ids
 from ..registry.auth import Credentials
 from ..registry.client import RegistryClient
@@ -110,16 +109,6 @@ def child_gc_labels(media_type: str, doc: dict[str, Any]) -> dict[str, str]:
     return labels
 
 
-def _json(body: bytes, what: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(body)
-    except ValueError as e:
-        raise OcixError(f"{what} is not valid JSON: {e}") from None
-    if not isinstance(doc, dict):
-        raise OcixError(f"{what} is not a JSON object")
-    return doc
-
-
 class _Puller:
     def __init__(self, conn: Connection, ref: str, opts: PullOptions, on_event: EventFn | None) -> None:
         self.conn = conn
@@ -195,7 +184,7 @@ class _Puller:
         body = self.client.fetch_manifest(root)
         manifests: list[Descriptor]
         if mt.is_index(root.media_type):
-            doc = _json(body, f"index {root.digest}")
+            doc = json_object(body, f"index {root.digest}")
             children = [Descriptor.from_json(m) for m in doc.get("manifests") or []]
             self.store_small(root, body, "index", child_gc_labels(root.media_type, doc))
             manifests = self._select(children)
@@ -209,13 +198,13 @@ class _Puller:
         all_layers: list[tuple[Descriptor, LayerResult]] = []
         for m in manifests:
             mbody = body if m.digest == root.digest else self.client.fetch_manifest(m)
-            mdoc = _json(mbody, f"manifest {m.digest}")
+            mdoc = json_object(mbody, f"manifest {m.digest}")
             if not isinstance(mdoc.get("config"), dict) or not isinstance(mdoc.get("layers"), list):
                 raise OcixError(f"manifest {m.digest} has no config or layers")
             self.store_small(m, mbody, "manifest", child_gc_labels(m.media_type, mdoc))
             config = Descriptor.from_json(mdoc["config"])
             cbody = self.client.fetch_blob_bytes(config)
-            cdoc = _json(cbody, f"config {config.digest}")
+            cdoc = json_object(cbody, f"config {config.digest}")
             layers = [Descriptor.from_json(x) for x in mdoc["layers"]]
             diff_ids = list((cdoc.get("rootfs") or {}).get("diff_ids") or [])
             if len(diff_ids) != len(layers):

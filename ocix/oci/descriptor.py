@@ -63,3 +63,18 @@ class Descriptor:
         if self.artifact_type:
             d["artifactType"] = self.artifact_type
         return d
+
+
+def json_object(body: bytes, what: str) -> dict[str, Any]:
+    """Parse a manifest, index or config: a JSON object, or one clear OcixError naming `what`."""
+    import json
+
+    from ..errors import OcixError
+
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as e:
+        raise OcixError(f"{what} is not valid JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise OcixError(f"{what} is not a JSON object")
+    return doc

@@ -33,7 +33,6 @@ from .auth import Credentials, credentials_for
 from .hosts import Endpoint, HostsConfig, load
 from .reference import Reference
 
-CHUNK = 1 << 20
 # Blob bodies are read in 256 KiB pieces (as fast as 1 MiB here): a connection that breaks
 # mid-read loses the piece being read, and the resume starts after the last whole piece.
 READ = 256 << 10

@@ -163,3 +163,21 @@ def test_down_leaves_nothing_running_or_mounted(tmp_path_factory: pytest.TempPat
     assert labmod.mounts_under(root) == []
     assert _procs_mentioning("sleep 600") == []
     assert run_cli(["lab", "status", "--dir", str(root)]).stdout == f"lab in {root}: not running\n"
+
+
+def test_seed_sized_image_then_pull_it(lab: LabState, namespace: str) -> None:
+    r = run_cli(["lab", "seed", "--dir", lab.dir, "--sized", "3", "-q"])
+    assert r.exit_code == 0, r.stderr
+    ref = f"{lab.registry}/library/blob3:latest"
+    assert ref in r.stdout.splitlines()
+    assert ref in (LabState.load(Path(lab.dir)) or lab).images
+    pulled = run_cli(["-n", namespace, "pull", ref, "--json"],
+                     env={"CONTAINERD_ADDRESS": lab.containerd_socket})
+    data = json.loads(pulled.stdout)
+    assert data["layers"][0]["size"] >= 3 << 20  # incompressible: gzip cannot shrink it
+
+
+def test_seed_needs_a_running_lab(tmp_path: Path) -> None:
+    r = run_cli(["lab", "seed", "--dir", str(tmp_path)])
+    assert r.exit_code == 1
+    assert r.stderr == "Error: the lab is not running\nHint: start it with `ocix lab up`\n"
