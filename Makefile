@@ -69,9 +69,12 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-# The script hashes its inputs and returns at once when nothing changed.
+# The script hashes its inputs and returns at once when nothing changed.  compileall writes the
+# .pyc files once: with PYTHONDONTWRITEBYTECODE set (as on CI machines) every `ocix` start would
+# otherwise compile every module again.
 stubs: venv
 	@$(PY) proto/build.py
+	@$(PY) -m compileall -q -j 0 ocix >/dev/null
 
 demo: setup
 	@bash bench/demo.sh

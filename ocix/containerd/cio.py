@@ -16,8 +16,6 @@ Details that make this work from Python:
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 import stat
 import threading
 from collections.abc import Callable
@@ -50,7 +48,7 @@ def new_fifo_set(process_id: str, *, stdin: bool, terminal: bool, root: str = FI
     """
     try:
         os.makedirs(root, mode=0o700, exist_ok=True)
-        d = os.path.join(root, f"ocix-{secrets.token_hex(6)}")
+        d = os.path.join(root, f"ocix-{os.urandom(6).hex()}")
         os.mkdir(d, 0o700)
     except OSError as e:
         raise OcixError(f"cannot create the FIFO directory under {root}: {e.strerror}",
@@ -62,7 +60,7 @@ def new_fifo_set(process_id: str, *, stdin: bool, terminal: bool, root: str = FI
             if wanted[name]:
                 os.mkfifo(path, 0o700)
     except OSError as e:
-        shutil.rmtree(d, ignore_errors=True)
+        remove_fifo_dir(FifoSet(d, "", "", "", terminal))
         raise OcixError(f"cannot create FIFOs in {d}: {e.strerror}") from None
     return FifoSet(d, paths["stdin"] if stdin else "", paths["stdout"],
                    paths["stderr"] if not terminal else "", terminal)

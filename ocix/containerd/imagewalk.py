@@ -15,7 +15,6 @@ from ..oci.descriptor import Descriptor, json_object
 from . import content
 from .connection import Connection
 from .images import Image
-from .unpack import is_unpacked
 
 
 @dataclass(frozen=True)
@@ -97,6 +96,8 @@ def summarize(conn: Connection, image: Image, snapshotter: str = "overlayfs") ->
         m = default_manifest(conn, target)
     except (NotFoundError, OcixError):
         return ImageSummary(image.name, target.digest, target.media_type, 0, plats, False, False, 1, 1)
+    from .unpack import is_unpacked  # not on `ocix run`'s import path
+
     blobs = [m.config, *m.layers]
     present = sum(1 for b in blobs if content.exists(conn, b.digest))
     size = m.descriptor.size + sum(b.size for b in blobs)

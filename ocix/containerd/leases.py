@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import time
 from collections.abc import Iterator
@@ -39,7 +38,7 @@ class LeaseResource:
 
 
 def new_id(prefix: str = "ocix") -> str:
-    return f"{prefix}-{time.time_ns()}-{secrets.token_hex(4)}"
+    return f"{prefix}-{time.time_ns()}-{os.urandom(4).hex()}"
 
 
 def create(conn: Connection, lease_id: str | None = None, *, expire: timedelta = timedelta(hours=24),

@@ -13,7 +13,6 @@ like docker and nerdctl (ctr replaces both); `--entrypoint`-less images behave t
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -119,7 +118,7 @@ def runtime_binary(runtime: str) -> str:
 
 
 def new_container_id() -> str:
-    return secrets.token_hex(6)
+    return os.urandom(6).hex()
 
 
 def check_id(container_id: str, what: str = "container id") -> str:
@@ -176,7 +175,7 @@ def _reader(mounts: list[snapshots.Mount]) -> Iterator[ReadFile]:
 def image_view(conn: Connection, image: ImageInfo,
                snapshotter: str = snapshots.DEFAULT_SNAPSHOTTER) -> Iterator[list[snapshots.Mount]]:
     """A temporary read-only View snapshot of the image (under a lease), removed afterwards."""
-    key = f"ocix-view-{secrets.token_hex(6)}"
+    key = f"ocix-view-{os.urandom(6).hex()}"
     with leases.temporary(conn) as lease:
         try:
             mounts = snapshots.view(conn, key, image.chain_id, snapshotter=snapshotter,
@@ -361,8 +360,8 @@ def _forward_signals(send: Callable[[int], None]) -> Iterator[None]:
     try:
         yield
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        for num, h in old.items():
+            signal.signal(num, h)
 
 
 def _attach_and_wait(conn: Connection, container_id: str, exec_id: str, aio: cio.AttachedIO,
@@ -500,7 +499,7 @@ def exec_in(conn: Connection, req: ExecRequest, streams: Streams | None = None) 
     if not req.args:
         raise UsageError("exec needs a command")
     exec_id = check_id(req.exec_id, "exec id") if req.exec_id else \
-        f"exec-{secrets.token_hex(4)}"
+        f"exec-{os.urandom(4).hex()}"
     task = tasks.get(conn, req.container_id)
     if task.status != "running":
         raise OcixError(f"task {req.container_id} is {task.status}, not running")

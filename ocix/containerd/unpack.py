@@ -8,7 +8,7 @@ mounts, check the applied digest against diff_ids[i], Commit(chainID), and label
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from dataclasses import dataclass
 
@@ -48,7 +48,7 @@ def unpack_layer(conn: Connection, layers: list[Descriptor], diff_ids: list[str]
     labels = {SNAPSHOT_REF_LABEL: chain}
     key = ""
     for _ in range(3):
-        key = f"extract-{time.time_ns()}-{secrets.token_urlsafe(6)} {chain}"
+        key = f"extract-{time.time_ns()}-{os.urandom(6).hex()} {chain}"
         try:
             mounts = snapshots.prepare(conn, key, parent, snapshotter=snapshotter, labels=labels,
                                        lease=lease)

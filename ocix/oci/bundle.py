@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
-import subprocess
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -145,6 +142,9 @@ def _mount_options(m: MountLike) -> str:
 @contextmanager
 def mounted(mounts: Sequence[MountLike], *, prefix: str = "ocix-rootfs-") -> Iterator[Path]:
     """Mount the snapshot mounts read-only on a fresh temp dir; unmount and remove it after."""
+    import subprocess
+    import tempfile
+
     target = Path(tempfile.mkdtemp(prefix=prefix))
     done: list[Path] = []
     try:
@@ -184,6 +184,8 @@ def bundle_spec(spec: dict[str, Any], container_id: str) -> dict[str, Any]:
 
 def copy_tree(src: Path, dst: Path) -> None:
     """cp -a: ownership, modes, times, hard links, xattrs, device nodes kept."""
+    import subprocess
+
     dst.mkdir(parents=True, exist_ok=True)
     r = subprocess.run(["cp", "-a", "--", f"{src}/.", str(dst)], capture_output=True, text=True,
                        check=False)
@@ -206,4 +208,6 @@ def write_bundle(directory: Path, spec: dict[str, Any], rootfs_source: Path | No
 
 
 def remove_bundle_rootfs(directory: Path) -> None:
+    import shutil
+
     shutil.rmtree(directory / "rootfs", ignore_errors=True)

@@ -62,8 +62,11 @@ class TracedRegistry(oras.provider.Registry):
             self._basic_scheme = True
             headers["Authorization"] = f"Basic {basic}"
         else:
+            # A refused bearer token was for another scope (pull, not push; another repository)
+            # or has expired: oras would offer the same token again, so ask for a fresh one.
+            stale = headers.get("Authorization", "").startswith("Bearer ")
             try:
-                headers, changed = self.auth.authenticate_request(resp, headers)
+                headers, changed = self.auth.authenticate_request(resp, headers, refresh=stale)
             except (requests.RequestException, ValueError) as e:
                 # A realm that is not a URL, an unreachable token server, a non-JSON answer.
                 trace.emit("http", f"token for {trace.redact_url(url)}", 0.0, f"failed: {e}")

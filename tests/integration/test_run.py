@@ -1,0 +1,255 @@
+"""`ocix run`, containers and tasks against the real lab containerd, checked against ctr."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ocix.containerd import containers, snapshots, tasks
+from ocix.containerd.connection import Connection
+from ocix.containerd.pull import PullOptions, pull
+from ocix.lab.state import LabState
+from tests.conftest import run_cli
+
+IMAGE = "docker.io/library/busybox:latest"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def ns(lab: LabState, namespace: str) -> Iterator[str]:
+    """A namespace with busybox pulled; every container in it is removed afterwards."""
+    c = Connection(lab.containerd_socket, namespace)
+    pull(c, "busybox", PullOptions(hosts_dir=lab.hosts_dir))
+    yield namespace
+    for t in tasks.list_tasks(c):
+        tasks.force_remove(c, t.container_id)
+    for ct in containers.list_containers(c):
+        try:
+            snapshots.remove(c, ct.snapshot_key)
+        except Exception:
+            pass
+        containers.delete(c, ct.id)
+    c.close()
+
+
+@pytest.fixture
+def nconn(lab: LabState, ns: str) -> Iterator[Connection]:
+    c = Connection(lab.containerd_socket, ns)
+    yield c
+    c.close()
+
+
+def ocix(lab_env: dict[str, str], ns: str, *args: str, input: str | None = None) -> object:
+    return run_cli(["-n", ns, *args], env=lab_env, input=input)
+
+
+def ctr(lab: LabState, ns: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ctr", "-a", lab.containerd_socket, "-n", ns, *args],
+                          capture_output=True, text=True, check=False, timeout=60)
+
+
+def leftovers(c: Connection) -> tuple[list[str], list[str], list[str]]:
+    return ([x.id for x in containers.list_containers(c)],
+            [s.name for s in snapshots.list_snapshots(c) if s.kind != "committed"],
+            [t.container_id for t in tasks.list_tasks(c)])
+
+
+def test_run_streams_stdout_and_stderr_separately_and_returns_the_exit_status(
+        lab_env: dict[str, str], ns: str, nconn: Connection) -> None:
+    r = ocix(lab_env, ns, "run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (r.exit_code, r.stdout, r.stderr) == (3, "out\n", "err\n")  # type: ignore[attr-defined]
+    assert leftovers(nconn) == ([], [], [])
+
+
+def test_cap_drop_all_leaves_no_effective_caps(lab_env: dict[str, str], ns: str) -> None:
+    r = ocix(lab_env, ns, "run", "--rm", "--cap-drop", "ALL", "busybox", "grep", "CapEff",
+             "/proc/1/status")
+    assert (r.exit_code, r.stdout) == (0, "CapEff:\t0000000000000000\n")  # type: ignore[attr-defined]
+
+
+def test_default_spec_and_caps_equal_ctr_run(lab: LabState, lab_env: dict[str, str],
+                                             ns: str) -> None:
+    assert ctr(lab, ns, "run", "-d", IMAGE, "fromctr", "sleep", "30").returncode == 0
+    r = ocix(lab_env, ns, "run", "-d", "--name", "fromocix", "busybox", "sleep", "30")
+    assert (r.exit_code, r.stdout) == (0, "fromocix\n")  # type: ignore[attr-defined]
+    state = Path(lab.dir) / "containerd" / "state" / "io.containerd.runtime.v2.task" / ns
+    a = json.loads((state / "fromctr" / "config.json").read_text())
+    b = json.loads((state / "fromocix" / "config.json").read_text())
+    assert b["process"] == a["process"]
+    a["linux"]["cgroupsPath"] = b["linux"]["cgroupsPath"]
+    assert a == b
+    # `ocix spec` prints exactly what run sent (containerd writes it unchanged)
+    s = ocix(lab_env, ns, "spec", "--raw", "--name", "fromctr", "busybox", "sleep", "30")
+    assert s.stdout.strip() == (state / "fromctr" / "config.json").read_text().strip()  # type: ignore[attr-defined]
+    caps = []
+    for cid in ("fromctr", "fromocix"):
+        x = ocix(lab_env, ns, "tasks", "exec", cid, "grep", "CapEff", "/proc/1/status")
+        caps.append(x.stdout)  # type: ignore[attr-defined]
+    assert caps[0] == caps[1] == "CapEff:\t00000000a80425fb\n"
+
+
+def test_interop_with_ctr_lists(lab: LabState, lab_env: dict[str, str], ns: str) -> None:
+    assert ocix(lab_env, ns, "run", "-d", "--name", "o1", "busybox", "sleep", "30").exit_code == 0  # type: ignore[attr-defined]
+    assert ctr(lab, ns, "run", "-d", IMAGE, "c1", "sleep", "30").returncode == 0
+    t = ctr(lab, ns, "tasks", "ls").stdout
+    assert any(line.split()[:1] == ["o1"] and line.split()[2] == "RUNNING" for line in t.splitlines())
+    assert "o1" in ctr(lab, ns, "containers", "ls", "-q").stdout.split()
+    r = ocix(lab_env, ns, "containers", "ls", "--json")
+    by_id = {c["id"]: c for c in json.loads(r.stdout)}  # type: ignore[attr-defined]
+    assert by_id["c1"]["image"] == IMAGE and by_id["c1"]["runtime"] == "io.containerd.runc.v2"
+    r = ocix(lab_env, ns, "tasks", "ls", "--json")
+    st = {t["container_id"]: t for t in json.loads(r.stdout)}  # type: ignore[attr-defined]
+    assert st["c1"]["status"] == st["o1"]["status"] == "running" and st["o1"]["pid"] > 0
+    # ctr can manage what ocix started, and the other way round
+    assert ctr(lab, ns, "tasks", "kill", "-s", "SIGKILL", "o1").returncode == 0
+    assert ocix(lab_env, ns, "tasks", "kill", "-s", "KILL", "c1").exit_code == 0  # type: ignore[attr-defined]
+    time.sleep(0.5)
+    r = ocix(lab_env, ns, "containers", "rm", "o1", "c1")
+    assert (r.exit_code, r.stdout) == (0, "o1\nc1\n")  # type: ignore[attr-defined]
+
+
+def test_stdin_is_forwarded_and_eof_delivered(lab_env: dict[str, str], ns: str) -> None:
+    r = ocix(lab_env, ns, "run", "--rm", "-i", "busybox", "sh", "-c", "wc -l; echo done",
+             input="a\nb\nc\n")
+    assert (r.exit_code, r.stdout) == (0, "3\ndone\n")  # type: ignore[attr-defined]
+
+
+def test_detached_with_log_file_exec_ps_kill(lab_env: dict[str, str], ns: str,
+                                             tmp_path: Path) -> None:
+    log = tmp_path / "out.log"
+    r = ocix(lab_env, ns, "run", "-d", "--name", "d1", "--log-file", str(log), "busybox", "sh",
+             "-c", "echo to-out; echo to-err >&2; exec sleep 30")
+    assert (r.exit_code, r.stdout) == (0, "d1\n")  # type: ignore[attr-defined]
+    deadline = time.time() + 5
+    while time.time() < deadline and "to-err" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.1)
+    assert sorted(log.read_text().splitlines()) == ["to-err", "to-out"]
+    x = ocix(lab_env, ns, "tasks", "exec", "d1", "sh", "-c", "echo via-exec; exit 4")
+    assert (x.exit_code, x.stdout) == (4, "via-exec\n")  # type: ignore[attr-defined]
+    x = ocix(lab_env, ns, "tasks", "exec", "-i", "d1", "cat", input="piped\n")
+    assert (x.exit_code, x.stdout) == (0, "piped\n")  # type: ignore[attr-defined]
+    ps = ocix(lab_env, ns, "tasks", "ps", "--json", "d1")
+    assert len(json.loads(ps.stdout)) == 1  # type: ignore[attr-defined]
+    rm = ocix(lab_env, ns, "containers", "rm", "d1")
+    assert rm.exit_code == 1  # type: ignore[attr-defined]
+    assert rm.stderr == "Error: container d1 has a running task: stop it first or use --force\n"  # type: ignore[attr-defined]
+    k = ocix(lab_env, ns, "tasks", "kill", "--signal", "SIGKILL", "d1")  # pid 1 ignores TERM
+    assert k.exit_code == 0  # type: ignore[attr-defined]
+    time.sleep(0.5)
+    ls = json.loads(ocix(lab_env, ns, "tasks", "ls", "--json").stdout)  # type: ignore[attr-defined]
+    assert [(t["container_id"], t["status"]) for t in ls] == [("d1", "stopped")]
+    assert ocix(lab_env, ns, "tasks", "rm", "d1").exit_code == 0  # type: ignore[attr-defined]
+    assert ocix(lab_env, ns, "containers", "rm", "d1").exit_code == 0  # type: ignore[attr-defined]
+
+
+def test_crun_runtime(lab_env: dict[str, str], ns: str, nconn: Connection) -> None:
+    r = ocix(lab_env, ns, "run", "--rm", "--runtime", "crun", "--cap-drop", "ALL", "busybox", "sh",
+             "-c", "grep CapEff /proc/1/status; exit 9")
+    assert (r.exit_code, r.stdout, r.stderr) == (9, "CapEff:\t0000000000000000\n", "")  # type: ignore[attr-defined]
+    assert leftovers(nconn) == ([], [], [])
+
+
+def test_resource_flags_reach_the_cgroup(lab_env: dict[str, str], ns: str) -> None:
+    r = ocix(lab_env, ns, "run", "-d", "--name", "lim", "--memory", "64m", "--pids-limit", "20",
+             "--cpus", "0.5", "busybox", "sleep", "30")
+    assert r.exit_code == 0  # type: ignore[attr-defined]
+    from ocix.kernel.cgroups import cgroups, summarize
+
+    pid = json.loads(ocix(lab_env, ns, "tasks", "ls", "--json").stdout)[0]["pid"]  # type: ignore[attr-defined]
+    s = summarize(cgroups(pid))
+    assert (s.memory_limit, s.pids_limit) == (64 << 20, 20)
+    assert s.cpus == 0.5
+
+
+# -- faults -----------------------------------------------------------------------------------
+def test_image_not_pulled(lab_env: dict[str, str], ns: str, nconn: Connection) -> None:
+    r = ocix(lab_env, ns, "run", "--rm", "library/nothere:1.0", "true")
+    assert r.exit_code == 1  # type: ignore[attr-defined]
+    assert r.stderr == ("Error: image docker.io/library/nothere:1.0 is not pulled: run "  # type: ignore[attr-defined]
+                        "`ocix pull library/nothere:1.0` first\n")
+    assert leftovers(nconn) == ([], [], [])
+
+
+@pytest.mark.parametrize("runtime", ["runc", "crun"])
+def test_command_not_found_exits_127_and_leaves_nothing(lab_env: dict[str, str], ns: str,
+                                                       nconn: Connection, runtime: str) -> None:
+    r = ocix(lab_env, ns, "run", "--rm", "--runtime", runtime, "busybox", "nosuchcmd", "x")
+    assert r.exit_code == 127  # type: ignore[attr-defined]
+    assert r.stderr == f"Error: command 'nosuchcmd' not found in image {IMAGE}\n"  # type: ignore[attr-defined]
+    assert leftovers(nconn) == ([], [], [])
+
+
+def test_name_already_in_use(lab: LabState, lab_env: dict[str, str], ns: str,
+                             nconn: Connection) -> None:
+    assert ctr(lab, ns, "containers", "create", IMAGE, "taken", "true").returncode == 0
+    r = ocix(lab_env, ns, "run", "--rm", "--name", "taken", "busybox", "true")
+    assert r.exit_code == 1  # type: ignore[attr-defined]
+    assert r.stderr == ("Error: container name 'taken' is already in use: remove it with "  # type: ignore[attr-defined]
+                        "`ocix containers rm taken` or choose another --name\n")
+    # the failed --rm run removed nothing of the existing container
+    assert leftovers(nconn) == (["taken"], ["taken"], [])
+
+
+def test_unreachable_containerd(lab_env: dict[str, str], tmp_path: Path) -> None:
+    env = dict(lab_env, CONTAINERD_ADDRESS=str(tmp_path / "gone.sock"))
+    r = run_cli(["run", "--rm", "busybox", "true"], env=env)
+    assert r.exit_code == 2
+    assert r.stderr.splitlines()[0] == f"Error: containerd socket {tmp_path}/gone.sock does not exist"
+
+
+# -- real processes: signals and terminals --------------------------------------------------------
+def _env(lab_env: dict[str, str], ns: str) -> dict[str, str]:
+    return {**os.environ, **lab_env, "CONTAINERD_NAMESPACE": ns}
+
+
+def test_ctrl_c_is_forwarded_to_the_task(lab_env: dict[str, str], ns: str,
+                                         nconn: Connection) -> None:
+    script = "trap 'echo got-INT; exit 42' INT; echo ready; while true; do sleep 0.1; done"
+    p = subprocess.Popen([sys.executable, "-m", "ocix", "run", "--rm", "busybox", "sh", "-c", script],
+                         env=_env(lab_env, ns), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         cwd=ROOT)
+    assert p.stdout is not None
+    assert p.stdout.readline() == b"ready\n"
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert (p.returncode, out, err) == (42, b"got-INT\n", b"")
+    assert leftovers(nconn) == ([], [], [])
+
+
+def test_tty_interactive_shell(lab_env: dict[str, str], ns: str, nconn: Connection) -> None:
+    pid, fd = pty.fork()
+    if pid == 0:  # child: ocix on a terminal
+        os.chdir(ROOT)
+        os.execve(sys.executable, [sys.executable, "-m", "ocix", "run", "--rm", "-i", "-t",
+                                   "busybox", "sh"], _env(lab_env, ns))
+    buf = b""
+
+    def read_until(token: bytes, timeout: float = 30) -> bool:
+        nonlocal buf
+        end = time.time() + timeout
+        while token not in buf and time.time() < end:
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    buf += os.read(fd, 4096)
+                except OSError:
+                    break
+        return token in buf
+
+    assert read_until(b"# "), buf
+    os.write(fd, b"tty; echo answer-$((6*7)); exit 7\r")
+    read_until(b"\x00", timeout=5)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 7
+    assert b"answer-42" in buf and b"/dev/pts/0" in buf
+    assert leftovers(nconn) == ([], [], [])
