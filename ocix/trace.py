@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import TextIO
 
 _enabled = False
-_stream: TextIO = sys.stderr
+_stream: TextIO | None = None  # None: whatever sys.stderr is when a line is written
 _lock = threading.Lock()
 _t0 = time.monotonic()
 
@@ -21,8 +21,7 @@ _SECRET_KEYS = re.compile(r"(?i)(authorization|password|token|access_token|refre
 def enable(stream: TextIO | None = None) -> None:
     global _enabled, _stream
     _enabled = True
-    if stream is not None:
-        _stream = stream
+    _stream = stream
 
 
 def disable() -> None:
@@ -34,10 +33,18 @@ def enabled() -> bool:
     return _enabled
 
 
+# Query parameters that carry secrets: tokens, and the signatures of pre-signed blob redirects
+# (S3 X-Amz-*, GCS X-Goog-*, Azure sig, CloudFront Signature/Key-Pair-Id/Policy).
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&](?:password|token|access_token|refresh_token|secret|sig|signature|policy|"
+    r"key-pair-id|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|"
+    r"x-goog-credential)=)[^&]*")
+
+
 def redact_url(url: str) -> str:
     """Drop user:password@ and secret query values from a URL."""
     url = re.sub(r"//[^/@\s]+:[^/@\s]+@", "//***@", url)
-    return re.sub(r"(?i)([?&](?:password|token|access_token|secret)=)[^&]*", r"\1***", url)
+    return _SECRET_QUERY.sub(r"\1***", url)
 
 
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -52,7 +59,7 @@ def emit(kind: str, what: str, elapsed: float, status: str, extra: str = "") -> 
     if extra:
         line += f" {extra}"
     with _lock:
-        print(line, file=_stream, flush=True)
+        print(line, file=_stream or sys.stderr, flush=True)
 
 
 @contextmanager

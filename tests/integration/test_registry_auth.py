@@ -427,7 +427,8 @@ def test_bearer_credentials_do_not_leak_into_the_public_repo_check(
     assert [req[0] for req in _token_requests_since(bearer_registry, start)] == [USER]
 
 
-@pytest.mark.parametrize("source", ["anonymous-public", "user", "docker-config"])
+@pytest.mark.parametrize("source", ["anonymous-public", "anonymous-private", "user",
+                                    "docker-config"])
 def test_bearer_trace_shows_the_token_request_and_no_secret(
         bearer_registry: Served, env: dict[str, str], docker_config: Path, namespace: str,
         source: str) -> None:
@@ -440,15 +441,21 @@ def test_bearer_trace_shows_the_token_request_and_no_secret(
     if source == "docker-config":
         _write_config(docker_config, host, "auth")
     p = _traced_pull(env, namespace, f"{host}/{repo}:latest", *args)
-    assert p.returncode == 0, p.stderr
-    assert p.stdout.strip() == bearer_registry.digest
-    calls = _http_lines(p.stderr)
     manifest = f"GET http://{host}/v2/{repo}/manifests/latest"
     query = urlencode({"service": SERVICE, "scope": f"repository:{repo}:pull"})
     token = f"GET {tokens.realm}?{query}"
-    # Challenge, token, the same request again with the token.
-    assert calls[:3] == [f"{manifest} -> 401", f"{token} -> 200", f"{manifest} -> 200"], calls
-    assert sum(c.startswith(f"GET {tokens.realm}") for c in calls) == 1, calls
+    calls = _http_lines(p.stderr)
+    if source == "anonymous-private":
+        # The token grants nothing: the retry is refused too, and that is the error.
+        assert p.returncode == 1, p.stderr
+        assert calls == [f"{manifest} -> 401", f"{token} -> 200", f"{manifest} -> 401"], calls
+        assert p.stderr.splitlines()[-2:] == [_unauthorized(host, repo), HINT]
+    else:
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.strip() == bearer_registry.digest
+        # Challenge, token, the same request again with the token.
+        assert calls[:3] == [f"{manifest} -> 401", f"{token} -> 200", f"{manifest} -> 200"], calls
+        assert sum(c.startswith(f"GET {tokens.realm}") for c in calls) == 1, calls
     issued = tokens.issued[issued_before:]
     assert len(issued) == 1
     # Neither the password, nor the Basic string, nor the JWT (or its signature) is printed.

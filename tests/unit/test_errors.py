@@ -66,3 +66,26 @@ def test_http_errors_keep_the_registry_error_body() -> None:
     auth = from_http(_response(401, b"", url="http://user:secret@r/v2/"))
     assert isinstance(auth, AuthError) and "secret" not in auth.message
     assert auth.hint == "log in with `docker login` or pass --user USER:PASSWORD"
+
+
+def test_trace_redacts_credentials_and_signed_urls() -> None:
+    from ocix.trace import redact_url
+
+    assert redact_url("https://u:p@r.io/v2/") == "https://***@r.io/v2/"
+    assert redact_url("https://s3/x?X-Amz-Credential=AK%2F1&X-Amz-Signature=abc&keep=1") == \
+        "https://s3/x?X-Amz-Credential=***&X-Amz-Signature=***&keep=1"
+    assert redact_url("https://blob/x?sv=1&sig=SECRET") == "https://blob/x?sv=1&sig=***"
+    assert redact_url("https://auth/token?service=s&access_token=t") == \
+        "https://auth/token?service=s&access_token=***"
+
+
+def test_trace_lines_go_to_the_current_stderr(capsys: object) -> None:
+    from ocix import trace
+
+    trace.enable()
+    try:
+        trace.emit("grpc", "containerd.version.Version", 0.0012, "OK")
+    finally:
+        trace.disable()
+    err = capsys.readouterr().err  # type: ignore[attr-defined]
+    assert "grpc containerd.version.Version -> OK (1.2 ms)" in err
