@@ -11,7 +11,6 @@ import pytest
 from ocix.cli.main import COMMANDS, cli
 from tests.helpers import run_cli
 
-
 CTX = click.Context(cli)
 
 
