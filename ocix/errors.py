@@ -118,10 +118,11 @@ def from_grpc(err: grpc.RpcError, *, address: str = "", what: str = "") -> OcixE
 
 
 def _looks_like_connect_failure(details: str) -> bool:
+    """gRPC transport failures, as opposed to containerd's own UNAVAILABLE ("ref ... locked")."""
     d = details.lower()
     return any(s in d for s in ("failed to connect", "connection refused", "no such file",
-                                "socket closed", "connect failed", "unavailable", "broken pipe",
-                                "connection reset"))
+                                "socket closed", "connect failed", "broken pipe",
+                                "connection reset", "connection attempt timed out"))
 
 
 def from_http(resp: requests.Response, *, what: str = "") -> RegistryError:

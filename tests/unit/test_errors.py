@@ -89,3 +89,9 @@ def test_trace_lines_go_to_the_current_stderr(capsys: object) -> None:
         trace.disable()
     err = capsys.readouterr().err  # type: ignore[attr-defined]
     assert "grpc containerd.version.Version -> OK (1.2 ms)" in err
+
+
+def test_containerd_unavailable_for_a_locked_ref_is_a_conflict_not_unreachable() -> None:
+    e = from_grpc(FakeRpcError(grpc.StatusCode.UNAVAILABLE,
+                               "ref default/1/layer-sha256:ab locked for 1.2s (since ...): unavailable"))
+    assert isinstance(e, ConflictError) and e.exit_code == 1
