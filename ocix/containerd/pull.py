@@ -154,10 +154,13 @@ class _Puller:
 
         r = content.write_blob(self.conn, mt.ref_key(desc.media_type, desc.digest), desc.digest,
                                desc.size, source, lease=self.lease, on_progress=progress)
-        result.fetch = "exists" if r.existed else ("resumed" if r.resumed_from else "fetched")
+        # A blob another namespace holds comes back from STAT as fully ingested (containerd's
+        # shared content policy): nothing was downloaded, so it counts as present.
+        present = r.existed or r.resumed_from >= desc.size
+        result.fetch = "exists" if present else ("resumed" if r.resumed_from else "fetched")
         result.downloaded = r.written
         self.label(desc.digest, {})
-        self.emit(Event(desc.digest, "layer", "exists" if r.existed else "downloaded",
+        self.emit(Event(desc.digest, "layer", "exists" if present else "downloaded",
                         desc.size, desc.size))
 
     # -- the whole pull --------------------------------------------------------------------

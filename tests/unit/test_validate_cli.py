@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_validate_image import Layout, manifest
-from test_validate_runtime import base
+from tests.unit.test_validate_image import Layout, manifest
+from tests.unit.test_validate_runtime import base
 
 from ocix.cli.main import cli
 

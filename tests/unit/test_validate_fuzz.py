@@ -8,8 +8,8 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_validate_image import config, index, manifest
-from test_validate_runtime import base
+from tests.unit.test_validate_image import config, index, manifest
+from tests.unit.test_validate_runtime import base
 
 from ocix.validate import KINDS, validate_bytes, validate_document
 from ocix.validate.schemas import fast_valid, full_validator
@@ -78,7 +78,7 @@ def test_random_bytes_never_crash(blob: bytes) -> None:
 
 def test_fast_path_accepts_every_valid_seed() -> None:
     """If the compiled validator broke, everything would silently take the slow path."""
-    from test_validate_image import desc
+    from tests.unit.test_validate_image import desc
 
     seeds = {**SEEDS, "descriptor": desc(), "layout": {"imageLayoutVersion": "1.0.0"}}
     for kind, doc in seeds.items():
