@@ -344,10 +344,12 @@ def _token_requests_since(served: Served, start: int) -> list[tuple[str, tuple[s
 def test_bearer_push_tokens(bearer_registry: Served) -> None:
     """The fixture's push: pull tokens widened to pull+push per repository, all as alice."""
     assert bearer_registry.tokens is not None
-    pushes = [r for r in bearer_registry.tokens.requests if r.scopes and
-              r.scopes[0].endswith(":pull,push")]
-    assert [(r.account, r.status, r.access) for r in pushes] == [
-        (USER, 200, ((PUBLIC, ("pull", "push")),)), (USER, 200, ((PRIVATE, ("pull", "push")),))]
+    # A cross-repository mount asks for two scopes at once, in no fixed order: check the grants.
+    pushes = [r for r in bearer_registry.tokens.requests
+              if any(s.endswith(":pull,push") for s in r.scopes)]
+    assert pushes and all((r.account, r.status) == (USER, 200) for r in pushes)
+    for repo in (PUBLIC, PRIVATE):
+        assert any((repo, ("pull", "push")) in r.access for r in pushes), repo
 
 
 def test_bearer_anonymous_pull_of_public_repo(bearer_registry: Served, env: dict[str, str],

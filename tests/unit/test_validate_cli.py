@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tests.unit.test_validate_image import Layout, manifest
-from tests.unit.test_validate_runtime import base
 
 from ocix.cli.main import cli
+from tests.unit.test_validate_image import Layout, manifest
+from tests.unit.test_validate_runtime import base
 
 
 def run(*args: str, stdin: bytes | None = None) -> tuple[int, str, str]:

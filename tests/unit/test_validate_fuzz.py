@@ -8,11 +8,11 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.unit.test_validate_image import config, index, manifest
-from tests.unit.test_validate_runtime import base
 
 from ocix.validate import KINDS, validate_bytes, validate_document
 from ocix.validate.schemas import fast_valid, full_validator
+from tests.unit.test_validate_image import config, index, manifest
+from tests.unit.test_validate_runtime import base
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**65), max_value=2**65)
