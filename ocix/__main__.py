@@ -1,3 +1,3 @@
-from ocix.cli.main import main
+from ocix.cli import main
 
 main()

@@ -1,0 +1,34 @@
+"""The `ocix` command line.  `main` is the console entry point."""
+
+from __future__ import annotations
+
+
+def main() -> None:
+    """Run the CLI, then leave without interpreter teardown.
+
+    Two start-up savings measured on `ocix run --rm busybox true` (alternating, n=21):
+    the cyclic GC is off while the start-up imports allocate (~30 ms; it is switched back on
+    when the first daemon or registry connection opens: connection._resume_gc), and the process ends with
+    os._exit once output is flushed (~80 ms: tearing down a process that loaded grpc is slow).
+    Everything the command must clean up is done in its own finally blocks before this point.
+    """
+    import gc
+    import os
+    import sys
+
+    gc.disable()
+    from .main import cli
+
+    code = 0
+    try:
+        cli(prog_name="ocix")
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                pass
+    os._exit(code)
+

@@ -129,6 +129,3 @@ def cli(ctx: click.Context, address: str | None, namespace: str | None, trace: b
 
         tracing.enable()
 
-
-def main() -> None:
-    cli(prog_name="ocix")

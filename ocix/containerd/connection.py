@@ -38,6 +38,14 @@ _SERVICES: dict[str, tuple[str, str]] = {
 }
 
 
+def _resume_gc() -> None:
+    """The CLI keeps the cyclic GC off during start-up imports; a connection means they're done."""
+    import gc
+
+    if not gc.isenabled():
+        gc.enable()
+
+
 def socket_path(address: str) -> str:
     return address[len("unix://"):] if address.startswith("unix://") else address
 
@@ -81,6 +89,7 @@ class Connection:
                 raise UnreachableError(f"{path} is not a unix socket", hint=LAB_HINT)
             import grpc
 
+            _resume_gc()
             self._channel = grpc.insecure_channel(
                 "unix://" + path,
                 options=[("grpc.max_receive_message_length", MAX_MESSAGE),

@@ -99,3 +99,26 @@ def test_help_imports_no_grpc_rich_or_oras() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "Commands:" in out.stdout
     assert out.stderr.strip() == ""
+
+
+def test_console_entry_point_exit_codes_and_flushing() -> None:
+    """`python -m ocix` goes through ocix.cli.main(), which ends with os._exit after flushing."""
+    ok = subprocess.run([sys.executable, "-m", "ocix", "--help"], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.startswith("Usage: ocix [OPTIONS] COMMAND [ARGS]...")
+    bad = subprocess.run([sys.executable, "-m", "ocix", "-a", "/nope.sock", "version"],
+                         capture_output=True, text=True)
+    assert (bad.returncode, bad.stdout) == (2, "")
+    assert bad.stderr.startswith("Error: containerd socket /nope.sock does not exist\n")
+    usage = subprocess.run([sys.executable, "-m", "ocix", "nosuch"], capture_output=True, text=True)
+    assert usage.returncode == 2 and "No such command 'nosuch'" in usage.stderr
+
+
+def test_closed_pipe_is_not_a_traceback() -> None:
+    p = subprocess.Popen([sys.executable, "-m", "ocix", "--help"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.read(5)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    p.wait(timeout=30)
+    assert "Traceback" not in err
