@@ -214,12 +214,24 @@ def start_containerd(paths: Paths, registry: str) -> Proc:
 # -- registry ----------------------------------------------------------------------------------
 
 def start_registry(paths: Paths) -> tuple[Proc, str]:
+    """The lab's registry: storage under registry/data, deletes enabled."""
+    return start_registry_at(paths.registry_dir, delete=True)
+
+
+def start_registry_at(directory: Path, *, storage: Path | None = None, readonly: bool = False,
+                      delete: bool = False, extra_config: str = "") -> tuple[Proc, str]:
+    """A distribution registry on a free loopback port, its config and log in `directory`.
+
+    `extra_config` is appended to config.yml as is, e.g. an `auth:` section; a registry that
+    answers /v2/ with 401 counts as ready.
+    """
     binary = which("docker-registry")
-    data = paths.registry_dir / "data"
+    data = storage or directory / "data"
     data.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    addr = f"127.0.0.1:{port}"
-    config = paths.registry_dir / "config.yml"
+    addr = f"127.0.0.1:{free_port()}"
+    config = directory / "config.yml"
+    maintenance = ("  maintenance:\n    uploadpurging:\n      enabled: false\n"
+                   "    readonly:\n      enabled: true\n") if readonly else ""
     config.write_text(f"""version: 0.1
 log:
   level: warn
@@ -229,11 +241,11 @@ storage:
   filesystem:
     rootdirectory: {data}
   delete:
-    enabled: true
-http:
+    enabled: {"true" if delete else "false"}
+{maintenance}http:
   addr: {addr}
-""")
-    proc = spawn("registry", [binary, "serve", str(config)], paths,
+{extra_config}""")
+    proc = spawn("registry", [binary, "serve", str(config)], Paths(directory),
                  env={"OTEL_TRACES_EXPORTER": "none"})
     wait_until(f"the registry on {addr}", http_ready(f"http://{addr}/v2/"), proc)
     return proc, addr

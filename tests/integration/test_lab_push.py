@@ -11,7 +11,6 @@ import io
 import json
 import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from ocix.lab.build import BuiltImage
 from ocix.oci import mediatypes as mt
 from ocix.registry.http import TracedRegistry
 from ocix.registry.push import PushResult, push, push_many, walk
+from tests.integration.registries import registry as start_registry
 
 REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 OCI_ACCEPT = f"{mt.OCI_MANIFEST}, {mt.OCI_INDEX}"
@@ -42,48 +42,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("registry")
-    port = _free_port()
-    config = root / "config.yml"
-    config.write_text(f"""version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {root / "data"}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{port}
-""")
-    log = open(root / "registry.log", "wb")  # noqa: SIM115 (closed in the finalizer below)
-    proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=log,
-                            stderr=subprocess.STDOUT)
-    host = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"docker-registry exited: {(root / 'registry.log').read_text()}")
-            try:
-                if requests.get(f"http://{host}/v2/", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("docker-registry did not answer /v2/ within 15 s")
-            time.sleep(0.1)
+    with start_registry(tmp_path_factory.mktemp("registry"), delete=True) as host:
         yield host
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")

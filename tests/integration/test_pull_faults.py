@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,7 @@ from ocix.lab.state import LabState
 from ocix.oci import mediatypes as mt
 from tests.helpers import run_cli
 from tests.integration.faultproxy import FaultProxy
+from tests.integration.registries import registry as start_registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -250,59 +249,15 @@ def test_401_unusable_challenge(proxy: FaultProxy, blobs: dict[str, Blobs], ns_e
 @pytest.fixture(scope="module")
 def auth_registry(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A second real registry, htpasswd auth (user ocix, password s3cret), same storage, read-only."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt  # bcrypt through libcrypt; deprecated, still in 3.11 and 3.12
+    import bcrypt
 
-        hashed = crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
-    if not hashed or not hashed.startswith("$2"):
-        pytest.skip("this libcrypt has no bcrypt for htpasswd")
     d = tmp_path_factory.mktemp("authreg")
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=5)).decode()
     (d / "htpasswd").write_text(f"ocix:{hashed}\n")
-    addr = f"127.0.0.1:{free_port()}"
-    (d / "config.yml").write_text(f"""version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {lab.dir}/registry/data
-  maintenance:
-    uploadpurging:
-      enabled: false
-    readonly:
-      enabled: true
-auth:
-  htpasswd:
-    realm: ocix-test
-    path: {d / "htpasswd"}
-http:
-  addr: {addr}
-""")
-    binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
-    with open(d / "log", "wb") as log:
-        proc = subprocess.Popen([binary, "serve", str(d / "config.yml")], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
-    try:
-        def ready() -> bool:
-            try:
-                urllib.request.urlopen(f"http://{addr}/v2/", timeout=1)
-            except urllib.error.HTTPError as e:
-                return e.code == 401
-            except OSError:
-                return False
-            return False
-        wait_for("the htpasswd registry", ready, timeout=20)
+    auth = f"auth:\n  htpasswd:\n    realm: ocix-test\n    path: {d / 'htpasswd'}\n"
+    with start_registry(d, storage=Path(lab.dir) / "registry" / "data", readonly=True,
+                        extra_config=auth) as addr:
         yield addr
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def test_401_real_registry_with_basic_auth(auth_registry: str, blobs: dict[str, Blobs],

@@ -23,9 +23,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,15 +30,16 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+import requests
 from click.testing import Result
 
 from ocix.lab import recipes
 from ocix.lab.build import BuiltImage, Data, File, ImageSpec, LayerSpec, PlatformImage, build_image
-from ocix.lab.daemons import free_port
 from ocix.lab.state import LabState
 from ocix.registry.http import TracedRegistry
 from ocix.registry.push import push
 from tests.helpers import run_cli
+from tests.integration.registries import registry as start_registry
 from tests.integration.tokenserver import TokenServer
 
 REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
@@ -84,50 +82,10 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> BuiltImage:
 @contextmanager
 def _registry(root: Path, auth: str) -> Iterator[tuple[str, Path]]:
     """docker-registry with the given `auth:` section; yields (host, log path)."""
-    host = f"127.0.0.1:{free_port()}"
-    config = root / "config.yml"
-    config.write_text(f"""version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {root / "data"}
-http:
-  addr: {host}
-{auth}""")
-    log_path = root / "registry.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"docker-registry exited ({proc.returncode}): {log_path.read_text()}")
-            try:
-                urllib.request.urlopen(f"http://{host}/v2/", timeout=1)
-                pytest.fail(f"docker-registry on {host} answered /v2/ without auth")
-            except urllib.error.HTTPError as e:
-                if e.code == 401:
-                    break
-                pytest.fail(f"docker-registry on {host}: /v2/ answered {e.code}")
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"docker-registry did not answer on {host} within 20 s: "
-                            f"{log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
-        yield host, log_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    with start_registry(root, extra_config=auth) as host:
+        status = requests.get(f"http://{host}/v2/", timeout=5).status_code
+        assert status == 401, f"docker-registry on {host} answered /v2/ with {status} without auth"
+        yield host, root / "logs" / "registry.log"
 
 
 def _pusher(host: str) -> TracedRegistry:
