@@ -54,7 +54,7 @@ def validate_containerd_image(conn: Any, name: str) -> Report:
         if normalized == name:
             raise
         record = images.get(conn, normalized)
-    return validate_image_tree(open_blob, record.target, target=f"image {record.name}", kind="image")
+    return validate_image_tree(open_blob, record.target, target=record.name, kind="image")
 
 
 def validate_registry_ref(ref: str, **client_options: Any) -> Report:
@@ -70,4 +70,4 @@ def validate_registry_ref(ref: str, **client_options: Any) -> Report:
             return client.fetch_manifest(d)
         return io.BufferedReader(_ChunkReader(iter(client.open_blob(d))))
 
-    return validate_image_tree(open_blob, root, target=f"ref {ref}", kind="image")
+    return validate_image_tree(open_blob, root, target=f"{ref} (registry)", kind="image")
