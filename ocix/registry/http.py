@@ -87,8 +87,9 @@ class TracedRegistry(oras.provider.Registry):
         except requests.ConnectionError as e:
             trace.emit("http", f"{method} {trace.redact_url(url)}", time.monotonic() - start,
                        "unreachable")
-            raise UnreachableError(f"cannot reach registry {self.hostname}: {_reason(e)}",
-                                   hint="is the registry running?") from e
+            reason = _reason(e)
+            raise UnreachableError(f"cannot reach registry {self.hostname}: {reason}",
+                                   hint=_unreachable_hint(reason)) from e
         except requests.Timeout as e:
             trace.emit("http", f"{method} {trace.redact_url(url)}", time.monotonic() - start,
                        "timeout")
@@ -118,9 +119,17 @@ def _rewind(data: Any) -> None:
         seek(0)
 
 
+def _unreachable_hint(reason: str) -> str:
+    if "not known" in reason or "name resolution" in reason:
+        return ("check the name and the network; offline, `ocix lab up` and "
+                "`eval \"$(ocix lab env)\"` make the lab registry a docker.io mirror")
+    return "is the registry running?"
+
+
 def _reason(e: Exception) -> str:
     text = str(e)
     for marker in ("Connection refused", "Name or service not known", "No route to host",
+                   "Temporary failure in name resolution",
                    "timed out", "Connection reset"):
         if marker in text:
             return marker.lower()
