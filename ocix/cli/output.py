@@ -32,6 +32,10 @@ def to_jsonable(obj: Any) -> Any:
         return [to_jsonable(v) for v in obj]
     if isinstance(obj, bytes):
         return obj.decode("utf-8", "replace")
+    if hasattr(obj, "__fspath__"):
+        return obj.__fspath__()
+    if hasattr(obj, "value") and type(obj).__class__.__name__ == "EnumType":
+        return obj.value
     if hasattr(obj, "isoformat"):
         return obj.isoformat()
     return obj
