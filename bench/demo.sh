@@ -24,10 +24,10 @@ rm -rf "$bundle"
 if have run; then
   step "Run through containerd like ctr run" "$OCIX" run --rm busybox sh -c 'echo hello from $(hostname); grep CapEff /proc/self/status'
   step "Drop every capability" "$OCIX" run --rm --cap-drop ALL busybox grep CapEff /proc/self/status
-  "$OCIX" tasks kill demo-kv KILL >/dev/null 2>&1 || true
+  "$OCIX" tasks kill -s KILL demo-kv >/dev/null 2>&1 || true
   "$OCIX" containers rm -f demo-kv >/dev/null 2>&1 || true
   "$OCIX" run -d --name demo-kv --memory 67108864 --pids-limit 50 busybox sleep 600 >/dev/null
   step "The kernel's view of that container" "$OCIX" kernel demo-kv
-  "$OCIX" tasks kill demo-kv KILL >/dev/null; "$OCIX" containers rm -f demo-kv >/dev/null
+  "$OCIX" tasks kill -s KILL demo-kv >/dev/null; "$OCIX" containers rm -f demo-kv >/dev/null
 fi
 printf '\nThe lab keeps running; `%s lab down` stops it.\n' "$OCIX"

@@ -284,7 +284,7 @@ def tasks_ps(state: State, container_id: str, as_json: bool) -> None:
 @pass_state
 def tasks_kill(state: State, sig: str, all_procs: bool, exec_id: str,
                container_ids: tuple[str, ...]) -> None:
-    """Send a signal to tasks."""
+    """Send a signal to tasks (like `ctr tasks kill`): `ocix tasks kill -s KILL web`."""
     from ..containerd import tasks
 
     number = tasks.parse_signal(sig)

@@ -23,7 +23,7 @@ def sleeper(lab: LabState, namespace: str) -> Iterator[dict[str, str]]:
                  "busybox", "sleep", "600"], env=env)
     assert r.exit_code == 0, r.stderr
     yield env
-    run_cli(["tasks", "kill", "kv", "KILL"], env=env)
+    run_cli(["tasks", "kill", "-s", "KILL", "kv"], env=env)
     run_cli(["containers", "rm", "-f", "kv"], env=env)
 
 
