@@ -139,18 +139,17 @@ def images_check(state: State, as_json: bool) -> None:
 def images_rm(state: State, names: tuple[str, ...], sync: bool) -> None:
     """Remove image records; containerd's GC then frees what nothing else uses."""
     from ..containerd import images as imgs
+    from ..errors import NotFoundError
     from ..registry.reference import parse
 
     conn = state.conn()
     for name in names:
         try:
             imgs.delete(conn, name, sync=sync)
-        except Exception as e:
-            from ..errors import NotFoundError
-
-            if isinstance(e, NotFoundError) and parse(name).name != name:
-                imgs.delete(conn, parse(name).name, sync=sync)
-                name = parse(name).name
-            else:
+        except NotFoundError:
+            full = parse(name).name  # `busybox` names docker.io/library/busybox:latest
+            if full == name:
                 raise
+            imgs.delete(conn, full, sync=sync)
+            name = full
         click.echo(name)

@@ -62,3 +62,13 @@ def test_human_summary_and_quiet(lab: LabState, namespace: str) -> None:
     q = run_cli(["pull", "-q", "busybox"], env=env(lab, namespace))
     assert q.stdout.strip() == lines["Digest"].strip()
     assert q.stdout.startswith("sha256:")
+
+
+def test_images_rm_takes_short_names(lab: LabState, namespace: str) -> None:
+    assert run_cli(["pull", "-q", "busybox"], env=env(lab, namespace)).exit_code == 0
+    r = run_cli(["images", "rm", "busybox"], env=env(lab, namespace))
+    assert (r.exit_code, r.stdout) == (0, "docker.io/library/busybox:latest\n")
+    r = run_cli(["images", "rm", "nosuch"], env=env(lab, namespace))
+    assert r.exit_code == 1
+    assert r.stderr == ('Error: remove image docker.io/library/nosuch:latest: image '
+                        '"docker.io/library/nosuch:latest": not found\n')
