@@ -92,8 +92,9 @@ lint: setup
 	$(VENV)/bin/ruff check ocix tests bench proto
 	$(VENV)/bin/mypy
 
+# Each benchmark starts its own lab when CONTAINERD_ADDRESS is not set, and prints its ratios.
 bench: setup
-	@for b in bench/pull bench/run bench/validate; do [ -x $$b ] && $$b || true; done
+	@for b in bench/validate bench/run bench/pull; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf ocix/_api build .pytest_cache .mypy_cache .ruff_cache
