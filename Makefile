@@ -64,7 +64,8 @@ system-deps:
 $(VENV)/.installed: pyproject.toml
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip >/dev/null
-	$(PY) -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
+	$(PY) -m pip install -q -e '.[dev]' --config-settings editable_mode=compat \
+	  || $(PY) -m pip install -q -e '.[dev]'  # a setuptools without compat mode: slower start-up
 	@touch $@
 
 venv: $(VENV)/.installed
