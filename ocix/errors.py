@@ -34,9 +34,16 @@ class UsageError(OcixError):
 
 
 class UnreachableError(OcixError):
-    """A daemon or registry cannot be reached at all."""
+    """A daemon or registry cannot be reached at all.
+
+    `retryable` is False where waiting cannot help (refused connection, unknown host)."""
 
     exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None,
+                 retryable: bool = True) -> None:
+        super().__init__(message, hint=hint, code=code)
+        self.retryable = retryable
 
 
 class NotFoundError(OcixError):
@@ -93,7 +100,9 @@ _GRPC_CLASSES: dict[str, type[OcixError]] = {
     "ALREADY_EXISTS": AlreadyExistsError,
     "FAILED_PRECONDITION": FailedPreconditionError,
     "INVALID_ARGUMENT": InvalidArgumentError,
-    "UNAVAILABLE": UnreachableError,
+    # Transport failures are caught before the table; containerd's own UNAVAILABLE means a
+    # resource another client holds ("ref ... locked"): retryable, not a dead daemon.
+    "UNAVAILABLE": ConflictError,
     "ABORTED": ConflictError,
     "OUT_OF_RANGE": ConflictError,
 }
@@ -111,10 +120,7 @@ def from_grpc(err: grpc.RpcError, *, address: str = "", what: str = "") -> OcixE
     if name == "DEADLINE_EXCEEDED":
         return UnreachableError(f"{prefix}containerd did not answer in time ({details})",
                                 hint="is the daemon overloaded or stopped?", code=name)
-    cls = _GRPC_CLASSES.get(name, OcixError)
-    if cls is UnreachableError:  # UNAVAILABLE for a busy ref is a retryable conflict, not a dead daemon
-        cls = ConflictError
-    return cls(f"{prefix}{details}", code=name)
+    return _GRPC_CLASSES.get(name, OcixError)(f"{prefix}{details}", code=name)
 
 
 def _looks_like_connect_failure(details: str) -> bool:

@@ -133,10 +133,10 @@ class WriteResult:
 
 
 class Writer:
-    """One Content.Write stream, driven request by request.
+    """One Content.Write stream.
 
-    grpc wants an iterator of requests; a queue feeds it so that each send() can wait for the
-    server's answer before the next chunk, as the Go proxy does.
+    grpc wants an iterator of requests; a queue feeds it, so a caller can put() several WRITEs
+    before it recv()s their answers (pipelining), or send() one and wait, as STAT and COMMIT do.
     """
 
     def __init__(self, conn: Connection, ref: str, *, lease: str | None = None,
@@ -165,11 +165,7 @@ class Writer:
             raise OcixError(f"content write {self.ref}: stream closed by containerd") from None
         except Exception as e:
             self.close()
-            if _ref_locked(e):
-                # containerd says UNAVAILABLE "ref ... locked ...: unavailable", which the generic
-                # mapping reads as a dead daemon; it is another writer holding the ref.
-                raise ConflictError(f"write {self.ref}: {e.details()}",  # type: ignore[attr-defined]
-                                    code="UNAVAILABLE") from e
+            # A "ref ... locked" UNAVAILABLE becomes ConflictError there (another writer).
             raise self.conn.convert(e, f"write {self.ref}") from e
 
     def close(self) -> None:
@@ -177,13 +173,6 @@ class Writer:
             self._closed = True
             self._q.put(None)
             self._call.cancel()
-
-
-def _ref_locked(e: Exception) -> bool:
-    code, details = getattr(e, "code", None), getattr(e, "details", None)
-    if not callable(code) or not callable(details):
-        return False
-    return getattr(code(), "name", "") == "UNAVAILABLE" and " locked" in (details() or "")
 
 
 def write_blob(conn: Connection, ref: str, expected: str, total: int, source: Any, *,

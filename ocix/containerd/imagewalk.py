@@ -57,9 +57,7 @@ def manifest_info(conn: Connection, desc: Descriptor) -> ManifestInfo:
     layers = [Descriptor.from_json(x) for x in doc.get("layers") or []]
     cdoc = _doc(conn, config)
     diff_ids = list((cdoc.get("rootfs") or {}).get("diff_ids") or [])
-    p = str(desc.platform) if desc.platform else "/".join(
-        x for x in (str(cdoc.get("os", "")), str(cdoc.get("architecture", "")),
-                    str(cdoc.get("variant", ""))) if x)
+    p = plat.of_manifest(desc.platform, cdoc)
     return ManifestInfo(desc, p, config, layers, diff_ids, cdoc)
 
 

@@ -62,6 +62,7 @@ class LayerResult:
     fetch: str = "fetched"  # fetched, exists, resumed
     downloaded: int = 0
     unpacked: str = ""  # applied, present, or "" when not unpacked
+    _fetched_at: float = field(default=0.0, repr=False)  # monotonic end of the download; not in --json
 
 
 @dataclass
@@ -160,6 +161,7 @@ class _Puller:
         result.fetch = "exists" if present else ("resumed" if r.resumed_from else "fetched")
         result.downloaded = r.written
         self.label(desc.digest, {})
+        result._fetched_at = time.monotonic()
         self.emit(Event(desc.digest, "layer", "exists" if present else "downloaded",
                         desc.size, desc.size))
 
@@ -170,7 +172,7 @@ class _Puller:
             with leases.temporary(self.conn, labels={"ocix.io/pull": self.ref.name}) as lease:
                 self.lease = lease.id
                 try:
-                    result = self._pull(t0)
+                    result = self._pull()
                 except BaseException:
                     self.cancel.set()
                     raise
@@ -179,7 +181,7 @@ class _Puller:
         result.total_seconds = time.monotonic() - t0
         return result
 
-    def _pull(self, t0: float) -> PullResult:
+    def _pull(self) -> PullResult:
         resolved = self.client.resolve()
         root = resolved.descriptor
         result = PullResult(name=self.ref.name, digest=root.digest, media_type=root.media_type,
@@ -198,6 +200,7 @@ class _Puller:
 
         unpack_targets: list[tuple[list[Descriptor], list[str]]] = []
         config_labels: list[tuple[str, dict[str, str]]] = []
+        seen: set[str] = set()
         all_layers: list[tuple[Descriptor, LayerResult]] = []
         for m in manifests:
             mbody = body if m.digest == root.digest else self.client.fetch_manifest(m)
@@ -213,7 +216,7 @@ class _Puller:
             if len(diff_ids) != len(layers):
                 raise OcixError(f"config {config.digest} lists {len(diff_ids)} diff IDs for "
                                 f"{len(layers)} layers")
-            platform = _config_platform(cdoc, m)
+            platform = plat.of_manifest(m.platform, cdoc)
             result.platforms.append(platform)
             gc: dict[str, str] = {}
             wants_unpack = self.opts.unpack and layers and (
@@ -226,8 +229,9 @@ class _Puller:
             self.store_small(config, cbody, "config", {})
             config_labels.append((config.digest, gc))
             for i, layer in enumerate(layers):
-                if any(layer.digest == d.digest for d, _ in all_layers):
+                if layer.digest in seen:
                     continue
+                seen.add(layer.digest)
                 lr = LayerResult(layer.digest, layer.media_type, layer.size, diff_ids[i])
                 result.layers.append(lr)
                 all_layers.append((layer, lr))
@@ -235,7 +239,6 @@ class _Puller:
             result.compressed_size += sum(x.size for x in layers) + config.size + m.size
 
         fetch_start = time.monotonic()
-        fetch_done = fetch_start
         pool = ThreadPoolExecutor(max_workers=max(1, self.opts.max_concurrent_downloads),
                                   thread_name_prefix="ocix-fetch")
         futures: dict[str, Future[None]] = {}
@@ -246,7 +249,6 @@ class _Puller:
             for layers, diff_ids in unpack_targets:
                 for i, layer in enumerate(layers):
                     futures[layer.digest].result()
-                    fetch_done = max(fetch_done, time.monotonic())
                     self.emit(Event(layer.digest, "layer", "unpacking", layer.size, layer.size))
                     u = unpack.unpack_layer(self.conn, layers, diff_ids, i,
                                             snapshotter=self.opts.snapshotter, lease=self.lease)
@@ -255,16 +257,17 @@ class _Puller:
                     self.emit(Event(layer.digest, "layer", "done", layer.size, layer.size))
             for f in futures.values():
                 f.result()
-            fetch_done = max(fetch_done, time.monotonic()) if not unpack_targets else fetch_done
         except BaseException:
             self.cancel.set()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
-        for layer, _lr in all_layers:
-            if not unpack_targets:
+        if not unpack_targets:
+            for layer, _lr in all_layers:
                 self.emit(Event(layer.digest, "layer", "done", layer.size, layer.size))
-        result.fetch_seconds = fetch_done - fetch_start
+        # Fetch time runs to the last download's end, however the unpack overlapped it.
+        result.fetch_seconds = max((lr._fetched_at for lr in result.layers), default=fetch_start) \
+            - fetch_start
         result.downloaded = sum(lr.downloaded for lr in result.layers)
         for digest, gc in config_labels:
             if gc:
@@ -285,13 +288,6 @@ class _Puller:
             raise OcixError(f"{self.ref.name} has no manifest for {self.matcher.wanted} "
                             f"(it has: {have})", hint="pick one with --platform, or --all-platforms")
         return [min(ranked)[2]]
-
-
-def _config_platform(cdoc: dict[str, Any], m: Descriptor) -> str:
-    if m.platform:
-        return str(m.platform)
-    parts = [str(cdoc.get("os", "")), str(cdoc.get("architecture", "")), str(cdoc.get("variant", ""))]
-    return "/".join(p for p in parts if p)
 
 
 def _unpacked_size(conn: Connection, targets: list[tuple[list[Descriptor], list[str]]],

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -28,6 +29,8 @@ from typing import Any, BinaryIO
 from ..errors import InvalidArgumentError, OcixError
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor, Platform
+from ..oci.digest import sha256_digest
+from ..oci.streams import chunk_stream
 from .entries import (
     CHUNK,
     Content,
@@ -92,6 +95,10 @@ class LayerSpec:
     compresslevel: int = 6
 
     def fingerprint(self) -> str:
+        return self._fingerprint
+
+    @functools.cached_property
+    def _fingerprint(self) -> str:  # once per spec: the image and the layer cache both ask
         h = hashlib.sha256(f"layer v{BUILDER_VERSION} level={self.compresslevel}\n".encode())
         for e in self.entries:
             fields = {k: (v.fingerprint() if k == "content" else v)
@@ -200,7 +207,7 @@ def init_layout(layout: Path) -> None:
 def write_blob(layout: Path, data: bytes, media_type: str,
                annotations: dict[str, str] | None = None,
                platform: Platform | None = None) -> Descriptor:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = sha256_digest(data)
     path = blob_path(layout, digest)
     if not (path.exists() and path.stat().st_size == len(data)):
         _atomic_write(path, data)
@@ -263,25 +270,6 @@ class _HashingSink:
             self.gz_hash.update(out)
             self.gz_size += len(out)
             self.out.write(out)
-
-
-class _ChunkReader:
-    """read(n) over an iterator of chunks, for tarfile.addfile."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._it = chunks
-        self._buf = b""
-
-    def read(self, n: int = -1) -> bytes:
-        while n < 0 or len(self._buf) < n:
-            nxt = next(self._it, None)
-            if nxt is None:
-                break
-            self._buf += nxt
-        if n < 0:
-            n = len(self._buf)
-        out, self._buf = self._buf[:n], self._buf[n:]
-        return out
 
 
 def layer_members(entries: Iterable[Entry]) -> list[tuple[tarfile.TarInfo, Content | None]]:
@@ -363,7 +351,7 @@ def write_layer(layout: Path, layer: LayerSpec, media_type: str = mt.OCI_LAYER_G
                 if content is None:
                     tar.addfile(ti)
                     continue
-                reader = _ChunkReader(content.chunks())
+                reader = chunk_stream(content.chunks())
                 tar.addfile(ti, reader)
                 if reader.read(1):
                     raise OcixError(f"{ti.name}: content is longer than its declared size")

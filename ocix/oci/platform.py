@@ -29,6 +29,13 @@ def normalize(p: Platform) -> Platform:
     return Platform(os_, arch, variant, p.os_version, p.os_features)
 
 
+def of_manifest(desc: Platform | None, config: dict[str, object]) -> str:
+    """The platform an index entry declares, else the one its image config names."""
+    if desc is not None:
+        return str(desc)
+    return "/".join(str(config.get(k) or "") for k in ("os", "architecture", "variant")).strip("/")
+
+
 def host() -> Platform:
     return normalize(Platform("linux", _platform.machine()))
 

@@ -29,6 +29,7 @@ from ..errors import (
 )
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
+from ..oci.digest import sha256_digest
 from .auth import Credentials, credentials_for
 from .hosts import Endpoint, HostsConfig, load
 from .reference import Reference
@@ -63,8 +64,7 @@ class RegistryClient:
     """One repository on one registry host, through its endpoints in order."""
 
     def __init__(self, ref: Reference, *, hosts_dir: str | None = None, plain_http: bool = False,
-                 credentials: Credentials | None = None, retry: RetryPolicy | None = None,
-                 timeout: float = 60.0) -> None:
+                 credentials: Credentials | None = None, retry: RetryPolicy | None = None) -> None:
         from ..containerd.connection import _resume_gc
 
         _resume_gc()
@@ -72,7 +72,8 @@ class RegistryClient:
         self.config: HostsConfig = load(ref.host, hosts_dir, plain_http=plain_http)
         self.credentials = credentials
         self.retry = retry or RetryPolicy()
-        self.timeout = timeout
+        # The body resolve() read: fetch_manifest() of the same digest needs no second GET.
+        self._manifest_cache: tuple[str, bytes] | None = None
         self._registries: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -107,7 +108,7 @@ class RegistryClient:
             try:
                 resp = reg.do_request(url, method, headers=dict(headers or {}), stream=stream)
             except UnreachableError as e:
-                if _is_final(e) or attempt + 1 == self.retry.attempts:
+                if not e.retryable or attempt + 1 == self.retry.attempts:
                     raise
                 time.sleep(self.retry.delay(attempt))
                 continue
@@ -160,7 +161,7 @@ class RegistryClient:
             body = _read_capped(resp, MAX_MANIFEST, f"manifest of {self.ref.name}")
         finally:
             resp.close()
-        actual = "sha256:" + hashlib.sha256(body).hexdigest()
+        actual = sha256_digest(body)
         header = resp.headers.get("Docker-Content-Digest", "")
         if self.ref.digest and actual != self.ref.digest:
             raise DigestMismatchError(f"{self.ref.name}: registry sent a manifest with digest {actual}, "
@@ -174,9 +175,8 @@ class RegistryClient:
 
     def fetch_manifest(self, desc: Descriptor) -> bytes:
         """A manifest or index body, verified against its descriptor."""
-        cached = getattr(self, "_manifest_cache", None)
-        if cached and cached[0] == desc.digest:
-            return bytes(cached[1])
+        if self._manifest_cache and self._manifest_cache[0] == desc.digest:
+            return self._manifest_cache[1]
         errors: list[OcixError] = []
         for ep in self._each("pull"):
             try:
@@ -325,9 +325,3 @@ def _best(errors: list[OcixError], what: str) -> OcixError:
     last = errors[-1]
     return type(last)(text, hint=last.hint) if not isinstance(last, RegistryError) else \
         RegistryError(text, status=last.status, body=last.body, hint=last.hint)
-
-
-def _is_final(e: UnreachableError) -> bool:
-    """Refused connections and unknown hosts do not heal within a retry's backoff."""
-    text = str(e).lower()
-    return any(m in text for m in ("refused", "not known", "name resolution", "no route"))

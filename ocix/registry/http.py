@@ -89,7 +89,8 @@ class TracedRegistry(oras.provider.Registry):
                        "unreachable")
             reason = _reason(e)
             raise UnreachableError(f"cannot reach registry {self.hostname}: {reason}",
-                                   hint=_unreachable_hint(reason)) from e
+                                   hint=_unreachable_hint(reason),
+                                   retryable=reason not in _FINAL_REASONS) from e
         except requests.Timeout as e:
             trace.emit("http", f"{method} {trace.redact_url(url)}", time.monotonic() - start,
                        "timeout")
@@ -117,6 +118,11 @@ def _rewind(data: Any) -> None:
     seek = getattr(data, "seek", None)
     if callable(seek):
         seek(0)
+
+
+# Causes that do not heal within a retry's backoff: fail at once, move to the next mirror.
+_FINAL_REASONS = frozenset({"connection refused", "name or service not known", "no route to host",
+                            "temporary failure in name resolution"})
 
 
 def _unreachable_hint(reason: str) -> str:
