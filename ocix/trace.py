@@ -6,16 +6,12 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TextIO
 
 _enabled = False
 _stream: TextIO | None = None  # None: whatever sys.stderr is when a line is written
 _lock = threading.Lock()
 _t0 = time.monotonic()
-
-_SECRET_KEYS = re.compile(r"(?i)(authorization|password|token|access_token|refresh_token|secret)")
 
 
 def enable(stream: TextIO | None = None) -> None:
@@ -47,10 +43,6 @@ def redact_url(url: str) -> str:
     return _SECRET_QUERY.sub(r"\1***", url)
 
 
-def redact_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {k: ("***" if _SECRET_KEYS.search(k) else v) for k, v in headers.items()}
-
-
 def emit(kind: str, what: str, elapsed: float, status: str, extra: str = "") -> None:
     if not _enabled:
         return
@@ -60,18 +52,3 @@ def emit(kind: str, what: str, elapsed: float, status: str, extra: str = "") -> 
         line += f" {extra}"
     with _lock:
         print(line, file=_stream or sys.stderr, flush=True)
-
-
-@contextmanager
-def span(kind: str, what: str) -> Iterator[dict[str, str]]:
-    """Time a call; the body may set result['status'] and result['extra']."""
-    result: dict[str, str] = {"status": "OK", "extra": ""}
-    start = time.monotonic()
-    try:
-        yield result
-    except BaseException as e:
-        if result["status"] == "OK":
-            result["status"] = type(e).__name__
-        raise
-    finally:
-        emit(kind, what, time.monotonic() - start, result["status"], result["extra"])

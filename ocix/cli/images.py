@@ -50,7 +50,7 @@ def pull(state: State, ref: str, platform: str | None, all_platforms: bool, snap
                        unpack=not no_unpack, max_concurrent_downloads=max_concurrent_downloads,
                        hosts_dir=hosts_dir, plain_http=plain_http,
                        credentials=parse_user(user) if user else None)
-    with PullDisplay(enabled=None if not (quiet or as_json) else False) as display:
+    with PullDisplay(enabled=False if quiet or as_json else None) as display:
         result = do_pull(state.conn(), ref, opts, on_event=display)
     if as_json:
         print_json(result)
@@ -129,7 +129,7 @@ def images_check(state: State, as_json: bool) -> None:
                       human_size(s.size), "true" if s.unpacked else "false"] for s in summaries],
                     empty="no images")
     if any(not s.complete for s in summaries):
-        raise SystemExit(1)
+        click.get_current_context().exit(1)
 
 
 @images.command("rm")

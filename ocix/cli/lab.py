@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 
 import click
 
@@ -12,7 +13,7 @@ DIR_OPTION = click.option("--dir", "directory", envvar="OCIX_LAB_DIR", metavar="
                           help="Lab state directory (env OCIX_LAB_DIR, default /var/lib/ocix-lab).")
 
 
-def _progress(quiet: bool) -> object:
+def _progress(quiet: bool) -> Callable[[str], None]:
     if quiet:
         return lambda _msg: None
     return lambda msg: click.echo(f"lab: {msg}", err=True)
@@ -46,7 +47,7 @@ def up(directory: str | None, with_docker: bool, no_seed: bool, quiet: bool) -> 
     from ..lab import lab as labmod
 
     result = labmod.up(directory, with_docker=with_docker, seed=not no_seed,
-                       progress=_progress(quiet))  # type: ignore[arg-type]
+                       progress=_progress(quiet))
     st = result.state
     if result.already_running:
         click.echo(f"lab already running in {st.dir} (containerd {st.containerd_socket}, "
@@ -65,7 +66,7 @@ def down(directory: str | None, purge: bool, quiet: bool) -> None:
     """Stop what `lab up` started, by pid, and unmount what is left."""
     from ..lab import lab as labmod
 
-    stopped = labmod.down(directory, purge=purge, progress=_progress(quiet))  # type: ignore[arg-type]
+    stopped = labmod.down(directory, purge=purge, progress=_progress(quiet))
     click.echo("lab down: stopped " + ", ".join(stopped) if stopped else "lab was not running")
 
 
@@ -123,7 +124,7 @@ def seed(directory: str | None, large: bool, sized: tuple[int, ...], quiet: bool
         raise OcixError("the lab is not running", hint="start it with `ocix lab up`")
     assert state is not None
     state.images = labmod.seed_registry(state, large=large, sized=sized,
-                                        progress=_progress(quiet))  # type: ignore[arg-type]
+                                        progress=_progress(quiet))
     state.save()
     for ref in state.images:
         click.echo(ref)

@@ -140,7 +140,7 @@ class Connection:
                       timeout=self.timeout if timeout == -1.0 else timeout)
         except Exception as e:
             status = _status_name(e)
-            raise self._convert(e, what) from e
+            raise self.convert(e, what) from e
         finally:
             trace.emit("grpc", label, time.monotonic() - start, status,
                        f"ns={namespace or self.namespace}" + (f" lease={lease}" if lease else ""))
@@ -158,7 +158,7 @@ class Connection:
                 yield item
         except Exception as e:
             status = _status_name(e)
-            raise self._convert(e, what) from e
+            raise self.convert(e, what) from e
         finally:
             trace.emit("grpc", label, time.monotonic() - start, status, f"stream messages={n}")
 
@@ -169,9 +169,7 @@ class Connection:
         return fn(iter(requests), metadata=self.metadata(lease), timeout=timeout)
 
     def convert(self, exc: Exception, what: str = "") -> Exception:
-        return self._convert(exc, what)
-
-    def _convert(self, exc: Exception, what: str) -> Exception:
+        """The OcixError for a grpc error (other exceptions pass through)."""
         if isinstance(exc, OcixError):
             return exc
         import grpc

@@ -61,39 +61,39 @@ def manifest_info(conn: Connection, desc: Descriptor) -> ManifestInfo:
     return ManifestInfo(desc, p, config, layers, diff_ids, cdoc)
 
 
-def default_manifest(conn: Connection, target: Descriptor, platform: str | None = None) -> ManifestInfo:
-    """The manifest `ctr` would use on this host (or for `platform`)."""
-    manifests = children(conn, target)
-    if len(manifests) == 1 and not mt.is_index(target.media_type):
-        return manifest_info(conn, manifests[0])
+def _pick(target: Descriptor, manifests: list[Descriptor], platform: str | None) -> Descriptor:
+    if not mt.is_index(target.media_type):
+        return target
     matcher = plat.Matcher(plat.parse(platform) if platform else plat.host())
     ranked = [(r, i, m) for i, m in enumerate(manifests)
               if mt.is_manifest(m.media_type) and (r := matcher.rank(m.platform)) is not None]
     if not ranked:
         raise NotFoundError(f"no manifest for {matcher.wanted} in {target.digest}")
-    return manifest_info(conn, min(ranked)[2])
+    return min(ranked)[2]
 
 
-def platforms(conn: Connection, target: Descriptor) -> list[str]:
-    if mt.is_index(target.media_type):
-        return sorted({str(m.platform) for m in children(conn, target) if m.platform})
-    try:
-        return [manifest_info(conn, target).platform]
-    except OcixError:
-        return []
+def default_manifest(conn: Connection, target: Descriptor, platform: str | None = None) -> ManifestInfo:
+    """The manifest `ctr` would use on this host (or for `platform`)."""
+    return manifest_info(conn, _pick(target, children(conn, target), platform))
 
 
 def summarize(conn: Connection, image: Image, snapshotter: str = "overlayfs") -> ImageSummary:
-    """Size, platforms and completeness like `ctr images ls` + `ctr images check`."""
+    """Size, platforms and completeness like `ctr images ls` + `ctr images check`.
+
+    Each blob is read once: the index (if any), then the chosen manifest and its config."""
     target = image.target
+    index = mt.is_index(target.media_type)
     try:
-        plats = platforms(conn, target)
-    except (NotFoundError, OcixError):
+        manifests = children(conn, target)
+    except OcixError:
         return ImageSummary(image.name, target.digest, target.media_type, 0, [], False, False, 0, 1)
+    plats = sorted({str(m.platform) for m in manifests if m.platform}) if index else []
     try:
-        m = default_manifest(conn, target)
-    except (NotFoundError, OcixError):
+        m = manifest_info(conn, _pick(target, manifests, None))
+    except OcixError:
         return ImageSummary(image.name, target.digest, target.media_type, 0, plats, False, False, 1, 1)
+    if not index:
+        plats = [m.platform]
     from .unpack import is_unpacked  # not on `ocix run`'s import path
 
     blobs = [m.config, *m.layers]

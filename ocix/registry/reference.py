@@ -33,10 +33,6 @@ class Reference:
         return out
 
     @property
-    def locator(self) -> str:
-        return f"{self.host}/{self.repository}"
-
-    @property
     def object(self) -> str:
         """What to ask the registry for: the digest if pinned, else the tag."""
         return self.digest or self.tag
