@@ -99,8 +99,7 @@ def render(report: Report) -> None:
             if f.hint:
                 click.echo(click.style(f"      hint: {f.hint}", dim=True))
     counts = f"{_plural(report.errors, 'error')}, {_plural(report.warnings, 'warning')}"
-    verdict = click.style("valid", fg="green", bold=True) if report.valid else \
-        click.style("invalid", fg="red", bold=True)
+    verdict = click.style(report.verdict, fg="green" if report.valid else "red", bold=True)
     click.echo(f"{report.kind} {report.target}: {verdict} ({counts})")
 
 

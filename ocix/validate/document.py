@@ -17,7 +17,6 @@ MAX_DEPTH = 64            # real OCI documents nest < 10 levels; deeper is junk 
 KINDS = ("manifest", "index", "config", "descriptor", "layout", "bundle")
 
 S_JSON = "image-spec considerations.md#json"
-S_RUNTIME_JSON = "runtime-spec config.md"
 
 _SEMANTIC: dict[str, Callable[[Sink, Any], None]] = {
     "manifest": image.check_manifest,

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..kernel.caps import CAP_NAMES
 from .findings import Sink, pointer
 from .image import check_env
 
@@ -38,7 +39,6 @@ _SEMVER = re.compile(
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?")
 
-CAPABILITIES = frozenset("CAP_" + c for c in ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE"])
 RLIMITS = frozenset("RLIMIT_" + r for r in ["AS", "CORE", "CPU", "DATA", "FSIZE", "LOCKS", "MEMLOCK", "MSGQUEUE", "NICE", "NOFILE", "NPROC", "RSS", "RTPRIO", "RTTIME", "SIGPENDING", "STACK"])
 NAMESPACES = frozenset({"pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"})
 DEVICE_TYPES = frozenset({"c", "b", "u", "p"})
@@ -56,6 +56,13 @@ def _strs(value: Any) -> list[tuple[int, str]]:
     return [(i, v) for i, v in enumerate(value) if isinstance(v, str)]
 
 
+def _dicts(value: Any) -> list[tuple[int, dict[str, Any]]]:
+    """The object entries of a list, with their index; nothing for a non-list."""
+    if not isinstance(value, list):
+        return []
+    return [(i, v) for i, v in enumerate(value) if isinstance(v, dict)]
+
+
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -70,22 +77,17 @@ def check_config(sink: Sink, doc: Any, bundle: Path | None = None) -> None:
     process = doc.get("process")
     if isinstance(process, dict):
         _process(sink, process)
-    mounts = doc.get("mounts")
-    if isinstance(mounts, list):
-        for i, m in enumerate(mounts):
-            dest = m.get("destination") if isinstance(m, dict) else None
-            if isinstance(dest, str) and not dest.startswith("/") and linux is not None:
-                sink.warn(f"/mounts/{i}/destination", f"mount destination {dest!r} is relative",
-                          S_MOUNTS, "relative destinations are deprecated: start it with /",
-                          "runtime.mounts.destination-absolute")
+    for i, m in _dicts(doc.get("mounts")):
+        dest = m.get("destination")
+        if isinstance(dest, str) and not dest.startswith("/") and linux is not None:
+            sink.warn(f"/mounts/{i}/destination", f"mount destination {dest!r} is relative",
+                      S_MOUNTS, "relative destinations are deprecated: start it with /",
+                      "runtime.mounts.destination-absolute")
     hooks = doc.get("hooks")
     if isinstance(hooks, dict):
         for kind in HOOK_KINDS:
-            entries = hooks.get(kind)
-            if not isinstance(entries, list):
-                continue
-            for i, h in enumerate(entries):
-                path = h.get("path") if isinstance(h, dict) else None
+            for i, h in _dicts(hooks.get(kind)):
+                path = h.get("path")
                 if isinstance(path, str) and not path.startswith("/"):
                     sink.error(f"/hooks/{kind}/{i}/path", f"hook path {path!r} is not absolute",
                                S_HOOKS, "give the hook's absolute path on the host",
@@ -151,9 +153,7 @@ def _process(sink: Sink, p: dict[str, Any]) -> None:
     caps = p.get("capabilities")
     if isinstance(caps, dict):
         _capabilities(sink, caps)
-    rlimits = p.get("rlimits")
-    if isinstance(rlimits, list):
-        _rlimits(sink, rlimits)
+    _rlimits(sink, p.get("rlimits"))
 
 
 def _capabilities(sink: Sink, caps: dict[str, Any]) -> None:
@@ -162,7 +162,7 @@ def _capabilities(sink: Sink, caps: dict[str, Any]) -> None:
         entries = _strs(caps.get(name))
         sets[name] = {c for _, c in entries}
         for i, c in entries:
-            if c not in CAPABILITIES:
+            if c not in CAP_NAMES:
                 sink.error(f"/process/capabilities/{name}/{i}", f"{c!r} is not a Linux capability",
                            S_LINUXPROC, "use a name from capabilities(7), e.g. CAP_NET_BIND_SERVICE",
                            "runtime.capabilities.name")
@@ -182,11 +182,9 @@ def _capabilities(sink: Sink, caps: dict[str, Any]) -> None:
                       "runtime.capabilities.ambient")
 
 
-def _rlimits(sink: Sink, rlimits: list[Any]) -> None:
+def _rlimits(sink: Sink, rlimits: Any) -> None:
     seen: set[str] = set()
-    for i, r in enumerate(rlimits):
-        if not isinstance(r, dict):
-            continue
+    for i, r in _dicts(rlimits):
         t = r.get("type")
         if isinstance(t, str):
             if t not in RLIMITS:
@@ -205,26 +203,22 @@ def _rlimits(sink: Sink, rlimits: list[Any]) -> None:
 def _linux(sink: Sink, doc: dict[str, Any], linux: dict[str, Any]) -> None:
     new_ns: set[str] = set()   # namespaces the container gets fresh (no path)
     all_ns: set[str] = set()
-    namespaces = linux.get("namespaces")
-    if isinstance(namespaces, list):
-        for i, ns in enumerate(namespaces):
-            if not isinstance(ns, dict):
-                continue
-            t, path = ns.get("type"), ns.get("path")
-            if isinstance(t, str):
-                if t not in NAMESPACES:
-                    sink.error(f"/linux/namespaces/{i}/type", f"{t!r} is not a namespace type", S_NS,
-                               f"use one of {', '.join(sorted(NAMESPACES))}", "runtime.namespaces.type")
-                elif t in all_ns:
-                    sink.error(f"/linux/namespaces/{i}/type", f"namespace {t} is listed twice", S_NS,
-                               "list each namespace type once", "runtime.namespaces.duplicate")
-                all_ns.add(t)
-                if not isinstance(path, str) or not path:
-                    new_ns.add(t)
-            if isinstance(path, str) and path and not path.startswith("/"):
-                sink.error(f"/linux/namespaces/{i}/path", f"namespace path {path!r} is not absolute",
-                           S_NS, "use an absolute path such as /proc/1234/ns/net",
-                           "runtime.namespaces.path-absolute")
+    for i, ns in _dicts(linux.get("namespaces")):
+        t, path = ns.get("type"), ns.get("path")
+        if isinstance(t, str):
+            if t not in NAMESPACES:
+                sink.error(f"/linux/namespaces/{i}/type", f"{t!r} is not a namespace type", S_NS,
+                           f"use one of {', '.join(sorted(NAMESPACES))}", "runtime.namespaces.type")
+            elif t in all_ns:
+                sink.error(f"/linux/namespaces/{i}/type", f"namespace {t} is listed twice", S_NS,
+                           "list each namespace type once", "runtime.namespaces.duplicate")
+            all_ns.add(t)
+            if not isinstance(path, str) or not path:
+                new_ns.add(t)
+        if isinstance(path, str) and path and not path.startswith("/"):
+            sink.error(f"/linux/namespaces/{i}/path", f"namespace path {path!r} is not absolute",
+                       S_NS, "use an absolute path such as /proc/1234/ns/net",
+                       "runtime.namespaces.path-absolute")
     for key in ("uidMappings", "gidMappings"):
         if isinstance(linux.get(key), list) and linux[key] and "user" not in all_ns:
             sink.error(f"/linux/{key}", f"{key} need a user namespace", S_IDMAP,
@@ -250,42 +244,34 @@ def _linux(sink: Sink, doc: dict[str, Any], linux: dict[str, Any]) -> None:
             if not path.startswith("/"):
                 sink.error(f"/linux/{key}/{i}", f"{path!r} is not an absolute path", spec,
                            "use an absolute path inside the container", f"runtime.{key}.absolute")
-    devices = linux.get("devices")
-    if isinstance(devices, list):
-        for i, d in enumerate(devices):
-            if not isinstance(d, dict):
-                continue
-            t, path = d.get("type"), d.get("path")
-            if isinstance(t, str) and t not in DEVICE_TYPES:
-                sink.error(f"/linux/devices/{i}/type", f"device type {t!r} is not c, b, u or p",
-                           S_DEVICES, "use c (char), b (block), u (unbuffered char) or p (fifo)",
-                           "runtime.devices.type")
-            elif isinstance(t, str) and t != "p" and ("major" not in d or "minor" not in d):
-                sink.error(f"/linux/devices/{i}", f"a {t} device needs major and minor", S_DEVICES,
-                           "add the device's major and minor numbers", "runtime.devices.major-minor")
-            if isinstance(path, str) and not path.startswith("/"):
-                sink.error(f"/linux/devices/{i}/path", f"device path {path!r} is not absolute",
-                           S_DEVICES, "use a path such as /dev/fuse", "runtime.devices.path-absolute")
+    for i, d in _dicts(linux.get("devices")):
+        t, path = d.get("type"), d.get("path")
+        if isinstance(t, str) and t not in DEVICE_TYPES:
+            sink.error(f"/linux/devices/{i}/type", f"device type {t!r} is not c, b, u or p",
+                       S_DEVICES, "use c (char), b (block), u (unbuffered char) or p (fifo)",
+                       "runtime.devices.type")
+        elif isinstance(t, str) and t != "p" and ("major" not in d or "minor" not in d):
+            sink.error(f"/linux/devices/{i}", f"a {t} device needs major and minor", S_DEVICES,
+                       "add the device's major and minor numbers", "runtime.devices.major-minor")
+        if isinstance(path, str) and not path.startswith("/"):
+            sink.error(f"/linux/devices/{i}/path", f"device path {path!r} is not absolute",
+                       S_DEVICES, "use a path such as /dev/fuse", "runtime.devices.path-absolute")
     resources = linux.get("resources")
     if isinstance(resources, dict):
         _resources(sink, resources)
 
 
 def _resources(sink: Sink, res: dict[str, Any]) -> None:
-    devices = res.get("devices")
-    if isinstance(devices, list):
-        for i, d in enumerate(devices):
-            if not isinstance(d, dict):
-                continue
-            t, access = d.get("type"), d.get("access")
-            if isinstance(t, str) and t not in CGROUP_DEVICE_TYPES:
-                sink.error(f"/linux/resources/devices/{i}/type", f"device cgroup type {t!r} is not a, "
-                           "c or b", S_DEVCG, "use a (all), c (char) or b (block)",
-                           "runtime.resources.devices.type")
-            if isinstance(access, str) and (not access or set(access) - set("rwm")):
-                sink.error(f"/linux/resources/devices/{i}/access", f"access {access!r} is not made of "
-                           "r, w and m", S_DEVCG, "use a combination such as rwm",
-                           "runtime.resources.devices.access")
+    for i, d in _dicts(res.get("devices")):
+        t, access = d.get("type"), d.get("access")
+        if isinstance(t, str) and t not in CGROUP_DEVICE_TYPES:
+            sink.error(f"/linux/resources/devices/{i}/type", f"device cgroup type {t!r} is not a, "
+                       "c or b", S_DEVCG, "use a (all), c (char) or b (block)",
+                       "runtime.resources.devices.type")
+        if isinstance(access, str) and (not access or set(access) - set("rwm")):
+            sink.error(f"/linux/resources/devices/{i}/access", f"access {access!r} is not made of "
+                       "r, w and m", S_DEVCG, "use a combination such as rwm",
+                       "runtime.resources.devices.access")
     memory = res.get("memory")
     if isinstance(memory, dict):
         limit, reservation, swap = (_int(memory.get(k)) for k in ("limit", "reservation", "swap"))

@@ -119,14 +119,20 @@ def fast_validator(kind: str) -> Callable[[Any], Any]:
 def _code_cache_path(kind: str, version: str) -> Path | None:
     if os.environ.get("OCIX_NO_SCHEMA_CACHE") == "1":
         return None
-    h = hashlib.sha256(version.encode())
-    for uri in sorted(load_all()):
-        h.update(uri.encode())
-        h.update(json.dumps(load_all()[uri], sort_keys=True).encode())
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    # marshal's format is per interpreter version, so the version is part of the key
-    tag = f"{sys.implementation.cache_tag}-{h.hexdigest()[:20]}"
-    return base / "ocix" / "validate" / f"{kind}-{tag}.marshal"
+    return base / "ocix" / "validate" / f"{kind}-{_cache_tag(version)}.marshal"
+
+
+@cache
+def _cache_tag(version: str) -> str:
+    """The interpreter (marshal's format is per version) plus a hash of fastjsonschema's
+    version and every schema: computed once, not once per kind."""
+    schemas = load_all()
+    h = hashlib.sha256(version.encode())
+    for uri in sorted(schemas):
+        h.update(uri.encode())
+        h.update(json.dumps(schemas[uri], sort_keys=True).encode())
+    return f"{sys.implementation.cache_tag}-{h.hexdigest()[:20]}"
 
 
 def _write_quietly(path: Path, data: bytes) -> None:

@@ -13,7 +13,7 @@ from typing import IO
 
 from ..errors import UsageError
 from ..oci.descriptor import Descriptor
-from ..oci.digest import DIGEST_RE, digest_problem
+from ..oci.digest import digest_problem
 from .document import MAX_DOC_BYTES, _Bad, check_document, parse, validate_bytes
 from .findings import Finding, Report, Severity
 from .walker import _descriptors, _Walker
@@ -45,10 +45,8 @@ def read_stdin(stream: IO[bytes] | None = None) -> bytes:
 
 
 def validate_file(path: str, kind: str | None = None, *, fast: bool = True) -> Report:
+    """One JSON document; a config.json given as a file gets no root.path check (no bundle dir)."""
     data = read_stdin() if path == "-" else read_limited(path)
-    if kind == "bundle" and path != "-":
-        # config.json given as a file: root.path is checked only for a bundle directory
-        return validate_bytes(data, "bundle", target=path, fast=fast)
     return validate_bytes(data, kind, target=path, fast=fast)
 
 
@@ -95,10 +93,6 @@ def validate_bundle(path: Path, *, fast: bool = True) -> Report:
                                                    bundle=path))
 
 
-def layout_opener(root: Path) -> _LayoutOpener:
-    return _LayoutOpener(root)
-
-
 class _LayoutOpener:
     """blobs/<algorithm>/<encoded> under an image layout; refuses digests that are not paths."""
 
@@ -106,7 +100,7 @@ class _LayoutOpener:
         self.root = root
 
     def __call__(self, d: Descriptor) -> IO[bytes]:
-        if DIGEST_RE.fullmatch(d.digest) is None or digest_problem(d.digest) is not None:
+        if digest_problem(d.digest) is not None:
             raise FileNotFoundError(f"invalid digest {d.digest!r}")
         algo, encoded = d.digest.split(":", 1)
         return open(self.root / "blobs" / algo / encoded, "rb")
@@ -114,7 +108,7 @@ class _LayoutOpener:
 
 def validate_layout(path: Path, *, check_layers: bool = True) -> Report:
     target = str(path)
-    walker = _Walker(layout_opener(path), check_layers=check_layers)
+    walker = _Walker(_LayoutOpener(path), check_layers=check_layers)
     header = path / "oci-layout"
     try:
         doc = parse(read_limited(str(header)), "oci-layout")

@@ -15,13 +15,13 @@ import posixpath
 import tarfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
-from ..errors import OcixError
+from ..errors import InvalidArgumentError, OcixError
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
-from ..oci.digest import DIGEST_RE, digest_problem
+from ..oci.digest import digest_problem, new_hasher
 from .document import MAX_DOC_BYTES, _Bad, check_document, parse
 from .findings import Finding, Report, Severity, Sink
 
@@ -38,10 +38,10 @@ MAX_TREE_DEPTH = 8  # nested indexes deeper than this are refused (and cycles ca
 
 @dataclass
 class _Hashing(io.RawIOBase):
-    """A reader that hashes and counts what passes through it."""
+    """A reader that hashes (unless hasher is None) and counts what passes through it."""
 
     raw: IO[bytes]
-    hasher: Any
+    hasher: Any | None
     count: int = 0
 
     def readable(self) -> bool:
@@ -51,7 +51,8 @@ class _Hashing(io.RawIOBase):
         data = self.raw.read(len(buf))
         n = len(data)
         buf[:n] = data
-        self.hasher.update(data)
+        if self.hasher is not None:
+            self.hasher.update(data)
         self.count += n
         return n
 
@@ -60,15 +61,17 @@ class _Hashing(io.RawIOBase):
             pass
 
 
-@dataclass
-class _LayerResult:
-    diff_id: str | None  # sha256 of the uncompressed tar; None when it could not be read
-    findings: list[Finding] = field(default_factory=list)
-
-
 def _hasher(digest: str) -> Any | None:
-    algo = digest.split(":", 1)[0]
-    return hashlib.new(algo) if algo in ("sha256", "sha512") else None
+    """A hasher for the digest's algorithm, or None if ocix cannot compute it."""
+    try:
+        return new_hasher(digest)
+    except InvalidArgumentError:
+        return None
+
+
+def _usable(d: Descriptor) -> bool:
+    """Only a well-formed digest can name a blob (and a path in a layout)."""
+    return digest_problem(d.digest) is None
 
 
 def _opened(blob: bytes | IO[bytes]) -> IO[bytes]:
@@ -81,19 +84,15 @@ class _Walker:
         self.check_layers = check_layers
         self.findings: list[Finding] = []
         self.seen: set[str] = set()
-        self.layers: dict[str, _LayerResult] = {}
+        self.diff_ids: dict[str, str | None] = {}  # layer digest -> its diff ID (None: unread)
 
     def add(self, severity: Severity, location: str, message: str, spec: str, hint: str,
             rule: str, ptr: str = "") -> None:
         self.findings.append(Finding(severity, ptr, message, spec, hint, rule, location))
 
-    def _usable(self, d: Descriptor, where: str) -> bool:
-        """Only a well-formed digest can name a blob (and a path in a layout)."""
-        return DIGEST_RE.fullmatch(d.digest) is not None and digest_problem(d.digest) is None
-
     def read_json(self, d: Descriptor, where: str) -> Any | None:
         """Fetch a small blob, verify digest and size, parse it; None (with findings) if not."""
-        if not self._usable(d, where):
+        if not _usable(d):
             return None
         loc = d.digest
         try:
@@ -112,22 +111,24 @@ class _Walker:
             self.add(Severity.ERROR, loc, f"{where} is over {MAX_DOC_BYTES >> 20} MiB", S_SIZE,
                      "is the descriptor's media type right?", "doc.too-large")
             return None
-        self._verify(d, where, hashlib.new(d.digest.split(":")[0], data).hexdigest()
-                     if _hasher(d.digest) else None, len(data))
+        hasher = _hasher(d.digest)
+        if hasher is not None:
+            hasher.update(data)
+        self._verify(d, where, hasher, len(data))
         try:
             return parse(data, loc)
         except _Bad as bad:
             self.findings.append(bad.finding)
             return None
 
-    def _verify(self, d: Descriptor, where: str, hexdigest: str | None, size: int) -> None:
+    def _verify(self, d: Descriptor, where: str, hasher: Any | None, size: int) -> None:
+        """`hasher` has seen the whole blob (None: its algorithm cannot be computed)."""
         loc = d.digest
-        algo = d.digest.split(":", 1)[0]
-        if hexdigest is None:
-            self.add(Severity.WARNING, loc, f"cannot verify {algo} digests", S_DIGEST,
-                     "use sha256", "tree.digest-unverified")
-        elif f"{algo}:{hexdigest}" != d.digest:
-            self.add(Severity.ERROR, loc, f"content of {where} hashes to {algo}:{hexdigest}, "
+        if hasher is None:
+            self.add(Severity.WARNING, loc, f"cannot verify {d.digest.split(':', 1)[0]} digests",
+                     S_DIGEST, "use sha256", "tree.digest-unverified")
+        elif (actual := f"{hasher.name}:{hasher.hexdigest()}") != d.digest:
+            self.add(Severity.ERROR, loc, f"content of {where} hashes to {actual}, "
                      f"not {d.digest}", S_DIGEST, "the blob is corrupt or the descriptor is wrong",
                      "tree.digest-mismatch")
         if size != d.size:
@@ -153,15 +154,14 @@ class _Walker:
             self.manifest(d, where)
         # Any other media type in an index is an artifact we do not walk (implementations
         # MUST ignore unknown media types), but its blob still has to match its descriptor.
-        elif self._usable(d, where):
+        else:
             self.blob(d, where)
 
     def manifest(self, d: Descriptor, where: str) -> None:
         doc = self.read_json(d, where)
         if doc is None:
             return
-        found = check_document(doc, "manifest", location=d.digest)
-        self.findings += found
+        self.findings += check_document(doc, "manifest", location=d.digest)
         if not isinstance(doc, dict):
             return
         config_d = _descriptor(doc.get("config"))
@@ -172,7 +172,7 @@ class _Walker:
                 config = self.read_json(config_d, f"{d.digest}#/config")
                 if config is not None:
                     self.findings += check_document(config, "config", location=config_d.digest)
-            elif self._usable(config_d, "config"):
+            else:
                 self.blob(config_d, f"{d.digest}#/config")
         diff_ids = None
         if isinstance(config, dict) and isinstance(config.get("rootfs"), dict):
@@ -185,15 +185,12 @@ class _Walker:
                          "together: rebuild the image", "tree.diff-ids-count", "/rootfs/diff_ids")
         for i, layer in enumerate(layers):
             where_l = f"{d.digest}#/layers/{i}"
-            if not self._usable(layer, where_l):
-                continue
             if mt.is_layer(layer.media_type):
-                result = self.layer(layer, where_l)
+                diff_id = self.layer(layer, where_l)
                 want = diff_ids[i] if diff_ids is not None and i < len(diff_ids) else None
-                if (result.diff_id and isinstance(want, str) and want.startswith("sha256:")
-                        and result.diff_id != want):
+                if diff_id and isinstance(want, str) and want.startswith("sha256:") and diff_id != want:
                     self.add(Severity.ERROR, layer.digest, f"layer {i} uncompresses to "
-                             f"{result.diff_id}, but the config's diff_ids[{i}] is {want}",
+                             f"{diff_id}, but the config's diff_ids[{i}] is {want}",
                              S_DIFFID, "the config does not match its layers: rebuild the image",
                              "tree.diff-id-mismatch", f"/rootfs/diff_ids/{i}")
             elif layer.digest not in self.seen:
@@ -202,16 +199,17 @@ class _Walker:
 
     def blob(self, d: Descriptor, where: str) -> None:
         """Stream an opaque blob through its hash."""
-        hasher = _hasher(d.digest)
+        if not _usable(d):
+            return
         try:
             stream = _opened(self.open_blob(d))
             with stream:
-                reader = _Hashing(stream, hasher or hashlib.sha256())
+                reader = _Hashing(stream, _hasher(d.digest))
                 reader.drain()
         except (OcixError, OSError) as e:
             self._missing(d, where, e)
             return
-        self._verify(d, where, reader.hasher.hexdigest() if hasher else None, reader.count)
+        self._verify(d, where, reader.hasher, reader.count)
 
     def _missing(self, d: Descriptor, where: str, e: Exception) -> None:
         msg = e.message if isinstance(e, OcixError) else str(e)
@@ -222,21 +220,22 @@ class _Walker:
             self.add(Severity.ERROR, d.digest, f"blob referenced by {where} cannot be read: {msg}",
                      S_LAYOUT, "every referenced blob must be present", "tree.blob-missing")
 
-    def layer(self, d: Descriptor, where: str) -> _LayerResult:
-        cached = self.layers.get(d.digest)
-        if cached is not None:
-            return cached
-        result = _LayerResult(None)
-        self.layers[d.digest] = result
+    def layer(self, d: Descriptor, where: str) -> str | None:
+        """Hash a layer blob and check its tar, once per digest; its diff ID, or None."""
+        if not _usable(d):
+            return None
+        if d.digest in self.diff_ids:
+            return self.diff_ids[d.digest]
+        self.diff_ids[d.digest] = None
         self.seen.add(d.digest)
-        hasher = _hasher(d.digest)
         try:
             stream = _opened(self.open_blob(d))
         except (OcixError, OSError) as e:
             self._missing(d, where, e)
-            return result
+            return None
+        diff_id = None
         with stream:
-            outer = _Hashing(stream, hasher or hashlib.sha256())
+            outer = _Hashing(stream, _hasher(d.digest))
             compression = mt.layer_compression(d.media_type)
             if compression == "zstd":
                 outer.drain()
@@ -244,16 +243,18 @@ class _Walker:
                          "was not checked (no zstd decoder)", S_LAYER,
                          "install the zstandard package", "tree.layer-zstd")
             elif self.check_layers:
-                result.diff_id = self._scan_tar(d, outer, compression == "gzip", result)
+                diff_id = self._scan_tar(d, outer, compression == "gzip")
             outer.drain()
-        self.findings += result.findings
-        self._verify(d, where, outer.hasher.hexdigest() if hasher else None, outer.count)
-        return result
+        self._verify(d, where, outer.hasher, outer.count)
+        self.diff_ids[d.digest] = diff_id
+        return diff_id
 
-    def _scan_tar(self, d: Descriptor, outer: _Hashing, gzipped: bool, result: _LayerResult) -> str | None:
+    def _scan_tar(self, d: Descriptor, outer: _Hashing, gzipped: bool) -> str | None:
+        """Check every tar entry while hashing the uncompressed stream; the diff ID, or None."""
         sink = Sink(d.digest)
         inner_src: IO[bytes] = gzip.GzipFile(fileobj=outer, mode="rb") if gzipped else outer  # type: ignore[assignment]
-        inner = _Hashing(inner_src, hashlib.sha256())
+        diff_hasher = hashlib.sha256()
+        inner = _Hashing(inner_src, diff_hasher)
         try:
             with tarfile.open(fileobj=inner, mode="r|") as tar:
                 for member in tar:
@@ -261,13 +262,12 @@ class _Walker:
             inner.drain()
         except (tarfile.TarError, OSError, EOFError, zlib.error, ValueError) as e:
             kind = "gzip" if gzipped else "tar"
-            result.findings.append(Finding(Severity.ERROR, "", f"layer is not a readable {kind} "
-                                   f"stream: {e}", S_LAYER, "re-export the layer",
-                                   "tree.layer-unreadable", d.digest))
-            result.findings += sink.findings
+            self.add(Severity.ERROR, d.digest, f"layer is not a readable {kind} stream: {e}",
+                     S_LAYER, "re-export the layer", "tree.layer-unreadable")
+            self.findings += sink.findings
             return None
-        result.findings += sink.findings
-        return "sha256:" + inner.hasher.hexdigest()
+        self.findings += sink.findings
+        return "sha256:" + diff_hasher.hexdigest()
 
 
 def _check_member(sink: Sink, m: tarfile.TarInfo) -> None:
