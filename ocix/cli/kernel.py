@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from .main import State, pass_state
-from .output import human_size, json_option, print_json, print_kv, print_table
+from .output import human_size, json_option, print_json, print_kv, print_table, to_jsonable
+
+if TYPE_CHECKING:
+    from ..kernel import KernelView
 
 
 @click.command()
@@ -40,8 +45,7 @@ def kernel(state: State, task: str | None, pid: int | None, docker_name: str | N
     if pid is None and task is not None:
         from ..containerd import tasks
 
-        info = tasks.get(state.conn(), task) if not exec_id else None
-        pid = info.pid if info else _exec_pid(state, task, exec_id)
+        pid = _exec_pid(state, task, exec_id) if exec_id else tasks.get(state.conn(), task).pid
         origin = f"task {task} in namespace {state.conn().namespace}"
     elif docker_name is not None:
         import os
@@ -75,19 +79,14 @@ def _exec_pid(state: State, task: str, exec_id: str) -> int:
     raise NotFoundError(f"task {task} has no exec process {exec_id!r}")
 
 
-def _json(view: object) -> dict[str, object]:
-    from .output import to_jsonable
-
+def _json(view: KernelView) -> dict[str, object]:
     data = to_jsonable(view)
     assert isinstance(data, dict)
-    data["seccomp_mode"] = view.seccomp_mode  # type: ignore[attr-defined]
+    data["seccomp_mode"] = view.seccomp_mode
     return data
 
 
-def _render(view: object, origin: str) -> None:
-    from ..kernel import KernelView
-
-    assert isinstance(view, KernelView)
+def _render(view: KernelView, origin: str) -> None:
     ident = view.identity
     print_kv([("Process", f"{view.pid} ({view.name})" + (f"  {origin}" if origin else "")),
               ("User", f"uid {ident.uid[1]} gid {ident.gid[1]} groups {ident.groups or '-'}"),

@@ -306,7 +306,7 @@ def tasks_rm(state: State, force: bool, container_ids: tuple[str, ...]) -> None:
         t = tasks.get(conn, cid)
         if t.status not in ("stopped", "created") and not force:
             raise OcixError(f"task {cid} is {t.status}: stop it first or use --force")
-        tasks.force_remove(conn, cid)
+        tasks.force_remove(conn, cid, task=t)
         click.echo(cid)
 
 

@@ -19,6 +19,7 @@ import os
 import stat
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -53,17 +54,24 @@ def new_fifo_set(process_id: str, *, stdin: bool, terminal: bool, root: str = FI
     except OSError as e:
         raise OcixError(f"cannot create the FIFO directory under {root}: {e.strerror}",
                         hint="ocix run needs root") from None
-    paths = {name: os.path.join(d, f"{process_id}-{name}") for name in ("stdin", "stdout", "stderr")}
     wanted = {"stdin": stdin, "stdout": True, "stderr": not terminal}
+    paths = {name: os.path.join(d, f"{process_id}-{name}") for name, on in wanted.items() if on}
+    fifos = FifoSet(d, paths.get("stdin", ""), paths["stdout"], paths.get("stderr", ""), terminal)
     try:
-        for name, path in paths.items():
-            if wanted[name]:
-                os.mkfifo(path, 0o700)
+        for path in paths.values():
+            os.mkfifo(path, 0o700)
     except OSError as e:
-        remove_fifo_dir(FifoSet(d, "", "", "", terminal))
+        remove_fifo_dir(fifos)
         raise OcixError(f"cannot create FIFOs in {d}: {e.strerror}") from None
-    return FifoSet(d, paths["stdin"] if stdin else "", paths["stdout"],
-                   paths["stderr"] if not terminal else "", terminal)
+    return fifos
+
+
+def _close_all(fds: list[int]) -> None:
+    """Close each fd (errors ignored) and empty the list."""
+    for fd in fds:
+        with suppress(OSError):
+            os.close(fd)
+    fds.clear()
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -166,39 +174,25 @@ class AttachedIO:
         fd, self._stdin_fd = self._stdin_fd, None
         if fd is None:
             return
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+        _close_all([fd])
         if self.on_stdin_eof is not None and not self._closed:
-            try:
+            with suppress(OcixError):  # the task may be gone already
                 self.on_stdin_eof()
-            except OcixError:
-                pass  # the task may be gone already
 
     def finish(self, timeout: float = 5.0) -> None:
         """After Tasks.Delete: drop our keep-alive writers and wait for the output to drain."""
-        for fd in self._keepalive:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._keepalive.clear()
+        _close_all(self._keepalive)
         for t in self._threads:
             t.join(timeout)
 
     def close(self) -> None:
         """Close every fd we hold and remove the FIFO directory (idempotent)."""
-        self.finish(timeout=0.5) if self._threads else None
+        if self._threads:
+            self.finish(timeout=0.5)
         self._closed = True
         self.close_stdin()
-        for fd in self._keepalive + self._readers:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._keepalive.clear()
-        self._readers.clear()
+        _close_all(self._keepalive)
+        _close_all(self._readers)
         remove_fifo_dir(self.fifos)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -23,15 +24,21 @@ from typing import Any, BinaryIO
 
 from ..errors import AlreadyExistsError, NotFoundError, OcixError, UsageError
 from ..oci import bundle as bundlefs
-from ..oci.descriptor import Descriptor
 from ..oci.digest import chain_id
-from ..oci.spec import RunOptions, generate, spec_bytes, validate_container_id
-from ..oci.user import ReadFile, resolve_user
+from ..oci.spec import (
+    RunOptions,
+    SpecError,
+    generate,
+    merge_env,
+    spec_bytes,
+    validate_container_id,
+)
+from ..oci.user import ReadFile, resolve_user, rootfs_reader
+from ..registry.reference import parse as parse_reference
 from . import cio, containers, images, leases, snapshots, tasks
 from .connection import Connection
 from .imagewalk import default_manifest
 
-RUNTIMES = ("runc", "crun")
 CRUN_WRAPPER = "/run/ocix/crun-hybrid"
 _CRUN_WRAPPER_TEXT = """#!/bin/sh
 # Written by ocix. crun refuses a hybrid cgroup host whose cgroup2 mount has controllers
@@ -56,7 +63,6 @@ class CommandNotExecutableError(OcixError):
 @dataclass(frozen=True)
 class ImageInfo:
     name: str
-    target: Descriptor
     config: dict[str, Any]
     chain_id: str
 
@@ -123,23 +129,15 @@ def new_container_id() -> str:
 
 def check_id(container_id: str, what: str = "container id") -> str:
     """containerd's identifier rule, as a usage error (exit 2)."""
-    from ..oci.spec import SpecError
-
     try:
         return validate_container_id(container_id, what)
     except SpecError as e:
         raise UsageError(e.message) from None
 
 
-def image_name(ref: str) -> str:
-    from ..registry.reference import parse
-
-    return parse(ref).name
-
-
 def resolve_image(conn: Connection, ref: str, platform: str | None = None) -> ImageInfo:
     """The image record, its config and its top chain ID; a clear error if it is not pulled."""
-    name = image_name(ref)
+    name = parse_reference(ref).name
     try:
         img = images.get(conn, name)
     except NotFoundError:
@@ -151,7 +149,7 @@ def resolve_image(conn: Connection, ref: str, platform: str | None = None) -> Im
                             "again") from None
     if not m.diff_ids:
         raise OcixError(f"image {name} has no layers")
-    return ImageInfo(name, img.target, m.config_doc, chain_id(m.diff_ids))
+    return ImageInfo(name, m.config_doc, chain_id(m.diff_ids))
 
 
 def stop_signal(config: dict[str, Any]) -> str:
@@ -161,14 +159,18 @@ def stop_signal(config: dict[str, Any]) -> str:
 
 @contextmanager
 def _reader(mounts: list[snapshots.Mount]) -> Iterator[ReadFile]:
+    """Reads files of the rootfs: through the layer directories, or a temporary mount."""
     dirs = bundlefs.layer_dirs(mounts)
     if dirs is not None:
         yield bundlefs.layered_reader(dirs)
         return
-    from ..oci.user import rootfs_reader
-
     with bundlefs.mounted(mounts) as root:
         yield rootfs_reader(root)
+
+
+def _not_unpacked(image: ImageInfo, snapshotter: str, ref: str) -> NotFoundError:
+    return NotFoundError(f"image {image.name} is not unpacked into {snapshotter}: run "
+                         f"`ocix pull {ref}` first")
 
 
 @contextmanager
@@ -181,8 +183,7 @@ def image_view(conn: Connection, image: ImageInfo,
             mounts = snapshots.view(conn, key, image.chain_id, snapshotter=snapshotter,
                                     lease=lease.id)
         except NotFoundError:
-            raise NotFoundError(f"image {image.name} is not unpacked into {snapshotter}: run "
-                                f"`ocix pull {image.name}` first") from None
+            raise _not_unpacked(image, snapshotter, image.name) from None
         try:
             yield mounts
         finally:
@@ -191,8 +192,10 @@ def image_view(conn: Connection, image: ImageInfo,
 
 
 def build_spec(conn: Connection, image: ImageInfo, container_id: str, opts: RunOptions,
-               read_file: ReadFile) -> dict[str, Any]:
-    return generate(conn.namespace, container_id, image.config, opts, read_file)
+               mounts: list[snapshots.Mount]) -> dict[str, Any]:
+    """The run spec, USER looked up in the rootfs those snapshot mounts give."""
+    with _reader(mounts) as read:
+        return generate(conn.namespace, container_id, image.config, opts, read)
 
 
 def spec_for(conn: Connection, ref: str, container_id: str, opts: RunOptions,
@@ -201,8 +204,8 @@ def spec_for(conn: Connection, ref: str, container_id: str, opts: RunOptions,
     """What `run` would send, computed from a temporary View (`ocix spec`)."""
     check_id(container_id)
     image = resolve_image(conn, ref, platform)
-    with image_view(conn, image, snapshotter) as mounts, _reader(mounts) as read:
-        return build_spec(conn, image, container_id, opts, read)
+    with image_view(conn, image, snapshotter) as mounts:
+        return build_spec(conn, image, container_id, opts, mounts)
 
 
 # -- faults -------------------------------------------------------------------------------------
@@ -241,11 +244,9 @@ def create_container(conn: Connection, req: RunRequest, container_id: str) -> tu
             except AlreadyExistsError:
                 raise _in_use(container_id) from None
             except NotFoundError:
-                raise NotFoundError(f"image {image.name} is not unpacked into {req.snapshotter}: "
-                                    f"run `ocix pull {req.image}` first") from None
+                raise _not_unpacked(image, req.snapshotter, req.image) from None
             prepared = True
-            with _reader(mounts) as read:
-                spec = build_spec(conn, image, container_id, req.options, read)
+            spec = build_spec(conn, image, container_id, req.options, mounts)
             try:
                 containers.create(conn, container_id, image=image.name, spec_json=spec_bytes(spec),
                                   snapshot_key=container_id, snapshotter=req.snapshotter,
@@ -273,7 +274,7 @@ def remove_container(conn: Connection, container_id: str, *, force: bool = False
         if t.status not in ("stopped", "created") and not force:
             raise OcixError(f"container {container_id} has a {t.status} task: stop it first or "
                             "use --force")
-        tasks.force_remove(conn, container_id)
+        tasks.force_remove(conn, container_id, task=t)
     if c.snapshot_key:
         with suppress(NotFoundError):
             snapshots.remove(conn, c.snapshot_key, c.snapshotter or snapshots.DEFAULT_SNAPSHOTTER)
@@ -352,8 +353,6 @@ def _forward_signals(send: Callable[[int], None]) -> Iterator[None]:
             send(signum)
 
     old: dict[int, Any] = {}
-    import threading
-
     if threading.current_thread() is threading.main_thread():
         for s in SIGNALS_TO_FORWARD:
             old[s] = signal.signal(s, handler)
@@ -365,15 +364,23 @@ def _forward_signals(send: Callable[[int], None]) -> Iterator[None]:
 
 
 def _attach_and_wait(conn: Connection, container_id: str, exec_id: str, aio: cio.AttachedIO,
-                     start: Callable[[], int], tty: bool, stdin_fd: int | None) -> int:
-    """Wait future → Start → (resize) → block until exit, forwarding signals; the exit status."""
+                     streams: Streams, tty: bool, argv: list[str], where: str) -> int:
+    """Wait future → Start → (resize) → block until exit, forwarding signals; the exit status.
+
+    A runtime's 'executable not found' from Start becomes _exec_error's line (`where` is the
+    image or container named there).
+    """
+    stdin_fd = _fileno(streams.stdin) if streams.stdin is not None else None
     waiter = tasks.wait_async(conn, container_id, exec_id)
-    resize: Callable[[], None] = lambda: None  # noqa: E731
     old_winch: Any = None
     try:
         aio.start()
-        with _forward_signals(lambda s: tasks.kill(conn, container_id, s, exec_id=exec_id)):
-            start()
+        with _raw_terminal(stdin_fd if tty else None), \
+                _forward_signals(lambda s: tasks.kill(conn, container_id, s, exec_id=exec_id)):
+            try:
+                tasks.start(conn, container_id, exec_id)
+            except OcixError as e:
+                raise _exec_error(e, argv, where) from e
             aio.start_stdin()
             if tty:
                 def resize() -> None:
@@ -382,7 +389,6 @@ def _attach_and_wait(conn: Connection, container_id: str, exec_id: str, aio: cio
                         with suppress(OcixError):
                             tasks.resize_pty(conn, container_id, size[0], size[1], exec_id)
                 resize()
-                import threading
                 if threading.current_thread() is threading.main_thread():
                     old_winch = signal.signal(signal.SIGWINCH, lambda *_: resize())
             while True:
@@ -406,6 +412,8 @@ def run(conn: Connection, req: RunRequest, streams: Streams | None = None,
         raise UsageError("-i and -d cannot be used together")
     if req.log_file and not req.detach:
         raise UsageError("--log-file only applies to a detached (-d) container")
+    if req.detach and req.options.tty:
+        raise UsageError("-t needs an attached terminal; use -d without -t")
     cid = check_id(req.container_id) if req.container_id else new_container_id()
     tty = req.options.tty
     image, mounts, spec = create_container(conn, req, cid)
@@ -416,12 +424,8 @@ def run(conn: Connection, req: RunRequest, streams: Streams | None = None,
         if on_created:
             on_created(cid)
         if req.detach:
-            stdio = tasks.Stdio(terminal=False)
-            if req.log_file:
-                uri = "file://" + os.path.abspath(req.log_file)
-                stdio = tasks.Stdio(stdout=uri, stderr=uri)
-            if tty:
-                raise UsageError("-t needs an attached terminal; use -d without -t")
+            uri = "file://" + os.path.abspath(req.log_file) if req.log_file else ""
+            stdio = tasks.Stdio(stdout=uri, stderr=uri)
             try:
                 pid = tasks.create(conn, cid, mounts, stdio)
                 task_created = True
@@ -440,16 +444,7 @@ def run(conn: Connection, req: RunRequest, streams: Streams | None = None,
         except OcixError as e:
             raise _exec_error(e, argv, image.name) from e
         task_created = True
-        stdin_fd = _fileno(streams.stdin) if streams.stdin is not None else None
-
-        def do_start() -> int:
-            try:
-                return tasks.start(conn, cid)
-            except OcixError as e:
-                raise _exec_error(e, argv, image.name) from e
-
-        with _raw_terminal(stdin_fd if tty else None):
-            status = _attach_and_wait(conn, cid, "", aio, do_start, tty, stdin_fd)
+        status = _attach_and_wait(conn, cid, "", aio, streams, tty, argv, image.name)
         tasks.delete(conn, cid)
         task_created = False
         aio.finish()
@@ -475,8 +470,6 @@ class ExecRequest:
 
 def exec_process_spec(conn: Connection, req: ExecRequest) -> dict[str, Any]:
     """The container's process spec with args, env, user, cwd and terminal replaced."""
-    from ..oci.spec import merge_env
-
     c = containers.get(conn, req.container_id)
     if not c.spec:
         raise OcixError(f"container {req.container_id} has no runtime spec")
@@ -517,17 +510,8 @@ def exec_in(conn: Connection, req: ExecRequest, streams: Streams | None = None) 
             raise AlreadyExistsError(f"exec id {exec_id!r} is already in use in "
                                      f"{req.container_id}") from None
         created = True
-        stdin_fd = _fileno(streams.stdin) if streams.stdin is not None else None
-
-        def do_start() -> int:
-            try:
-                return tasks.start(conn, req.container_id, exec_id)
-            except OcixError as e:
-                raise _exec_error(e, req.args, req.container_id) from e
-
-        with _raw_terminal(stdin_fd if req.tty else None):
-            status = _attach_and_wait(conn, req.container_id, exec_id, aio, do_start, req.tty,
-                                      stdin_fd)
+        status = _attach_and_wait(conn, req.container_id, exec_id, aio, streams, req.tty,
+                                  req.args, req.container_id)
         tasks.delete_process(conn, req.container_id, exec_id)
         created = False
         aio.finish()
@@ -557,18 +541,11 @@ def make_bundle(conn: Connection, ref: str, directory: Path, container_id: str, 
     """DIR/config.json (the run spec, made standalone) and DIR/rootfs copied out of a View mount."""
     check_id(container_id)
     image = resolve_image(conn, ref, platform)
-    rootfs = directory / "rootfs"
-    if rootfs.exists() and any(rootfs.iterdir()):
-        raise OcixError(f"{rootfs} exists and is not empty: choose a new directory")
+    rootfs = bundlefs.empty_rootfs(directory)  # before any snapshot or mount is made
     with image_view(conn, image, snapshotter) as mounts:
-        with _reader(mounts) as read:
-            spec = build_spec(conn, image, container_id, opts, read)
+        spec = build_spec(conn, image, container_id, opts, mounts)
         with bundlefs.mounted(mounts) as root:
-            try:
-                config = bundlefs.write_bundle(directory, bundlefs.bundle_spec(spec, container_id),
-                                               root)
-            except BaseException:
-                bundlefs.remove_bundle_rootfs(directory)
-                raise
+            config = bundlefs.write_bundle(directory, bundlefs.bundle_spec(spec, container_id),
+                                           root)
     return BundleResult(str(directory), str(config), str(rootfs), image.name,
                         list(spec["process"].get("args") or []))

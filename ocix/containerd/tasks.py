@@ -48,11 +48,11 @@ def parse_signal(sig: str | int) -> int:
         raise UsageError(f"unknown signal {sig!r}", hint="use a name like TERM, KILL, INT or a number") from None
 
 
-def _task_of(pb: object) -> Task:
+def _task_of(pb: Any) -> Task:
     # Tasks.List/Get answer types.Process whose `id` is the container id; container_id is unset.
-    return Task(container_id=getattr(pb, "container_id", "") or pb.id,  # type: ignore[attr-defined]
-                pid=pb.pid, status=STATUS.get(pb.status, str(pb.status)),  # type: ignore[attr-defined]
-                exit_status=pb.exit_status, exec_id=getattr(pb, "exec_id", ""))  # type: ignore[attr-defined]
+    return Task(container_id=getattr(pb, "container_id", "") or pb.id, pid=pb.pid,
+                status=STATUS.get(pb.status, str(pb.status)), exit_status=pb.exit_status,
+                exec_id=getattr(pb, "exec_id", ""))
 
 
 def list_tasks(conn: Connection) -> list[Task]:
@@ -204,12 +204,18 @@ def delete(conn: Connection, container_id: str) -> Exit:
     return Exit(pid=r.pid, exit_status=r.exit_status)
 
 
-def force_remove(conn: Connection, container_id: str, timeout: float = 10.0) -> None:
-    """SIGKILL every process of the task, wait for it to exit, delete it."""
-    try:
-        t = get(conn, container_id)
-    except NotFoundError:
-        return
+def force_remove(conn: Connection, container_id: str, timeout: float = 10.0, *,
+                 task: Task | None = None) -> None:
+    """SIGKILL every process of the task, wait for it to exit, delete it.
+
+    `task` is the caller's fresh Tasks.Get answer, if it has one (saves asking again).
+    """
+    t = task
+    if t is None:
+        try:
+            t = get(conn, container_id)
+        except NotFoundError:
+            return
     if t.status in ("running", "paused", "pausing", "created"):
         try:
             kill(conn, container_id, "KILL", all_procs=True)

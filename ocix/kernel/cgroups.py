@@ -9,6 +9,7 @@ namespace), so a hierarchy's directory is <its mount dir>/<path>.
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,31 +110,39 @@ def _read_files(directory: Path, names: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def _cpu_max_quota(value: str) -> int | None:
+    return _int_or_max(value.partition(" ")[0])
+
+
+def _cpu_max_period(value: str) -> int | None:
+    period = value.partition(" ")[2]
+    return int(period) if period else None
+
+
+# Each parsed value of CgroupInfo / ResourceSummary: the file (and parser) it comes from in a
+# v1 controller's hierarchy, and in the v2 hierarchy.
+Source = tuple[str, Callable[[str], "int | None"]]
+VALUE_SOURCES: dict[str, tuple[Source, Source]] = {
+    "memory_limit": (("memory.limit_in_bytes", _int_or_max), ("memory.max", _int_or_max)),
+    "memory_usage": (("memory.usage_in_bytes", int), ("memory.current", int)),
+    "pids_limit": (("pids.max", _int_or_max), ("pids.max", _int_or_max)),
+    "pids_current": (("pids.current", int), ("pids.current", int)),
+    "cpu_quota_us": (("cpu.cfs_quota_us", _int_or_max), ("cpu.max", _cpu_max_quota)),
+    "cpu_period_us": (("cpu.cfs_period_us", int), ("cpu.max", _cpu_max_period)),
+}
+
+
+def _source(attr: str, version: int) -> Source:
+    v1, v2 = VALUE_SOURCES[attr]
+    return v2 if version == 2 else v1
+
+
 def _fill(info: CgroupInfo) -> None:
-    f = info.files
     try:
-        if info.version == 2:
-            if "memory.max" in f:
-                info.memory_limit = _int_or_max(f["memory.max"])
-            if "memory.current" in f:
-                info.memory_usage = int(f["memory.current"])
-            if "cpu.max" in f:
-                quota, _, period = f["cpu.max"].partition(" ")
-                info.cpu_quota_us = _int_or_max(quota)
-                info.cpu_period_us = int(period) if period else None
-        else:
-            if "memory.limit_in_bytes" in f:
-                info.memory_limit = _int_or_max(f["memory.limit_in_bytes"])
-            if "memory.usage_in_bytes" in f:
-                info.memory_usage = int(f["memory.usage_in_bytes"])
-            if "cpu.cfs_quota_us" in f:
-                info.cpu_quota_us = _int_or_max(f["cpu.cfs_quota_us"])
-            if "cpu.cfs_period_us" in f:
-                info.cpu_period_us = int(f["cpu.cfs_period_us"])
-        if "pids.max" in f:
-            info.pids_limit = _int_or_max(f["pids.max"])
-        if "pids.current" in f:
-            info.pids_current = int(f["pids.current"])
+        for attr in VALUE_SOURCES:
+            name, parse = _source(attr, info.version)
+            if name in info.files:
+                setattr(info, attr, parse(info.files[name]))
     except ValueError as e:
         raise OcixError(f"unexpected cgroup file content in {info.directory}: {e}") from e
 
@@ -181,19 +190,11 @@ class ResourceSummary:
 
 def summarize(infos: list[CgroupInfo]) -> ResourceSummary:
     """Take each value from the hierarchy whose controller owns it (v1 first, then v2)."""
-    def pick(attr: str, key_v1: str, key_v2: str) -> int | None:
+    def pick(attr: str) -> int | None:
         for info in sorted(infos, key=lambda i: i.version):
-            key = key_v1 if info.version == 1 else key_v2
-            if key in info.files:
+            if _source(attr, info.version)[0] in info.files:
                 v: int | None = getattr(info, attr)
                 return v
         return None
 
-    return ResourceSummary(
-        memory_limit=pick("memory_limit", "memory.limit_in_bytes", "memory.max"),
-        memory_usage=pick("memory_usage", "memory.usage_in_bytes", "memory.current"),
-        pids_limit=pick("pids_limit", "pids.max", "pids.max"),
-        pids_current=pick("pids_current", "pids.current", "pids.current"),
-        cpu_quota_us=pick("cpu_quota_us", "cpu.cfs_quota_us", "cpu.max"),
-        cpu_period_us=pick("cpu_period_us", "cpu.cfs_period_us", "cpu.max"),
-    )
+    return ResourceSummary(**{attr: pick(attr) for attr in VALUE_SOURCES})

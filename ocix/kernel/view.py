@@ -14,7 +14,6 @@ from .proc import (
     NamespaceInfo,
     PidRef,
     namespaces,
-    pid_dir,
     read_id_map,
     read_status,
 )
@@ -57,7 +56,6 @@ def _opt_int(status: dict[str, str], key: str) -> int | None:
 def kernel_view(pid: PidRef, proc_root: Path = PROC, cgroup_root: Path = CGROUP_ROOT, *,
                 reference: PidRef | None = 1) -> KernelView:
     """Read everything about `pid`; ProcessNotFoundError / ProcAccessError when we cannot."""
-    pid_dir(pid, proc_root)
     status = read_status(pid, proc_root)
     ns, ref_used = namespaces(pid, proc_root, reference)
     cg = cgroups(pid, proc_root, cgroup_root)

@@ -21,10 +21,9 @@ from typing import Any, Protocol
 
 from ..errors import OcixError
 from .spec import go_key_order
-from .user import ReadFile
+from .user import ReadFile, expand_link, path_parts
 
 BUNDLE_CGROUP_PREFIX = "/ocix-bundle"
-MAX_LINKS = 255
 
 
 class MountLike(Protocol):
@@ -97,7 +96,7 @@ def _lookup(dirs: list[Path], name: str) -> tuple[Path | None, list[Path]]:
 def layered_reader(layers: list[Path]) -> ReadFile:
     """read_file(path) over the overlay merge of `layers` (top first), root-confined."""
     def read(path: str) -> bytes | None:
-        todo = [p for p in path.split("/") if p and p != "."]
+        todo = path_parts(path)
         stack: list[list[Path]] = [list(layers)]  # merged dirs of each resolved component
         links = 0
         while todo:
@@ -114,12 +113,9 @@ def layered_reader(layers: list[Path]) -> ReadFile:
                 continue
             if top.is_symlink():
                 links += 1
-                if links > MAX_LINKS:
-                    raise OcixError(f"too many symlinks resolving {path} in the image")
-                target = os.readlink(top)
-                if target.startswith("/"):
+                absolute, todo = expand_link(top, todo, links, path, "in the image")
+                if absolute:
                     stack = stack[:1]
-                todo = [p for p in target.split("/") if p and p != "."] + todo
                 continue
             if todo:  # a file used as a directory
                 return None
@@ -193,21 +189,30 @@ def copy_tree(src: Path, dst: Path) -> None:
         raise OcixError(f"cannot copy the rootfs to {dst}: {r.stderr.strip()}")
 
 
-def write_bundle(directory: Path, spec: dict[str, Any], rootfs_source: Path | None = None) -> Path:
-    """DIR/config.json (indented, Go field order) and DIR/rootfs (copied from rootfs_source)."""
-    directory.mkdir(parents=True, exist_ok=True)
+def empty_rootfs(directory: Path) -> Path:
+    """DIR/rootfs, refused unless it is missing or empty (a bundle never overwrites one)."""
     rootfs = directory / "rootfs"
     if rootfs.exists() and any(rootfs.iterdir()):
-        raise OcixError(f"{rootfs} exists and is not empty", hint="choose a new directory")
+        raise OcixError(f"{rootfs} exists and is not empty: choose a new directory")
+    return rootfs
+
+
+def write_bundle(directory: Path, spec: dict[str, Any], rootfs_source: Path | None = None) -> Path:
+    """DIR/config.json (indented, Go field order) and DIR/rootfs (copied from rootfs_source).
+
+    A failure leaves no half-filled rootfs behind.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    rootfs = empty_rootfs(directory)
     rootfs.mkdir(exist_ok=True)
-    if rootfs_source is not None:
-        copy_tree(rootfs_source, rootfs)
     config = directory / "config.json"
-    config.write_text(json.dumps(go_key_order(spec), indent=2) + "\n")
+    try:
+        if rootfs_source is not None:
+            copy_tree(rootfs_source, rootfs)
+        config.write_text(json.dumps(go_key_order(spec), indent=2) + "\n")
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(rootfs, ignore_errors=True)
+        raise
     return config
-
-
-def remove_bundle_rootfs(directory: Path) -> None:
-    import shutil
-
-    shutil.rmtree(directory / "rootfs", ignore_errors=True)

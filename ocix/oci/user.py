@@ -12,7 +12,9 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from ..errors import InvalidArgumentError, OcixError
 
@@ -23,6 +25,7 @@ GROUP = "/etc/group"
 
 # runc caps ids at MaxInt32, and containerd follows it (WithUser's maxUserID).
 MAX_ID = 2**31 - 1
+MAX_LINKS = 255  # symlinks followed while resolving one path
 # Go's strconv.Atoi: optional sign, ASCII digits only (Python's int() also takes "1_0" and spaces).
 _GO_INT = re.compile(r"^[+-]?[0-9]+$")
 
@@ -118,26 +121,31 @@ def _groups(read_file: ReadFile) -> list[GroupEntry] | None:
     return None if data is None else parse_group(data)
 
 
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+E = TypeVar("E", bound=_Named)
+
+
+def _by_name(entries: list[E] | None, name: str, what: str, path: str, hint: str) -> E:
+    """The first entry called `name`; a UserLookupError naming `path` when there is none."""
+    if entries is None:
+        raise UserLookupError(f"cannot look up {what} {name!r}: the image has no {path}",
+                              hint=hint)
+    for e in entries:
+        if e.name == name:
+            return e
+    raise UserLookupError(f"no {what} {name!r} in the image's {path}")
+
+
 def _user_by_name(read_file: ReadFile, name: str) -> PasswdEntry:
-    users = _passwd(read_file)
-    if users is None:
-        raise UserLookupError(f"cannot look up user {name!r}: the image has no /etc/passwd",
-                              hint="use a numeric uid[:gid]")
-    for u in users:
-        if u.name == name:
-            return u
-    raise UserLookupError(f"no user {name!r} in the image's /etc/passwd")
+    return _by_name(_passwd(read_file), name, "user", PASSWD, "use a numeric uid[:gid]")
 
 
 def _gid_by_name(read_file: ReadFile, name: str) -> int:
-    groups = _groups(read_file)
-    if groups is None:
-        raise UserLookupError(f"cannot look up group {name!r}: the image has no /etc/group",
-                              hint="use a numeric gid")
-    for g in groups:
-        if g.name == name:
-            return g.gid
-    raise UserLookupError(f"no group {name!r} in the image's /etc/group")
+    return _by_name(_groups(read_file), name, "group", GROUP, "use a numeric gid").gid
 
 
 def _id_or_none(s: str) -> int | None:
@@ -196,6 +204,7 @@ def resolve_user(user: str | None, read_file: ReadFile) -> ResolvedUser:
     and runs WithAdditionalGIDs("root"). Either way the primary gid is put first in
     additionalGids unless already there (ensureAdditionalGids).
     """
+    read_file = cache(read_file)  # both steps read /etc/passwd and /etc/group: read them once
     if user:
         uid, gid = resolve_uid_gid(user, read_file)
         extra = supplementary_gids(str(uid), read_file)
@@ -207,13 +216,28 @@ def resolve_user(user: str | None, read_file: ReadFile) -> ResolvedUser:
     return ResolvedUser(uid, gid, extra)
 
 
-def resolve_in_root(root: Path, path: str, max_links: int = 255) -> Path:
+def path_parts(path: str) -> list[str]:
+    """The components of `path`, without empty and '.' ones."""
+    return [p for p in path.split("/") if p and p != "."]
+
+
+def expand_link(link: Path, rest: list[str], count: int, path: str, where: str,
+                max_links: int = MAX_LINKS) -> tuple[bool, list[str]]:
+    """Meeting the `count`th symlink `link` while resolving `path` inside a root: whether its
+    target is absolute (resolution restarts at the root) and the components left to resolve."""
+    if count > max_links:
+        raise OcixError(f"too many symlinks resolving {path} {where}")
+    target = os.readlink(link)
+    return target.startswith("/"), path_parts(target) + rest
+
+
+def resolve_in_root(root: Path, path: str, max_links: int = MAX_LINKS) -> Path:
     """`path` inside the directory tree `root`, symlinks followed as if root were '/'.
 
     Like continuity's fs.RootPath, which containerd uses: an absolute link target or a '..'
     never leaves root, so an image's /etc/passwd -> /somewhere link stays in the image.
     """
-    todo = [p for p in path.split("/") if p and p != "."]
+    todo = path_parts(path)
     done: list[str] = []
     links = 0
     while todo:
@@ -225,12 +249,9 @@ def resolve_in_root(root: Path, path: str, max_links: int = 255) -> Path:
         here = root.joinpath(*done, part)
         if here.is_symlink():
             links += 1
-            if links > max_links:
-                raise OcixError(f"too many symlinks resolving {path} in {root}")
-            target = os.readlink(here)
-            if target.startswith("/"):
+            absolute, todo = expand_link(here, todo, links, path, f"in {root}", max_links)
+            if absolute:
                 done = []
-            todo = [p for p in target.split("/") if p and p != "."] + todo
             continue
         done.append(part)
     return root.joinpath(*done)
