@@ -50,11 +50,12 @@ def _strip_field_options(match: re.Match[str]) -> str:
 
 
 def _split_options(body: str) -> list[str]:
-    parts, depth, cur, quoted = [], 0, "", False
+    """Split `a = 1, b = "x,y"` on the commas outside string literals."""
+    parts, cur, quoted = [], "", False
     for ch in body:
         if ch == '"':
             quoted = not quoted
-        if ch == "," and not quoted and depth == 0:
+        if ch == "," and not quoted:
             parts.append(cur)
             cur = ""
             continue
