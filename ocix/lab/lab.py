@@ -203,7 +203,7 @@ def _remove_tasks(socket: str) -> None:
             scoped = conn.in_namespace(ns.name)
             for t in tasks.list_tasks(scoped):
                 try:
-                    tasks.force_remove(scoped, t.container_id)
+                    tasks.force_remove(scoped, t.container_id, task=t)
                 except OcixError:
                     pass  # containerd goes down next; the shim sweep below catches the rest
     except OcixError:
