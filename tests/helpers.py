@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Mapping
 
 from click.testing import CliRunner, Result
 
 from ocix import trace
 from ocix.cli.main import cli
+from ocix.lab.state import LabState
 
 
 def run_cli(args: list[str], env: Mapping[str, str] | None = None, input: str | None = None) -> Result:
@@ -17,6 +19,13 @@ def run_cli(args: list[str], env: Mapping[str, str] | None = None, input: str | 
         return CliRunner().invoke(cli, args, env=dict(env or {}), input=input, catch_exceptions=False)
     finally:
         trace.disable()  # --trace flips a process-wide switch
+
+
+def ctr(lab: LabState, namespace: str, *args: str, timeout: float = 60
+        ) -> subprocess.CompletedProcess[str]:
+    """containerd's own `ctr` against the lab, in `namespace`; the caller checks the result."""
+    return subprocess.run(["ctr", "-a", lab.containerd_socket, "-n", namespace, *args],
+                          capture_output=True, text=True, check=False, timeout=timeout)
 
 
 def is_root() -> bool:

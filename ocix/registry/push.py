@@ -1,8 +1,8 @@
 """Push an image from an OCI image layout to a registry over the distribution API.
 
-Blobs: HEAD, then (cross-repo mount if we pushed it elsewhere in this session) POST + one
-streamed PUT, or POST + PATCH chunks + PUT when a chunk size is given. Bodies stream from the
-blob file, so a 500 MiB layer never sits in memory. Manifests go up byte for byte (so their
+Blobs: HEAD (once per repo in a session), then (cross-repo mount if we pushed it elsewhere in
+this session) POST + one streamed PUT, or POST + PATCH chunks + PUT when a chunk size is given.
+Bodies stream from the blob file, so a 500 MiB layer never sits in memory. Manifests go up byte for byte (so their
 digests hold), children before the index that lists them, the root by digest and then by tag.
 """
 
@@ -52,7 +52,7 @@ class _Session:
     client: TracedRegistry
     progress: Progress | None
     chunk_size: int | None
-    seen: dict[str, str] = field(default_factory=dict)  # blob digest -> a repo that has it
+    seen: dict[str, list[str]] = field(default_factory=dict)  # blob digest -> repos that have it
 
 
 def push(registry: str, image: BuiltImage, *, insecure: bool, progress: Progress | None = None,
@@ -115,24 +115,23 @@ def _push_blob(sess: _Session, layout: Path, repo: str, desc: Descriptor,
                result: PushResult) -> None:
     c = sess.client
     path = _blob_file(layout, desc)
-    head = c.request("HEAD", f"/v2/{repo}/blobs/{desc.digest}", ok=(200, 404),
-                     what=f"check blob {desc.digest}")
-    if head.status_code == 200:
+    holders = sess.seen.setdefault(desc.digest, [])
+    # A blob this session already put in (or found in) this repo is not asked about again.
+    if repo in holders or c.request("HEAD", f"/v2/{repo}/blobs/{desc.digest}", ok=(200, 404),
+                                    what=f"check blob {desc.digest}").status_code == 200:
         result.blobs_skipped += 1
-        sess.seen.setdefault(desc.digest, repo)
+        if repo not in holders:
+            holders.append(repo)
         _report(sess, desc.digest, desc.size, desc.size)
         return
-    query = {}
-    source = sess.seen.get(desc.digest)
-    if source and source != repo:
-        query = {"mount": desc.digest, "from": source}
+    query = {"mount": desc.digest, "from": holders[0]} if holders else {}
     start = c.request("POST", f"/v2/{repo}/blobs/uploads/" + (f"?{urlencode(query)}" if query
                                                                else ""),
                       ok=(201, 202), what=f"start upload of {desc.digest}",
                       headers={"Content-Length": "0"})
     if start.status_code == 201:  # mounted from the other repo: nothing to send
         result.blobs_mounted += 1
-        sess.seen.setdefault(desc.digest, repo)
+        holders.append(repo)
         _report(sess, desc.digest, desc.size, desc.size)
         return
     location = _location(c, start)
@@ -150,7 +149,7 @@ def _push_blob(sess: _Session, layout: Path, repo: str, desc: Descriptor,
     _check_digest(done, desc.digest)
     result.blobs_pushed += 1
     result.bytes_pushed += desc.size
-    sess.seen[desc.digest] = repo
+    holders.append(repo)
 
 
 def _patch_chunks(c: TracedRegistry, location: str, body: _FileBody, chunk_size: int,
@@ -257,10 +256,10 @@ def _load_manifest(layout: Path, desc: Descriptor) -> dict[str, Any]:
 
 def walk(layout: Path, root: Descriptor) -> Iterator[tuple[Descriptor, list[Descriptor]]]:
     """Each manifest under `root` with the blobs it references (config first), children first."""
-    if mt.is_index(root.media_type):
-        for child in _load_manifest(layout, root).get("manifests", []):
-            yield from walk(layout, Descriptor.from_json(child))
     doc = _load_manifest(layout, root)
+    if mt.is_index(root.media_type):
+        for child in doc.get("manifests", []):
+            yield from walk(layout, Descriptor.from_json(child))
     refs = []
     if mt.is_manifest(root.media_type):
         refs = [Descriptor.from_json(doc["config"])] + [Descriptor.from_json(x)

@@ -52,8 +52,15 @@ def lab_env(lab: LabState) -> dict[str, str]:
 
 
 @pytest.fixture
-def conn(lab: LabState) -> Iterator[Connection]:
-    c = Connection(lab.containerd_socket, "default")
+def ns_env(lab_env: dict[str, str], namespace: str) -> dict[str, str]:
+    """`lab_env` pointed at the test's own namespace."""
+    return {**lab_env, "CONTAINERD_NAMESPACE": namespace}
+
+
+@pytest.fixture
+def nsconn(lab: LabState, namespace: str) -> Iterator[Connection]:
+    """A connection to the lab's containerd in the test's own namespace."""
+    c = Connection(lab.containerd_socket, namespace)
     yield c
     c.close()
 

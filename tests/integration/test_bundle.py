@@ -13,7 +13,7 @@ import pytest
 from ocix.containerd.connection import Connection
 from ocix.containerd.pull import PullOptions, pull
 from ocix.lab.state import LabState
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 SCRIPT = "id; pwd; echo FOO=$FOO; echo PATH=$PATH; grep CapEff /proc/self/status"
 FLAGS = ["-u", "nobody", "-w", "/tmp", "-e", "FOO=bar"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from ocix.containerd.pull import PullOptions, pull
 from ocix.errors import NotFoundError
 from ocix.lab.state import LabState
 from ocix.paths.cri import ContainerConfig, CriClient, PodConfig
+from tests.helpers import ctr
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -46,11 +46,6 @@ def busybox_k8s(lab: LabState) -> str:
     finally:
         conn.close()
     return ref
-
-
-def ctr(lab: LabState, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ctr", "-a", lab.containerd_socket, "-n", K8S, *args],
-                          capture_output=True, text=True, check=False, timeout=60)
 
 
 def k8s_task_ids(lab: LabState) -> set[str]:
@@ -164,7 +159,7 @@ def test_host_network_pod_runs_a_container(lab: LabState, cri: CriClient, busybo
 
 def test_sandbox_is_a_containerd_task(lab: LabState, cri: CriClient, tmp_path: Path) -> None:
     with host_pod(cri, tmp_path, "ocix-cri-task") as (pod_id, _):
-        r = ctr(lab, "tasks", "ls")
+        r = ctr(lab, K8S, "tasks", "ls")
         assert r.returncode == 0, r.stderr
         rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:] if line.strip()}
         assert pod_id in rows, r.stdout
@@ -178,7 +173,7 @@ def test_sandbox_is_a_containerd_task(lab: LabState, cri: CriClient, tmp_path: P
         assert cri.pod_status(pod_id).state == "ready"
     assert pod_id and pod_id not in k8s_task_ids(lab)
     assert pod_id not in k8s_container_ids(lab)
-    r = ctr(lab, "tasks", "ls", "-q")
+    r = ctr(lab, K8S, "tasks", "ls", "-q")
     assert pod_id not in r.stdout.split(), r.stdout
 
 

@@ -14,17 +14,15 @@ from tests.helpers import run_cli
 
 
 @pytest.fixture
-def sleeper(lab: LabState, namespace: str) -> Iterator[dict[str, str]]:
-    env = {"CONTAINERD_ADDRESS": lab.containerd_socket, "CONTAINERD_NAMESPACE": namespace,
-           "OCIX_HOSTS_DIR": lab.hosts_dir}
-    assert run_cli(["pull", "-q", "busybox"], env=env).exit_code == 0
+def sleeper(ns_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    assert run_cli(["pull", "-q", "busybox"], env=ns_env).exit_code == 0
     r = run_cli(["run", "-d", "--name", "kv", "--memory", "67108864", "--pids-limit", "50",
                  "--cpus", "1.5", "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE",
-                 "busybox", "sleep", "600"], env=env)
+                 "busybox", "sleep", "600"], env=ns_env)
     assert r.exit_code == 0, r.stderr
-    yield env
-    run_cli(["tasks", "kill", "-s", "KILL", "kv"], env=env)
-    run_cli(["containers", "rm", "-f", "kv"], env=env)
+    yield ns_env
+    run_cli(["tasks", "kill", "-s", "KILL", "kv"], env=ns_env)
+    run_cli(["containers", "rm", "-f", "kv"], env=ns_env)
 
 
 def test_task_kernel_view(sleeper: dict[str, str], namespace: str) -> None:

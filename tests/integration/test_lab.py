@@ -12,12 +12,13 @@ import pytest
 
 from ocix.lab import lab as labmod
 from ocix.lab.state import LabState
+from tests.helpers import ctr as run_ctr
 from tests.helpers import run_cli
 
 
 def ctr(lab: LabState, *args: str, ns: str = "default", timeout: float = 120) -> str:
-    out = subprocess.run(["ctr", "-a", lab.containerd_socket, "-n", ns, *args], capture_output=True,
-                         text=True, timeout=timeout)
+    """`ctr` in `ns` that must succeed; its stdout."""
+    out = run_ctr(lab, ns, *args, timeout=timeout)
     assert out.returncode == 0, f"ctr {' '.join(args)} failed: {out.stderr}"
     return out.stdout
 

@@ -6,11 +6,9 @@ the test starts its own registry on a free loopback port with storage in a temp 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +20,9 @@ from ocix import trace
 from ocix.errors import RegistryError, UnreachableError
 from ocix.lab import recipes
 from ocix.lab.build import BuiltImage
+from ocix.lab.daemons import free_port
 from ocix.oci import mediatypes as mt
+from ocix.oci.digest import sha256_digest
 from ocix.registry.http import TracedRegistry
 from ocix.registry.push import PushResult, push, push_many, walk
 from tests.integration.registries import registry as start_registry
@@ -32,12 +32,6 @@ OCI_ACCEPT = f"{mt.OCI_MANIFEST}, {mt.OCI_INDEX}"
 
 pytestmark = pytest.mark.skipif(not Path(REGISTRY_BIN).exists(),
                                 reason="docker-registry is not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +48,6 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> list[BuiltImage]:
 @pytest.fixture(scope="module")
 def pushed(registry: str, images: list[BuiltImage]) -> list[PushResult]:
     return push_many(registry, images, insecure=True)
-
-
-def _sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def test_first_push_uploads_everything(pushed: list[PushResult], images: list[BuiltImage]
@@ -77,16 +67,16 @@ def test_manifests_and_blobs_read_back(registry: str, pushed: list[PushResult],
                             headers={"Accept": OCI_ACCEPT}, timeout=10)
         assert resp.status_code == 200, resp.text
         assert resp.headers["Docker-Content-Digest"] == im.root.digest
-        assert _sha(resp.content) == im.root.digest
+        assert sha256_digest(resp.content) == im.root.digest
         assert resp.headers["Content-Type"] == im.root.media_type
         for manifest, blobs in walk(im.layout, im.root):
             got = requests.get(f"http://{registry}/v2/{im.repo}/manifests/{manifest.digest}",
                                headers={"Accept": OCI_ACCEPT}, timeout=10)
-            assert got.status_code == 200 and _sha(got.content) == manifest.digest
+            assert got.status_code == 200 and sha256_digest(got.content) == manifest.digest
             for blob in blobs:
                 data = requests.get(f"http://{registry}/v2/{im.repo}/blobs/{blob.digest}",
                                     timeout=30).content
-                assert len(data) == blob.size and _sha(data) == blob.digest
+                assert len(data) == blob.size and sha256_digest(data) == blob.digest
 
 
 def test_busybox_oci_manifest_by_tag(registry: str, pushed: list[PushResult]) -> None:
@@ -129,7 +119,7 @@ def test_chunked_upload_and_progress(registry: str, images: list[BuiltImage]) ->
     assert len(layer_events) >= 3  # reported per MiB, not once at the end
     data = requests.get(f"http://{registry}/v2/chunked/blob3/blobs/{layer.digest}",
                         timeout=30).content
-    assert _sha(data) == layer.digest
+    assert sha256_digest(data) == layer.digest
 
 
 def test_trace_lines(registry: str, pushed: list[PushResult], images: list[BuiltImage]
@@ -165,7 +155,7 @@ def test_registry_errors_keep_their_message(registry: str) -> None:
 
 
 def test_refused_connection_is_unreachable(images: list[BuiltImage]) -> None:
-    port = _free_port()  # nobody listens there
+    port = free_port()  # nobody listens there
     start = time.monotonic()
     with pytest.raises(UnreachableError) as err:
         push(f"127.0.0.1:{port}", images[0], insecure=True)

@@ -4,7 +4,6 @@ the reverse; garbage collection keeps a pulled image once the pull's lease is go
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
@@ -12,20 +11,15 @@ from ocix.containerd import content, images, leases, snapshots
 from ocix.containerd.connection import Connection
 from ocix.lab.state import LabState
 from ocix.oci.digest import chain_ids
-from tests.helpers import run_cli
+from tests.helpers import ctr, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
-def ctr(lab: LabState, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ctr", "-a", lab.containerd_socket, "-n", namespace, *args],
-                          capture_output=True, text=True, timeout=60)
-
-
-def test_ctr_checks_and_runs_what_ocix_pulled(lab: LabState, lab_env: dict[str, str],
-                                              namespace: str) -> None:
+def test_ctr_checks_and_runs_what_ocix_pulled(lab: LabState, ns_env: dict[str, str],
+                                              namespace: str, nsconn: Connection) -> None:
     ref = f"{lab.registry}/library/layers:latest"
-    r = run_cli(["pull", ref, "--json"], env={**lab_env, "CONTAINERD_NAMESPACE": namespace})
+    r = run_cli(["pull", ref, "--json"], env=ns_env)
     assert r.exit_code == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["name"] == ref and len(result["layers"]) == 4
@@ -36,43 +30,38 @@ def test_ctr_checks_and_runs_what_ocix_pulled(lab: LabState, lab_env: dict[str, 
     run = ctr(lab, namespace, "run", "--rm", ref, "ocix-pull-interop", "/bin/sh", "/data/run.sh")
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "layers-ok"
-    assert leases.list_leases(Connection(lab.containerd_socket, namespace)) == []
+    assert leases.list_leases(nsconn) == []
 
 
-def test_ocix_lists_what_ctr_pulled(lab: LabState, lab_env: dict[str, str], namespace: str) -> None:
+def test_ocix_lists_what_ctr_pulled(lab: LabState, ns_env: dict[str, str], namespace: str) -> None:
     ref = f"{lab.registry}/library/busybox:latest"
     p = ctr(lab, namespace, "images", "pull", "--hosts-dir", lab.hosts_dir, ref)
     assert p.returncode == 0, p.stderr
-    r = run_cli(["images", "ls", "--json"], env={**lab_env, "CONTAINERD_NAMESPACE": namespace})
+    r = run_cli(["images", "ls", "--json"], env=ns_env)
     assert r.exit_code == 0, r.stderr
     (img,) = json.loads(r.stdout)
     assert img["name"] == ref and img["unpacked"] is True
 
 
-def test_gc_keeps_pulled_image_after_lease_is_gone(lab: LabState, lab_env: dict[str, str],
-                                                  namespace: str) -> None:
-    env = {**lab_env, "CONTAINERD_NAMESPACE": namespace}
+def test_gc_keeps_pulled_image_after_lease_is_gone(lab: LabState, ns_env: dict[str, str],
+                                                  nsconn: Connection) -> None:
     ours, other = f"{lab.registry}/library/layers:latest", f"{lab.registry}/library/busybox:latest"
     for ref in (ours, other):
-        r = run_cli(["pull", ref, "--quiet"], env=env)
+        r = run_cli(["pull", ref, "--quiet"], env=ns_env)
         assert r.exit_code == 0, r.stderr
-    conn = Connection(lab.containerd_socket, namespace)
-    try:
-        assert leases.list_leases(conn) == []
-        # Deleting the other image with sync runs containerd's GC now.
-        images.delete(conn, other, sync=True)
-        assert [i.name for i in images.list_images(conn)] == [ours]
-        target = images.get(conn, ours).target
-        manifest = json.loads(content.read_blob(conn, target.digest))
-        blobs = [target.digest, manifest["config"]["digest"], *(x["digest"] for x in manifest["layers"])]
-        assert all(content.exists(conn, d) for d in blobs)
-        config = json.loads(content.read_blob(conn, manifest["config"]["digest"]))
-        for chain in chain_ids(config["rootfs"]["diff_ids"]):
-            snapshots.stat(conn, chain)  # raises NotFoundError if GC took it
-        # busybox's layer is layers' first layer: still here; its config is gone.
-        assert not content.exists(conn, _config_of(lab, other))
-    finally:
-        conn.close()
+    assert leases.list_leases(nsconn) == []
+    # Deleting the other image with sync runs containerd's GC now.
+    images.delete(nsconn, other, sync=True)
+    assert [i.name for i in images.list_images(nsconn)] == [ours]
+    target = images.get(nsconn, ours).target
+    manifest = json.loads(content.read_blob(nsconn, target.digest))
+    blobs = [target.digest, manifest["config"]["digest"], *(x["digest"] for x in manifest["layers"])]
+    assert all(content.exists(nsconn, d) for d in blobs)
+    config = json.loads(content.read_blob(nsconn, manifest["config"]["digest"]))
+    for chain in chain_ids(config["rootfs"]["diff_ids"]):
+        snapshots.stat(nsconn, chain)  # raises NotFoundError if GC took it
+    # busybox's layer is layers' first layer: still here; its config is gone.
+    assert not content.exists(nsconn, _config_of(lab, other))
 
 
 def _config_of(lab: LabState, ref: str) -> str:

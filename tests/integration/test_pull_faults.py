@@ -83,18 +83,6 @@ def proxy(lab: LabState) -> Iterator[FaultProxy]:
         p.stop()
 
 
-@pytest.fixture
-def ns_env(lab_env: dict[str, str], namespace: str) -> dict[str, str]:
-    return {**lab_env, "CONTAINERD_NAMESPACE": namespace}
-
-
-@pytest.fixture
-def nsconn(lab: LabState, namespace: str) -> Iterator[Connection]:
-    c = Connection(lab.containerd_socket, namespace)
-    yield c
-    c.close()
-
-
 # -- helpers ------------------------------------------------------------------------------------
 
 def pull(env: dict[str, str], ref: str, *args: str) -> Result:
@@ -214,15 +202,22 @@ def test_404_unknown_repository(proxy: FaultProxy, ns_env: dict[str, str], nscon
     assert_clean(nsconn)
 
 
-def test_404_missing_layer(proxy: FaultProxy, blobs: dict[str, Blobs], ns_env: dict[str, str],
-                           nsconn: Connection) -> None:
+@pytest.mark.parametrize(("status", "code", "message", "tries"), [
+    (404, "BLOB_UNKNOWN", "blob unknown to registry", None),
+    (500, "UNKNOWN", "storage backend on fire", 5),  # a 5xx that persists: retried, bounded
+], ids=["404-missing-layer", "5xx-that-persists"])
+def test_blob_error_status(proxy: FaultProxy, blobs: dict[str, Blobs], ns_env: dict[str, str],
+                           nsconn: Connection, status: int, code: str, message: str,
+                           tries: int | None) -> None:
     b = blobs["corrupt"]
-    proxy.add(f"/blobs/{b.layer}$", status=404,
-              body=b'{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}')
+    proxy.add(f"/blobs/{b.layer}$", status=status,
+              body=json.dumps({"errors": [{"code": code, "message": message}]}).encode())
     r = pull(ns_env, f"{proxy.address}/{b.repo}:latest")
     line = one_error(r)
     assert line == (f"Error: fetch blob {b.layer}: GET http://{proxy.address}/v2/{b.repo}/blobs/"
-                    f"{b.layer}: 404 BLOB_UNKNOWN blob unknown to registry"), line
+                    f"{b.layer}: {status} {code} {message}"), line
+    if tries is not None:
+        assert [s.status for s in proxy.requests(b.layer)] == [status] * tries
     assert_clean(nsconn, b.layer)
 
 
@@ -275,19 +270,6 @@ def test_401_real_registry_with_basic_auth(auth_registry: str, blobs: dict[str, 
     r = pull(ns_env, ref, "--no-unpack", "--user", "ocix:s3cret", "--quiet")
     assert r.exit_code == 0, r.stderr
     assert r.stdout.strip() == b.manifest
-
-
-def test_5xx_that_persists(proxy: FaultProxy, blobs: dict[str, Blobs], ns_env: dict[str, str],
-                           nsconn: Connection) -> None:
-    b = blobs["corrupt"]
-    proxy.add(f"/blobs/{b.layer}$", status=500,
-              body=b'{"errors":[{"code":"UNKNOWN","message":"storage backend on fire"}]}')
-    r = pull(ns_env, f"{proxy.address}/{b.repo}:latest")
-    line = one_error(r)
-    assert line == (f"Error: fetch blob {b.layer}: GET http://{proxy.address}/v2/{b.repo}/blobs/"
-                    f"{b.layer}: 500 UNKNOWN storage backend on fire"), line
-    assert [s.status for s in proxy.requests(b.layer)] == [500] * 5  # retried, bounded
-    assert_clean(nsconn, b.layer)
 
 
 def test_5xx_on_resolve_without_error_body(proxy: FaultProxy, ns_env: dict[str, str],

@@ -192,6 +192,14 @@ def _write_config(docker_config: Path, key: str, form: str, password: str = PASS
     (docker_config / "config.json").write_text(json.dumps({"auths": {key: entry}}))
 
 
+def _wrong_password(source: str, docker_config: Path, host: str, form: str) -> list[str]:
+    """A wrong password from `source`: pull arguments for --user, or a docker config entry."""
+    if source == "user":
+        return ["--user", f"{USER}:wrong"]
+    _write_config(docker_config, host, form, password="wrong")
+    return []
+
+
 def _traced_pull(env: dict[str, str], namespace: str, ref: str, *args: str
                  ) -> subprocess.CompletedProcess[str]:
     """The real `ocix --trace pull` as a user runs it (trace lines go to the real stderr)."""
@@ -229,11 +237,7 @@ def test_basic_anonymous_is_refused(basic_registry: Served, env: dict[str, str],
 def test_basic_wrong_password_is_refused(basic_registry: Served, env: dict[str, str],
                                          docker_config: Path, namespace: str, source: str) -> None:
     host = basic_registry.host
-    args: list[str] = []
-    if source == "user":
-        args = ["--user", f"{USER}:wrong"]
-    else:
-        _write_config(docker_config, host, "auth", password="wrong")
+    args = _wrong_password(source, docker_config, host, "auth")
     r = _pull(env, namespace, f"{host}/library/busybox:latest", *args)
     _assert_refused(r, env, namespace, _unauthorized(host, "library/busybox"))
 
@@ -342,11 +346,7 @@ def test_bearer_wrong_password_is_refused(bearer_registry: Served, env: dict[str
     assert bearer_registry.tokens is not None
     start = len(bearer_registry.tokens.requests)
     host = bearer_registry.host
-    args: list[str] = []
-    if source == "user":
-        args = ["--user", f"{USER}:wrong"]
-    else:
-        _write_config(docker_config, host, "userpass", password="wrong")
+    args = _wrong_password(source, docker_config, host, "userpass")
     r = _pull(env, namespace, f"{host}/{PRIVATE}:latest", *args)
     _assert_refused(r, env, namespace, _unauthorized(host, PRIVATE))
     # One token request with the wrong password, refused; no anonymous fallback after it.

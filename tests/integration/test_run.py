@@ -19,7 +19,7 @@ from ocix.containerd import containers, snapshots, tasks
 from ocix.containerd.connection import Connection
 from ocix.containerd.pull import PullOptions, pull
 from ocix.lab.state import LabState
-from tests.conftest import run_cli
+from tests.helpers import ctr, run_cli
 
 IMAGE = "docker.io/library/busybox:latest"
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,20 +42,8 @@ def ns(lab: LabState, namespace: str) -> Iterator[str]:
     c.close()
 
 
-@pytest.fixture
-def nconn(lab: LabState, ns: str) -> Iterator[Connection]:
-    c = Connection(lab.containerd_socket, ns)
-    yield c
-    c.close()
-
-
 def ocix(lab_env: dict[str, str], ns: str, *args: str, input: str | None = None) -> object:
     return run_cli(["-n", ns, *args], env=lab_env, input=input)
-
-
-def ctr(lab: LabState, ns: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ctr", "-a", lab.containerd_socket, "-n", ns, *args],
-                          capture_output=True, text=True, check=False, timeout=60)
 
 
 def leftovers(c: Connection) -> tuple[list[str], list[str], list[str]]:
@@ -65,10 +53,10 @@ def leftovers(c: Connection) -> tuple[list[str], list[str], list[str]]:
 
 
 def test_run_streams_stdout_and_stderr_separately_and_returns_the_exit_status(
-        lab_env: dict[str, str], ns: str, nconn: Connection) -> None:
+        lab_env: dict[str, str], ns: str, nsconn: Connection) -> None:
     r = ocix(lab_env, ns, "run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
     assert (r.exit_code, r.stdout, r.stderr) == (3, "out\n", "err\n")  # type: ignore[attr-defined]
-    assert leftovers(nconn) == ([], [], [])
+    assert leftovers(nsconn) == ([], [], [])
 
 
 def test_cap_drop_all_leaves_no_effective_caps(lab_env: dict[str, str], ns: str) -> None:
@@ -152,11 +140,11 @@ def test_detached_with_log_file_exec_ps_kill(lab_env: dict[str, str], ns: str,
     assert ocix(lab_env, ns, "containers", "rm", "d1").exit_code == 0  # type: ignore[attr-defined]
 
 
-def test_crun_runtime(lab_env: dict[str, str], ns: str, nconn: Connection) -> None:
+def test_crun_runtime(lab_env: dict[str, str], ns: str, nsconn: Connection) -> None:
     r = ocix(lab_env, ns, "run", "--rm", "--runtime", "crun", "--cap-drop", "ALL", "busybox", "sh",
              "-c", "grep CapEff /proc/1/status; exit 9")
     assert (r.exit_code, r.stdout, r.stderr) == (9, "CapEff:\t0000000000000000\n", "")  # type: ignore[attr-defined]
-    assert leftovers(nconn) == ([], [], [])
+    assert leftovers(nsconn) == ([], [], [])
 
 
 def test_resource_flags_reach_the_cgroup(lab_env: dict[str, str], ns: str) -> None:
@@ -172,32 +160,32 @@ def test_resource_flags_reach_the_cgroup(lab_env: dict[str, str], ns: str) -> No
 
 
 # -- faults -----------------------------------------------------------------------------------
-def test_image_not_pulled(lab_env: dict[str, str], ns: str, nconn: Connection) -> None:
+def test_image_not_pulled(lab_env: dict[str, str], ns: str, nsconn: Connection) -> None:
     r = ocix(lab_env, ns, "run", "--rm", "library/nothere:1.0", "true")
     assert r.exit_code == 1  # type: ignore[attr-defined]
     assert r.stderr == ("Error: image docker.io/library/nothere:1.0 is not pulled: run "  # type: ignore[attr-defined]
                         "`ocix pull library/nothere:1.0` first\n")
-    assert leftovers(nconn) == ([], [], [])
+    assert leftovers(nsconn) == ([], [], [])
 
 
 @pytest.mark.parametrize("runtime", ["runc", "crun"])
 def test_command_not_found_exits_127_and_leaves_nothing(lab_env: dict[str, str], ns: str,
-                                                       nconn: Connection, runtime: str) -> None:
+                                                       nsconn: Connection, runtime: str) -> None:
     r = ocix(lab_env, ns, "run", "--rm", "--runtime", runtime, "busybox", "nosuchcmd", "x")
     assert r.exit_code == 127  # type: ignore[attr-defined]
     assert r.stderr == f"Error: command 'nosuchcmd' not found in image {IMAGE}\n"  # type: ignore[attr-defined]
-    assert leftovers(nconn) == ([], [], [])
+    assert leftovers(nsconn) == ([], [], [])
 
 
 def test_name_already_in_use(lab: LabState, lab_env: dict[str, str], ns: str,
-                             nconn: Connection) -> None:
+                             nsconn: Connection) -> None:
     assert ctr(lab, ns, "containers", "create", IMAGE, "taken", "true").returncode == 0
     r = ocix(lab_env, ns, "run", "--rm", "--name", "taken", "busybox", "true")
     assert r.exit_code == 1  # type: ignore[attr-defined]
     assert r.stderr == ("Error: container name 'taken' is already in use: remove it with "  # type: ignore[attr-defined]
                         "`ocix containers rm taken` or choose another --name\n")
     # the failed --rm run removed nothing of the existing container
-    assert leftovers(nconn) == (["taken"], ["taken"], [])
+    assert leftovers(nsconn) == (["taken"], ["taken"], [])
 
 
 def test_unreachable_containerd(lab_env: dict[str, str], tmp_path: Path) -> None:
@@ -208,30 +196,30 @@ def test_unreachable_containerd(lab_env: dict[str, str], tmp_path: Path) -> None
 
 
 # -- real processes: signals and terminals --------------------------------------------------------
-def _env(lab_env: dict[str, str], ns: str) -> dict[str, str]:
-    return {**os.environ, **lab_env, "CONTAINERD_NAMESPACE": ns}
+def _env(ns_env: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, **ns_env}
 
 
-def test_ctrl_c_is_forwarded_to_the_task(lab_env: dict[str, str], ns: str,
-                                         nconn: Connection) -> None:
+def test_ctrl_c_is_forwarded_to_the_task(ns_env: dict[str, str], ns: str,
+                                         nsconn: Connection) -> None:
     script = "trap 'echo got-INT; exit 42' INT; echo ready; while true; do sleep 0.1; done"
     p = subprocess.Popen([sys.executable, "-m", "ocix", "run", "--rm", "busybox", "sh", "-c", script],
-                         env=_env(lab_env, ns), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=_env(ns_env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          cwd=ROOT)
     assert p.stdout is not None
     assert p.stdout.readline() == b"ready\n"
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=30)
     assert (p.returncode, out, err) == (42, b"got-INT\n", b"")
-    assert leftovers(nconn) == ([], [], [])
+    assert leftovers(nsconn) == ([], [], [])
 
 
-def test_tty_interactive_shell(lab_env: dict[str, str], ns: str, nconn: Connection) -> None:
+def test_tty_interactive_shell(ns_env: dict[str, str], ns: str, nsconn: Connection) -> None:
     pid, fd = pty.fork()
     if pid == 0:  # child: ocix on a terminal
         os.chdir(ROOT)
         os.execve(sys.executable, [sys.executable, "-m", "ocix", "run", "--rm", "-i", "-t",
-                                   "busybox", "sh"], _env(lab_env, ns))
+                                   "busybox", "sh"], _env(ns_env))
     buf = b""
 
     def read_until(token: bytes, timeout: float = 30) -> bool:
@@ -252,4 +240,4 @@ def test_tty_interactive_shell(lab_env: dict[str, str], ns: str, nconn: Connecti
     os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 7
     assert b"answer-42" in buf and b"/dev/pts/0" in buf
-    assert leftovers(nconn) == ([], [], [])
+    assert leftovers(nsconn) == ([], [], [])

@@ -24,12 +24,9 @@ def test_seeded_image_validates_from_the_registry(lab: LabState, repo: str) -> N
 
 
 @pytest.mark.parametrize("repo", SEEDED)
-def test_seeded_image_validates_from_containerd(lab: LabState, namespace: str, repo: str) -> None:
-    conn = Connection(lab.containerd_socket, namespace)
-    try:
-        pulled = pull(conn, f"{lab.registry}/{repo}", PullOptions(all_platforms=True, unpack=False))
-    finally:
-        conn.close()
+def test_seeded_image_validates_from_containerd(lab: LabState, namespace: str, nsconn: Connection,
+                                                repo: str) -> None:
+    pulled = pull(nsconn, f"{lab.registry}/{repo}", PullOptions(all_platforms=True, unpack=False))
     r = run_cli(["-n", namespace, "validate", "image", pulled.name, "--json"],
                 env={"CONTAINERD_ADDRESS": lab.containerd_socket})
     assert r.exit_code == 0, r.stdout + r.stderr

@@ -14,7 +14,7 @@ import pytest
 
 from ocix.errors import OcixError
 from ocix.oci import bundle as bundlefs
-from tests.conftest import is_root, run_cli
+from tests.helpers import is_root, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
