@@ -19,6 +19,11 @@ SYSTEM_DEPS := \
 	static-busybox:busybox-static \
 	catatonit:catatonit \
 	/usr/lib/cni/loopback:containernetworking-plugins \
+	podman:podman \
+	conmon:conmon \
+	newuidmap:uidmap \
+	rootlesskit:rootlesskit \
+	slirp4netns:slirp4netns \
 	$(GOCODE)/github.com/containerd/containerd/api/services/version/v1/version.proto:golang-github-containerd-containerd-dev \
 	$(GOCODE)/github.com/gogo/protobuf/gogoproto/gogo.proto:golang-github-gogo-protobuf-dev \
 	$(GOCODE)/github.com/opencontainers/image-spec/schema/image-manifest-schema.json:golang-github-opencontainers-image-spec-dev \
@@ -53,9 +58,13 @@ system-deps:
 	[ -e /usr/sbin/policy-rc.d ] || printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update -q && apt-get install -y -q --no-install-recommends "$${missing[@]}" || exit 1; \
-	if [ -d /run/systemd/system ]; then \
-	  for u in containerd.service docker.service docker.socket; do \
-	    systemctl is-enabled -q $$u 2>/dev/null && [[ " $${missing[*]} " == *" $$( [ $$u = containerd.service ] && echo containerd || echo docker.io) "* ]] && systemctl disable -q $$u || true; \
+	if command -v systemctl >/dev/null 2>&1; then \
+	  for u in containerd.service:containerd docker.service:docker.io docker.socket:docker.io \
+	           podman.socket:podman podman.service:podman; do \
+	    unit=$${u%%:*}; owner=$${u#*:}; \
+	    [[ " $${missing[*]} " == *" $$owner "* ]] && systemctl is-enabled -q $$unit 2>/dev/null \
+	      && { systemctl disable -q $$unit || true; \
+	           [ -d /run/systemd/system ] && systemctl stop -q $$unit || true; }; \
 	  done; \
 	fi
 

@@ -7,7 +7,7 @@ or a daemon that cannot be reached.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import grpc
@@ -82,14 +82,6 @@ class RegistryError(OcixError):
 
 class AuthError(RegistryError):
     pass
-
-
-class ValidationFailed(OcixError):
-    """A document or bundle did not validate; the findings travel with it."""
-
-    def __init__(self, message: str, findings: list[Any] | None = None) -> None:
-        super().__init__(message)
-        self.findings = findings or []
 
 
 LAB_HINT = "start the lab with `ocix lab up`, then `eval \"$(ocix lab env)\"`, or pass --address"

@@ -8,7 +8,7 @@ def main() -> None:
 
     Two start-up savings measured on `ocix run --rm busybox true` (alternating, n=21):
     the cyclic GC is off while the start-up imports allocate (~30 ms; it is switched back on
-    when the first daemon or registry connection opens: connection._resume_gc), and the process ends with
+    when the first daemon or registry connection opens: connection.resume_gc), and the process ends with
     os._exit once output is flushed (~80 ms: tearing down a process that loaded grpc is slow).
     Everything the command must clean up is done in its own finally blocks before this point.
     """

@@ -39,8 +39,8 @@ def pull(state: State, ref: str, platform: str | None, all_platforms: bool, snap
       ocix pull "$OCIX_REGISTRY/library/layers:latest" --json
       ocix --trace pull busybox                          # every HTTP and gRPC call, timed
     """
-    from ..containerd.pull import PullOptions
-    from ..containerd.pull import pull as do_pull
+    from ..jobs.pull import PullOptions
+    from ..jobs.pull import pull as do_pull
     from ..registry.auth import parse_user
     from .progress import PullDisplay
 
@@ -93,7 +93,7 @@ def images() -> None:
 def images_ls(state: State, quiet: bool, filters: tuple[str, ...], as_json: bool) -> None:
     """List images with digest, size, platforms and whether they are unpacked."""
     from ..containerd import images as imgs
-    from ..containerd.imagewalk import summarize
+    from ..jobs.imagetree import summarize
 
     conn = state.conn()
     records = imgs.list_images(conn, list(filters))
@@ -117,7 +117,7 @@ def images_ls(state: State, quiet: bool, filters: tuple[str, ...], as_json: bool
 def images_check(state: State, as_json: bool) -> None:
     """Check that each image's content is complete and unpacked, like `ctr images check`."""
     from ..containerd import images as imgs
-    from ..containerd.imagewalk import summarize
+    from ..jobs.imagetree import summarize
 
     conn = state.conn()
     summaries = [summarize(conn, r) for r in imgs.list_images(conn)]

@@ -50,7 +50,7 @@ def kernel(state: State, task: str | None, pid: int | None, docker_name: str | N
     elif docker_name is not None:
         import os
 
-        from ..paths.docker_api import DockerAPI
+        from ..dockerapi.client import DockerAPI
 
         host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         data = DockerAPI(host).get_json(f"/containers/{docker_name}/json")
@@ -74,7 +74,7 @@ def _exec_pid(state: State, task: str, exec_id: str) -> int:
     from ..errors import NotFoundError
 
     for p in tasks.list_pids(state.conn(), task):
-        if p.info == exec_id:
+        if p.exec_id == exec_id:
             return int(p.pid)
     raise NotFoundError(f"task {task} has no exec process {exec_id!r}")
 

@@ -94,8 +94,8 @@ def run(state: State, image: str, command: tuple[str, ...], rm: bool, detach: bo
     """
     import sys
 
-    from ..containerd.run import RunRequest
-    from ..containerd.run import run as do_run
+    from ..jobs.run import RunRequest
+    from ..jobs.run import run as do_run
 
     req = RunRequest(image=image, options=_run_options(kw, command), container_id=kw["name"], rm=rm,
                      detach=detach, interactive=interactive, log_file=log_file, runtime=runtime,
@@ -129,7 +129,7 @@ def spec(state: State, image: str, command: tuple[str, ...], raw: bool, **kw: An
     """
     import json
 
-    from ..containerd.run import spec_for
+    from ..jobs.imagespec import spec_for
     from ..oci.spec import go_key_order, spec_bytes
 
     s = spec_for(state.conn(), image, kw["name"] or "ocix-spec", _run_options(kw, command),
@@ -161,7 +161,7 @@ def bundle(state: State, image: str, directory: Path, command: tuple[str, ...], 
       runc run -b /tmp/bb bb1
       crun run -b /tmp/bb bb2
     """
-    from ..containerd.run import make_bundle
+    from ..jobs.bundle import make_bundle
 
     name = kw["name"] or "ocix-bundle"
     r = make_bundle(state.conn(), image, directory, name, _run_options(kw, command),
@@ -223,7 +223,7 @@ def containers_inspect(state: State, container_id: str) -> None:
 @pass_state
 def containers_rm(state: State, force: bool, container_ids: tuple[str, ...]) -> None:
     """Remove containers with their task and snapshot."""
-    from ..containerd.run import remove_container
+    from ..jobs.lifecycle import remove_container
 
     for cid in container_ids:
         remove_container(state.conn(), cid, force=force)
@@ -265,14 +265,14 @@ def tasks_ls(state: State, as_json: bool) -> None:
 @json_option
 @pass_state
 def tasks_ps(state: State, container_id: str, as_json: bool) -> None:
-    """List the processes of a task (host pids; INFO is the exec id of exec'd processes)."""
+    """List the processes of a task (host pids, and the exec id of exec'd processes)."""
     from ..containerd import tasks
 
     items = tasks.list_pids(state.conn(), container_id)
     if as_json:
         print_json(items)
         return
-    print_table(["PID", "INFO"], [[p.pid, p.info] for p in items], empty="no processes")
+    print_table(["PID", "EXEC ID"], [[p.pid, p.exec_id] for p in items], empty="no processes")
 
 
 @tasks_group.command("kill")
@@ -298,15 +298,11 @@ def tasks_kill(state: State, sig: str, all_procs: bool, exec_id: str,
 @pass_state
 def tasks_rm(state: State, force: bool, container_ids: tuple[str, ...]) -> None:
     """Remove stopped tasks (the container stays)."""
-    from ..containerd import tasks
-    from ..errors import OcixError
+    from ..jobs.lifecycle import remove_task
 
     conn = state.conn()
     for cid in container_ids:
-        t = tasks.get(conn, cid)
-        if t.status not in ("stopped", "created") and not force:
-            raise OcixError(f"task {cid} is {t.status}: stop it first or use --force")
-        tasks.force_remove(conn, cid, task=t)
+        remove_task(conn, cid, force=force)
         click.echo(cid)
 
 
@@ -332,7 +328,7 @@ def tasks_exec(state: State, interactive: bool, tty: bool, exec_id: str | None,
     """
     import sys
 
-    from ..containerd.run import ExecRequest, exec_in
+    from ..jobs.exec import ExecRequest, exec_in
 
     status = exec_in(state.conn(), ExecRequest(container_id, list(command), exec_id, tty,
                                                interactive, list(env), user, workdir))

@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import trace
 from ..errors import LAB_HINT, OcixError, UnreachableError, from_grpc
+from ..startup import resume_gc
 
 DEFAULT_ADDRESS = "/run/containerd/containerd.sock"
 DEFAULT_NAMESPACE = "default"
@@ -36,14 +37,6 @@ _SERVICES: dict[str, tuple[str, str]] = {
     "tasks": ("services.tasks.v1.tasks_pb2_grpc", "TasksStub"),
     "events": ("services.events.v1.events_pb2_grpc", "EventsStub"),
 }
-
-
-def _resume_gc() -> None:
-    """The CLI keeps the cyclic GC off during start-up imports; a connection means they're done."""
-    import gc
-
-    if not gc.isenabled():
-        gc.enable()
 
 
 def socket_path(address: str) -> str:
@@ -89,7 +82,7 @@ class Connection:
                 raise UnreachableError(f"{path} is not a unix socket", hint=LAB_HINT)
             import grpc
 
-            _resume_gc()
+            resume_gc()
             self._channel = grpc.insecure_channel(
                 "unix://" + path,
                 options=[("grpc.max_receive_message_length", MAX_MESSAGE),

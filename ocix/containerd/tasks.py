@@ -79,7 +79,7 @@ PROCESS_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Process"
 @dataclass(frozen=True)
 class ProcessInfo:
     pid: int
-    info: str = ""  # the runtime's extra detail (containerd.runc.v1.ProcessDetails: the exec id)
+    exec_id: str = ""  # from containerd.runc.v1.ProcessDetails; "" for the init process
 
 
 @dataclass(frozen=True)
@@ -180,15 +180,15 @@ def list_pids(conn: Connection, container_id: str) -> list[ProcessInfo]:
                    what=f"processes of {container_id}")
     out = []
     for p in r.processes:
-        info = ""
+        exec_id = ""
         if p.info and p.info.value:
             details = load_stub_module("runtime.v2.runc.options.oci_pb2").ProcessDetails()
             try:
                 details.ParseFromString(p.info.value)
-                info = details.exec_id
-            except Exception:
-                info = ""
-        out.append(ProcessInfo(pid=p.pid, info=info))
+                exec_id = details.exec_id
+            except Exception:  # another runtime's details message: no exec id to show
+                exec_id = ""
+        out.append(ProcessInfo(pid=p.pid, exec_id=exec_id))
     return out
 
 

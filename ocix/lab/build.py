@@ -11,8 +11,6 @@ description, and each image by the fingerprint of its whole recipe, so re-seedin
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -21,7 +19,7 @@ import posixpath
 import tarfile
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -29,7 +27,16 @@ from typing import Any, BinaryIO
 from ..errors import InvalidArgumentError, OcixError
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor, Platform
-from ..oci.digest import sha256_digest
+from ..oci.layout import (
+    LayoutImage,
+    atomic_write,
+    blob_path,
+    canonical_json,
+    init_layout,
+    locked,
+    tag,
+    write_blob,
+)
 from ..oci.streams import chunk_stream
 from .entries import (
     CHUNK,
@@ -65,22 +72,16 @@ __all__ = [
     "RandomBytes",
     "Symlink",
     "Whiteout",
-    "blob_path",
     "build_image",
     "config_json",
-    "host_platform",
     "image_fingerprint",
-    "init_layout",
     "layer_members",
-    "read_blob",
-    "write_blob",
     "write_layer",
 ]
 
 # Fixed time for tar entries, config "created" and history (2024-01-01T00:00:00Z).
 EPOCH = 1704067200
 EPOCH_RFC3339 = "2024-01-01T00:00:00Z"
-REF_NAME = "org.opencontainers.image.ref.name"
 DESCRIPTION = "org.opencontainers.image.description"
 # Bump when the bytes the builder writes for a given recipe change, to invalidate caches.
 BUILDER_VERSION = "1"
@@ -150,20 +151,12 @@ class BuiltLayer:
 
 
 @dataclass
-class BuiltImage:
-    repo: str
-    tag: str
-    root: Descriptor  # the manifest, or the index for several platforms
-    layout: Path
+class BuiltImage(LayoutImage):
     platforms: list[str]
     layers: int  # layers of the first platform's manifest
     description: str
     cached: bool = False
     build_seconds: float = 0.0
-
-    @property
-    def ref(self) -> str:
-        return f"{self.repo}:{self.tag}"
 
     def to_json(self) -> dict[str, Any]:
         return {"repo": self.repo, "tag": self.tag, "root": self.root.to_json(),
@@ -172,65 +165,6 @@ class BuiltImage:
 
 
 # --------------------------------------------------------------------------- helpers
-
-def host_platform() -> Platform:
-    machine = os.uname().machine
-    arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine,
-                                                                                        machine)
-    return Platform(os="linux", architecture=arch, variant="v7" if arch == "arm" else "")
-
-
-def canonical_json(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def blob_path(layout: Path, digest: str) -> Path:
-    algo, hexpart = digest.split(":", 1)
-    return Path(layout) / "blobs" / algo / hexpart
-
-
-def read_blob(layout: Path, digest: str) -> bytes:
-    return blob_path(layout, digest).read_bytes()
-
-
-def init_layout(layout: Path) -> None:
-    layout = Path(layout)
-    (layout / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
-    marker = layout / "oci-layout"
-    if not marker.exists():
-        _atomic_write(marker, canonical_json({"imageLayoutVersion": "1.0.0"}))
-    if not (layout / "index.json").exists():
-        _atomic_write(layout / "index.json", canonical_json(
-            {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}))
-
-
-def write_blob(layout: Path, data: bytes, media_type: str,
-               annotations: dict[str, str] | None = None,
-               platform: Platform | None = None) -> Descriptor:
-    digest = sha256_digest(data)
-    path = blob_path(layout, digest)
-    if not (path.exists() and path.stat().st_size == len(data)):
-        _atomic_write(path, data)
-    return Descriptor(media_type=media_type, digest=digest, size=len(data),
-                      annotations=dict(annotations or {}), platform=platform)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def _locked(layout: Path) -> Iterator[None]:
-    """One builder per layout at a time: the cache file and index.json are read-modify-write."""
-    with open(Path(layout) / ".ocix-build.lock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
 
 def _clean(path: str) -> str:
     p = posixpath.normpath("/" + path.strip()).lstrip("/")
@@ -406,7 +340,7 @@ class _Cache:
                                     "blobs": [b.to_json() for b in blobs]}
 
     def save(self) -> None:
-        _atomic_write(self.path, json.dumps(self.data, indent=1, sort_keys=True).encode())
+        atomic_write(self.path, json.dumps(self.data, indent=1, sort_keys=True).encode())
 
 
 def image_fingerprint(spec: ImageSpec) -> str:
@@ -455,7 +389,7 @@ def build_image(layout: Path, spec: ImageSpec, *, force: bool = False) -> BuiltI
         raise InvalidArgumentError(f"{spec.ref}: an image needs at least one platform")
     init_layout(layout)
     start = time.monotonic()
-    with _locked(layout):
+    with locked(layout):
         cache = _Cache(layout)
         fp = image_fingerprint(spec)
         hit = None if force else cache.image(spec.ref, fp)
@@ -467,7 +401,7 @@ def build_image(layout: Path, spec: ImageSpec, *, force: bool = False) -> BuiltI
             built, blobs = _build(layout, spec, cache, force)
             cache.put_image(spec.ref, fp, built, blobs)
             cache.save()
-        _tag(layout, spec.ref, built.root)
+        tag(layout, spec.ref, built.root)
     built.build_seconds = time.monotonic() - start
     return built
 
@@ -511,18 +445,3 @@ def _build(layout: Path, spec: ImageSpec, cache: _Cache, force: bool
         root = Descriptor(idesc.media_type, idesc.digest, idesc.size)
         blobs.append(root)
     return BuiltImage(spec.repo, spec.tag, root, layout, platforms, nlayers, spec.description), blobs
-
-
-def _tag(layout: Path, ref: str, root: Descriptor) -> None:
-    """Point ref.name `ref` in the layout's index.json at `root` (replacing an older entry)."""
-    path = layout / "index.json"
-    doc = json.loads(path.read_text())
-    entries = [m for m in doc.get("manifests", [])
-               if (m.get("annotations") or {}).get(REF_NAME) != ref]
-    entry = root.to_json()
-    entry["annotations"] = {REF_NAME: ref}
-    entries.append(entry)
-    entries.sort(key=lambda m: m["annotations"][REF_NAME] if "annotations" in m else "")
-    doc["manifests"] = entries
-    _atomic_write(path, json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n")
-

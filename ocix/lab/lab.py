@@ -149,12 +149,12 @@ def seed_registry(state: LabState, *, large: bool = False, sized: tuple[int, ...
 def pull_pause(state: LabState) -> None:
     """The CRI plugin needs its sandbox image present in k8s.io before RunPodSandbox."""
     from ..containerd.connection import Connection
-    from ..containerd.pull import PullOptions, pull
+    from ..jobs.pull import PullOptions, pull
 
     conn = Connection(state.containerd_socket, "k8s.io")
     try:
         pull(conn, f"{state.registry}/library/pause:3.6",
-             PullOptions(hosts_dir=state.hosts_dir, quiet=True))
+             PullOptions(hosts_dir=state.hosts_dir))
     finally:
         conn.close()
 
@@ -280,7 +280,7 @@ def _containerd_version(socket: str) -> str:
 
 
 def _docker_version(socket: str) -> str:
-    from ..paths.docker_api import DockerAPI
+    from ..dockerapi.client import DockerAPI
 
     try:
         v = DockerAPI(socket).get_json("/version")

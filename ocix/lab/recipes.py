@@ -15,6 +15,7 @@ from typing import Literal
 
 from ..errors import FailedPreconditionError
 from ..oci.descriptor import Platform
+from ..oci.platform import host as host_platform
 from .build import (
     DESCRIPTION,
     BuiltImage,
@@ -33,7 +34,6 @@ from .build import (
     Symlink,
     Whiteout,
     build_image,
-    host_platform,
 )
 
 BUSYBOX = Path("/bin/busybox")

@@ -6,17 +6,18 @@ import platform as _platform
 from dataclasses import dataclass
 
 from ..errors import UsageError
-from .descriptor import Platform
+from . import mediatypes as mt
+from .descriptor import Descriptor, Platform
 
 _ARCH = {"x86_64": "amd64", "x86-64": "amd64", "amd64": "amd64", "i386": "386", "i686": "386",
-         "aarch64": "arm64", "arm64": "arm64", "armhf": "arm", "armel": "arm", "arm": "arm"}
+         "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm", "armhf": "arm", "armel": "arm", "arm": "arm"}
 
 
 def normalize(p: Platform) -> Platform:
     os_ = p.os.lower() or "linux"
     arch = _ARCH.get(p.architecture.lower(), p.architecture.lower())
     variant = p.variant.lower()
-    if p.architecture.lower() == "armhf" and not variant:
+    if p.architecture.lower() in ("armhf", "armv7l") and not variant:
         variant = "v7"
     if p.architecture.lower() == "armel" and not variant:
         variant = "v6"
@@ -81,3 +82,10 @@ class Matcher:
 
     def matches(self, p: Platform | None) -> bool:
         return self.rank(p) is not None
+
+
+def best_manifest(entries: list[Descriptor], matcher: Matcher) -> Descriptor | None:
+    """The index entry containerd would pick: the best-ranked manifest, the first among equals."""
+    ranked = [(r, i, d) for i, d in enumerate(entries)
+              if mt.is_manifest(d.media_type) and (r := matcher.rank(d.platform)) is not None]
+    return min(ranked)[2] if ranked else None

@@ -65,9 +65,9 @@ class RegistryClient:
 
     def __init__(self, ref: Reference, *, hosts_dir: str | None = None, plain_http: bool = False,
                  credentials: Credentials | None = None, retry: RetryPolicy | None = None) -> None:
-        from ..containerd.connection import _resume_gc
+        from ..startup import resume_gc
 
-        _resume_gc()
+        resume_gc()
         self.ref = ref
         self.config: HostsConfig = load(ref.host, hosts_dir, plain_http=plain_http)
         self.credentials = credentials

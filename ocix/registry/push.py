@@ -19,9 +19,9 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 import requests
 
 from ..errors import DigestMismatchError, OcixError, RegistryError
-from ..lab.build import BuiltImage, blob_path, read_blob
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
+from ..oci.layout import LayoutImage, blob_path, read_blob
 from .http import TracedRegistry
 
 Progress = Callable[[str, int, int], None]  # (digest, bytes done, bytes total)
@@ -55,7 +55,7 @@ class _Session:
     seen: dict[str, list[str]] = field(default_factory=dict)  # blob digest -> repos that have it
 
 
-def push(registry: str, image: BuiltImage, *, insecure: bool, progress: Progress | None = None,
+def push(registry: str, image: LayoutImage, *, insecure: bool, progress: Progress | None = None,
          repo: str | None = None, tag: str | None = None, chunk_size: int | None = None,
          client: TracedRegistry | None = None) -> PushResult:
     """Push `image` (from its layout) to `registry` ("host:port") as repo:tag.
@@ -67,7 +67,7 @@ def push(registry: str, image: BuiltImage, *, insecure: bool, progress: Progress
     return _push(sess, registry, image.layout, image.root, repo or image.repo, tag or image.tag)
 
 
-def push_many(registry: str, images: Iterable[BuiltImage], *, insecure: bool,
+def push_many(registry: str, images: Iterable[LayoutImage], *, insecure: bool,
               progress: Progress | None = None, chunk_size: int | None = None
               ) -> list[PushResult]:
     """Push several images over one connection; blobs shared between repos are mounted."""

@@ -27,7 +27,7 @@ _SEMANTIC: dict[str, Callable[[Sink, Any], None]] = {
 }
 
 
-class _Bad(Exception):
+class DocumentProblem(Exception):
     """A document that cannot be checked at all; carries its one finding."""
 
     def __init__(self, finding: Finding) -> None:
@@ -35,8 +35,8 @@ class _Bad(Exception):
         self.finding = finding
 
 
-def _doc_error(message: str, hint: str, rule: str, location: str, spec: str = S_JSON) -> _Bad:
-    return _Bad(Finding(Severity.ERROR, "", message, spec, hint, rule, location))
+def _doc_error(message: str, hint: str, rule: str, location: str, spec: str = S_JSON) -> DocumentProblem:
+    return DocumentProblem(Finding(Severity.ERROR, "", message, spec, hint, rule, location))
 
 
 def _reject_constant(name: str) -> Any:
@@ -44,7 +44,7 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse(data: bytes, location: str = "") -> Any:
-    """JSON text -> value, or _Bad with the reason (size, encoding, syntax, nesting)."""
+    """JSON text -> value, or DocumentProblem with the reason (size, encoding, syntax, nesting)."""
     if len(data) > MAX_DOC_BYTES:
         raise _doc_error(f"document is {len(data)} bytes, over the {MAX_DOC_BYTES >> 20} MiB limit",
                          "OCI documents are small: is this the right file?", "doc.too-large", location)
@@ -150,6 +150,6 @@ def validate_bytes(data: bytes, kind: str | None = None, *, target: str = "-", f
     """Parse and validate; unparseable input is an invalid report, not an exception."""
     try:
         doc = parse(data)
-    except _Bad as bad:
+    except DocumentProblem as bad:
         return Report(kind or "unknown", target, [bad.finding])
     return validate_document(doc, kind, target=target, fast=fast, bundle=bundle)

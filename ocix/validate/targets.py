@@ -14,9 +14,9 @@ from typing import IO
 from ..errors import UsageError
 from ..oci.descriptor import Descriptor
 from ..oci.digest import digest_problem
-from .document import MAX_DOC_BYTES, _Bad, check_document, parse, validate_bytes
+from .document import MAX_DOC_BYTES, DocumentProblem, check_document, parse, validate_bytes
 from .findings import Finding, Report, Severity
-from .walker import _descriptors, _Walker
+from .walker import TreeWalker, descriptor_list
 
 S_LAYOUT = "image-spec image-layout.md"
 S_BUNDLE = "runtime-spec bundle.md"
@@ -87,7 +87,7 @@ def validate_bundle(path: Path, *, fast: bool = True) -> Report:
     data = read_limited(str(cfg))
     try:
         doc = parse(data, "config.json")
-    except _Bad as bad:
+    except DocumentProblem as bad:
         return Report("bundle", target, [bad.finding])
     return Report("bundle", target, check_document(doc, "bundle", fast=fast, location="config.json",
                                                    bundle=path))
@@ -108,7 +108,7 @@ class _LayoutOpener:
 
 def validate_layout(path: Path, *, check_layers: bool = True) -> Report:
     target = str(path)
-    walker = _Walker(_LayoutOpener(path), check_layers=check_layers)
+    walker = TreeWalker(_LayoutOpener(path), check_layers=check_layers)
     header = path / "oci-layout"
     try:
         doc = parse(read_limited(str(header)), "oci-layout")
@@ -117,7 +117,7 @@ def validate_layout(path: Path, *, check_layers: bool = True) -> Report:
         walker.add(Severity.ERROR, "oci-layout", "the oci-layout file is missing or unreadable",
                    S_LAYOUT + "#oci-layout-file", 'write {"imageLayoutVersion": "1.0.0"} to it',
                    "layout.header-missing")
-    except _Bad as bad:
+    except DocumentProblem as bad:
         walker.findings.append(bad.finding)
     try:
         index = parse(read_limited(str(path / "index.json")), "index.json")
@@ -126,12 +126,12 @@ def validate_layout(path: Path, *, check_layers: bool = True) -> Report:
                    S_LAYOUT + "#indexjson-file", "an image layout needs an index.json",
                    "layout.index-missing")
         return Report("layout", target, walker.findings)
-    except _Bad as bad:
+    except DocumentProblem as bad:
         walker.findings.append(bad.finding)
         return Report("layout", target, walker.findings)
     walker.findings += check_document(index, "index", location="index.json")
     if isinstance(index, dict):
-        for i, d in enumerate(_descriptors(index.get("manifests"))):
+        for i, d in enumerate(descriptor_list(index.get("manifests"))):
             walker.visit(d, f"index.json#/manifests/{i}")
         if not (path / "blobs").is_dir():
             walker.add(Severity.ERROR, "blobs", "the blobs directory is missing", S_LAYOUT + "#blobs",

@@ -22,7 +22,7 @@ from ..errors import InvalidArgumentError, OcixError
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
 from ..oci.digest import digest_problem, new_hasher
-from .document import MAX_DOC_BYTES, _Bad, check_document, parse
+from .document import MAX_DOC_BYTES, DocumentProblem, check_document, parse
 from .findings import Finding, Report, Severity, Sink
 
 BlobOpener = Callable[[Descriptor], "bytes | IO[bytes]"]
@@ -78,7 +78,9 @@ def _opened(blob: bytes | IO[bytes]) -> IO[bytes]:
     return io.BytesIO(blob) if isinstance(blob, (bytes, bytearray)) else blob
 
 
-class _Walker:
+class TreeWalker:
+    """Walks an image tree from a root descriptor, collecting findings; each blob once."""
+
     def __init__(self, open_blob: BlobOpener, *, check_layers: bool = True) -> None:
         self.open_blob = open_blob
         self.check_layers = check_layers
@@ -117,7 +119,7 @@ class _Walker:
         self._verify(d, where, hasher, len(data))
         try:
             return parse(data, loc)
-        except _Bad as bad:
+        except DocumentProblem as bad:
             self.findings.append(bad.finding)
             return None
 
@@ -148,7 +150,7 @@ class _Walker:
             if doc is None:
                 return
             self.findings += check_document(doc, "index", location=d.digest)
-            for i, m in enumerate(_descriptors(doc.get("manifests"))):
+            for i, m in enumerate(descriptor_list(doc.get("manifests"))):
                 self.visit(m, f"{d.digest}#/manifests/{i}", depth + 1)
         elif mt.is_manifest(d.media_type):
             self.manifest(d, where)
@@ -165,7 +167,7 @@ class _Walker:
         if not isinstance(doc, dict):
             return
         config_d = _descriptor(doc.get("config"))
-        layers = _descriptors(doc.get("layers"))
+        layers = descriptor_list(doc.get("layers"))
         config = None
         if config_d is not None:
             if mt.is_config(config_d.media_type):
@@ -320,7 +322,8 @@ def _descriptor(value: Any) -> Descriptor | None:
                       urls=tuple(u for u in urls if isinstance(u, str)) if isinstance(urls, list) else ())
 
 
-def _descriptors(value: Any) -> list[Descriptor]:
+def descriptor_list(value: Any) -> list[Descriptor]:
+    """The well-formed descriptors of a JSON list (others are reported by the schema check)."""
     if not isinstance(value, list):
         return []
     return [d for d in (_descriptor(v) for v in value) if d is not None]
@@ -329,6 +332,6 @@ def _descriptors(value: Any) -> list[Descriptor]:
 def validate_image_tree(open_blob: BlobOpener, root: Descriptor, *, target: str = "",
                         kind: str = "image", check_layers: bool = True) -> Report:
     """Validate everything reachable from `root`: digests, sizes, documents, layer tars."""
-    w = _Walker(open_blob, check_layers=check_layers)
+    w = TreeWalker(open_blob, check_layers=check_layers)
     w.visit(root, target or root.digest)
     return Report(kind, target or root.digest, w.findings)

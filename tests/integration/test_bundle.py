@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ocix.containerd.connection import Connection
-from ocix.containerd.pull import PullOptions, pull
+from ocix.jobs.pull import PullOptions, pull
 from ocix.lab.state import LabState
 from tests.helpers import run_cli
 
@@ -34,7 +34,7 @@ def _mounts_mentioning(text: str) -> list[str]:
 
 def _runtime_argv(name: str) -> list[str]:
     if name == "crun":
-        from ocix.containerd.run import crun_argv
+        from ocix.jobs.runtimes import crun_argv
 
         return crun_argv()
     return ["runc"]

@@ -16,10 +16,10 @@ import pytest
 
 from ocix.containerd import containers, tasks
 from ocix.containerd.connection import Connection
-from ocix.containerd.pull import PullOptions, pull
+from ocix.cri.client import ContainerConfig, CriClient, PodConfig
 from ocix.errors import NotFoundError
+from ocix.jobs.pull import PullOptions, pull
 from ocix.lab.state import LabState
-from ocix.paths.cri import ContainerConfig, CriClient, PodConfig
 from tests.helpers import ctr
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -42,7 +42,7 @@ def busybox_k8s(lab: LabState) -> str:
     ref = f"{lab.registry}/library/busybox:latest"
     conn = Connection(lab.containerd_socket, K8S)
     try:
-        pull(conn, ref, PullOptions(hosts_dir=lab.hosts_dir, quiet=True))
+        pull(conn, ref, PullOptions(hosts_dir=lab.hosts_dir))
     finally:
         conn.close()
     return ref

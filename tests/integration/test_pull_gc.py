@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ocix.containerd import content, images, leases, snapshots
 from ocix.containerd.connection import Connection
-from ocix.containerd.imagewalk import default_manifest
-from ocix.containerd.pull import PullOptions, pull
 from ocix.errors import NotFoundError
+from ocix.jobs.imagetree import default_manifest
+from ocix.jobs.pull import PullOptions, pull
 from ocix.lab.state import LabState
 from ocix.oci.digest import chain_ids, sha256_digest
 from tests.helpers import ctr

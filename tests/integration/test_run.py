@@ -17,7 +17,7 @@ import pytest
 
 from ocix.containerd import containers, snapshots, tasks
 from ocix.containerd.connection import Connection
-from ocix.containerd.pull import PullOptions, pull
+from ocix.jobs.pull import PullOptions, pull
 from ocix.lab.state import LabState
 from tests.helpers import ctr, run_cli
 

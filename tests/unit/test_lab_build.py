@@ -17,8 +17,10 @@ import pytest
 from ocix.errors import FailedPreconditionError, InvalidArgumentError
 from ocix.lab import build as b
 from ocix.lab import recipes
+from ocix.oci import layout as oci_layout
 from ocix.oci import mediatypes as mt
 from ocix.oci.descriptor import Descriptor, Platform
+from ocix.oci.platform import host as host_platform
 
 AMD64 = Platform("linux", "amd64")
 ARM64 = Platform("linux", "arm64")
@@ -48,7 +50,7 @@ def _spec(extra: bytes = b"", host: Path | None = None) -> b.ImageSpec:
 
 
 def _json(layout: Path, digest: str) -> Any:
-    return json.loads(b.read_blob(layout, digest))
+    return json.loads(oci_layout.read_blob(layout, digest))
 
 
 def _manifest(layout: Path, built: b.BuiltImage) -> dict[str, Any]:
@@ -58,7 +60,7 @@ def _manifest(layout: Path, built: b.BuiltImage) -> dict[str, Any]:
 
 
 def _members(layout: Path, digest: str) -> list[tarfile.TarInfo]:
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(b.read_blob(layout, digest)))) as tf:
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(oci_layout.read_blob(layout, digest)))) as tf:
         return tf.getmembers()
 
 
@@ -89,7 +91,7 @@ def test_diff_ids_are_sha256_of_uncompressed_tar(tmp_path: Path) -> None:
     assert len(cfg["rootfs"]["diff_ids"]) == len(m["layers"]) == built.layers == 2
     assert len(cfg["history"]) == 2
     for layer, diff_id in zip(m["layers"], cfg["rootfs"]["diff_ids"], strict=True):
-        blob = b.read_blob(tmp_path, layer["digest"])
+        blob = oci_layout.read_blob(tmp_path, layer["digest"])
         assert layer["mediaType"] == mt.OCI_LAYER_GZIP and layer["size"] == len(blob)
         assert blob[4:8] == b"\0\0\0\0"  # gzip header mtime 0
         assert "sha256:" + hashlib.sha256(gzip.decompress(blob)).hexdigest() == diff_id
@@ -139,7 +141,7 @@ def test_layout_files(tmp_path: Path) -> None:
     index = json.loads((tmp_path / "index.json").read_text())
     assert index["schemaVersion"] == 2 and index["mediaType"] == mt.OCI_INDEX
     [entry] = index["manifests"]
-    assert entry["annotations"] == {b.REF_NAME: "test/img:v1"}
+    assert entry["annotations"] == {oci_layout.REF_NAME: "test/img:v1"}
     assert Descriptor.from_json(entry) == built.root
     m = _manifest(tmp_path, built)
     assert m["schemaVersion"] == 2 and m["mediaType"] == mt.OCI_MANIFEST
@@ -190,10 +192,10 @@ def test_cache_skips_unchanged_and_rebuilds_missing(tmp_path: Path,
     assert len(calls) == 1
     # A blob deleted from the layout is noticed and rebuilt.
     m = _manifest(tmp_path, first)
-    b.blob_path(tmp_path, m["layers"][1]["digest"]).unlink()
+    oci_layout.blob_path(tmp_path, m["layers"][1]["digest"]).unlink()
     rebuilt = b.build_image(tmp_path, _spec())
     assert not rebuilt.cached and rebuilt.root == first.root
-    assert b.blob_path(tmp_path, m["layers"][1]["digest"]).exists()
+    assert oci_layout.blob_path(tmp_path, m["layers"][1]["digest"]).exists()
 
 
 def test_large_layer_is_streamed(tmp_path: Path) -> None:
@@ -210,7 +212,7 @@ def test_large_layer_is_streamed(tmp_path: Path) -> None:
     h = hashlib.sha256()
     for chunk in b.RandomBytes(1, size).chunks():
         h.update(chunk)
-    with gzip.open(b.blob_path(tmp_path, built.descriptor.digest)) as gz, \
+    with gzip.open(oci_layout.blob_path(tmp_path, built.descriptor.digest)) as gz, \
             tarfile.open(fileobj=gz, mode="r|") as tf:
         for m in tf:
             f = tf.extractfile(m)
@@ -248,7 +250,7 @@ def _apply(layout: Path, manifest: dict[str, Any]) -> dict[str, tarfile.TarInfo 
     """A tiny in-memory applier with OCI whiteout semantics (image-spec layer.md)."""
     fs: dict[str, tarfile.TarInfo | bytes] = {}
     for layer in manifest["layers"]:
-        blob = gzip.decompress(b.read_blob(layout, layer["digest"]))
+        blob = gzip.decompress(oci_layout.read_blob(layout, layer["digest"]))
         added: set[str] = set()
         with tarfile.open(fileobj=io.BytesIO(blob)) as tf:
             for m in tf.getmembers():
@@ -290,7 +292,7 @@ def test_busybox_image(seeded: dict[str, b.BuiltImage]) -> None:
     cfg = _json(im.layout, m["config"]["digest"])
     assert cfg["config"]["Cmd"] == ["sh"]
     assert cfg["config"]["Env"] == [recipes.PATH_ENV]
-    assert im.platforms == [str(b.host_platform())] and im.layers == 1
+    assert im.platforms == [str(host_platform())] and im.layers == 1
     fs = _apply(im.layout, m)
     assert fs["/bin/busybox"] == recipes.BUSYBOX.read_bytes()
     for applet in ("sh", "ls", "cat", "echo", "id", "sleep", "env", "awk", "grep", "wc"):
@@ -333,7 +335,7 @@ def test_multiarch_index(seeded: dict[str, b.BuiltImage]) -> None:
     assert im.root.media_type == mt.OCI_INDEX
     idx = _json(im.layout, im.root.digest)
     archs = [m["platform"]["architecture"] for m in idx["manifests"]]
-    native = b.host_platform().architecture
+    native = host_platform().architecture
     assert archs[0] == native and len(set(archs)) == 2
     fake = idx["manifests"][1]
     assert "test content" in fake["annotations"][b.DESCRIPTION]
@@ -372,7 +374,7 @@ def test_large_recipe_shape() -> None:
 
 def test_elf_checks(tmp_path: Path) -> None:
     arch, static = recipes.elf_info(recipes.BUSYBOX)
-    assert static and arch == b.host_platform().architecture
+    assert static and arch == host_platform().architecture
     assert recipes.elf_info(Path("/bin/ls"))[1] is False  # dynamically linked
     not_elf = tmp_path / "x"
     not_elf.write_text("#!/bin/sh\n")

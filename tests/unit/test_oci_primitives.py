@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from ocix.containerd.pull import child_gc_labels, source_label
+from ocix.jobs.pull import child_gc_labels, source_label
 from ocix.oci import mediatypes as mt
 from ocix.oci.descriptor import Platform
 from ocix.oci.digest import chain_id, chain_ids, digest_problem

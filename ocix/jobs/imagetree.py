@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..containerd import content
+from ..containerd.connection import Connection
+from ..containerd.images import Image
 from ..errors import NotFoundError, OcixError
 from ..oci import mediatypes as mt
 from ..oci import platform as plat
 from ..oci.descriptor import Descriptor, json_object
-from . import content
-from .connection import Connection
-from .images import Image
 
 
 @dataclass(frozen=True)
@@ -61,20 +61,21 @@ def manifest_info(conn: Connection, desc: Descriptor) -> ManifestInfo:
     return ManifestInfo(desc, p, config, layers, diff_ids, cdoc)
 
 
-def _pick(target: Descriptor, manifests: list[Descriptor], platform: str | None) -> Descriptor:
+def pick_manifest(target: Descriptor, manifests: list[Descriptor],
+                  platform: str | None) -> Descriptor:
+    """`target` itself, or the entry of index `target` for `platform` (default: this host)."""
     if not mt.is_index(target.media_type):
         return target
     matcher = plat.Matcher(plat.parse(platform) if platform else plat.host())
-    ranked = [(r, i, m) for i, m in enumerate(manifests)
-              if mt.is_manifest(m.media_type) and (r := matcher.rank(m.platform)) is not None]
-    if not ranked:
+    best = plat.best_manifest(manifests, matcher)
+    if best is None:
         raise NotFoundError(f"no manifest for {matcher.wanted} in {target.digest}")
-    return min(ranked)[2]
+    return best
 
 
 def default_manifest(conn: Connection, target: Descriptor, platform: str | None = None) -> ManifestInfo:
     """The manifest `ctr` would use on this host (or for `platform`)."""
-    return manifest_info(conn, _pick(target, children(conn, target), platform))
+    return manifest_info(conn, pick_manifest(target, children(conn, target), platform))
 
 
 def summarize(conn: Connection, image: Image, snapshotter: str = "overlayfs") -> ImageSummary:
@@ -89,7 +90,7 @@ def summarize(conn: Connection, image: Image, snapshotter: str = "overlayfs") ->
         return ImageSummary(image.name, target.digest, target.media_type, 0, [], False, False, 0, 1)
     plats = sorted({str(m.platform) for m in manifests if m.platform}) if index else []
     try:
-        m = manifest_info(conn, _pick(target, manifests, None))
+        m = manifest_info(conn, pick_manifest(target, manifests, None))
     except OcixError:
         return ImageSummary(image.name, target.digest, target.media_type, 0, plats, False, False, 1, 1)
     if not index:

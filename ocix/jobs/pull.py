@@ -15,6 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..containerd import content, images, leases, snapshots
+from ..containerd.connection import Connection
 from ..errors import DigestMismatchError, OcixError
 from ..oci import mediatypes as mt
 from ..oci import platform as plat
@@ -23,8 +25,7 @@ from ..oci.digest import chain_ids
 from ..registry.auth import Credentials
 from ..registry.client import RegistryClient
 from ..registry.reference import parse
-from . import content, images, leases, snapshots, unpack
-from .connection import Connection
+from . import unpack
 
 EventFn = Callable[["Event"], None]
 
@@ -39,7 +40,6 @@ class PullOptions:
     hosts_dir: str | None = None
     plain_http: bool = False
     credentials: Credentials | None = None
-    quiet: bool = False
 
 
 @dataclass(frozen=True)
@@ -281,13 +281,12 @@ class _Puller:
         manifests = [c for c in children if mt.is_manifest(c.media_type)]
         if self.opts.all_platforms:
             return manifests
-        ranked = [(r, i, c) for i, c in enumerate(manifests)
-                  if (r := self.matcher.rank(c.platform)) is not None]
-        if not ranked:
+        best = plat.best_manifest(manifests, self.matcher)
+        if best is None:
             have = ", ".join(str(c.platform) for c in manifests if c.platform) or "none"
             raise OcixError(f"{self.ref.name} has no manifest for {self.matcher.wanted} "
                             f"(it has: {have})", hint="pick one with --platform, or --all-platforms")
-        return [min(ranked)[2]]
+        return [best]
 
 
 def _unpacked_size(conn: Connection, targets: list[tuple[list[Descriptor], list[str]]],

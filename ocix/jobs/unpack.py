@@ -12,11 +12,11 @@ import os
 import time
 from dataclasses import dataclass
 
+from ..containerd import content, diff, snapshots
+from ..containerd.connection import Connection
 from ..errors import AlreadyExistsError, DigestMismatchError, NotFoundError, OcixError
 from ..oci.descriptor import Descriptor
 from ..oci.digest import chain_ids
-from . import content, diff, snapshots
-from .connection import Connection
 
 SNAPSHOT_REF_LABEL = "containerd.io/snapshot.ref"
 UNCOMPRESSED_LABEL = "containerd.io/uncompressed"

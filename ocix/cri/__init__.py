@@ -1,0 +1,1 @@
+"""The Kubernetes CRI v1 client (RuntimeService and ImageService over gRPC)."""
