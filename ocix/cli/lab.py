@@ -31,7 +31,9 @@ def lab() -> None:
     Examples:
       ocix lab up && eval "$(ocix lab env)"
       ocix lab up --with-docker
+      ocix lab up --with-rootless         # user ocixlab: rootless podman + dockerd
       ocix lab status
+      ocix lab logs dockerd -n 20
       ocix lab seed --large
       ocix lab down
     """
@@ -41,14 +43,19 @@ def lab() -> None:
 @DIR_OPTION
 @click.option("--with-docker", is_flag=True, help="Also start a dockerd wired to the lab containerd.")
 @click.option("--no-seed", is_flag=True, help="Do not build and push the seed images.")
+@click.option("--with-rootless", is_flag=True,
+              help="Also create the user ocixlab and run rootless podman and dockerd as it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
-def up(directory: str | None, with_docker: bool, no_seed: bool, quiet: bool) -> None:
+def up(directory: str | None, with_docker: bool, no_seed: bool, with_rootless: bool,
+       quiet: bool) -> None:
     """Start the lab (a no-op if it already runs)."""
     from ..lab import lab as labmod
 
     result = labmod.up(directory, with_docker=with_docker, seed=not no_seed,
-                       progress=_progress(quiet))
+                       with_rootless=with_rootless, progress=_progress(quiet))
     st = result.state
+    if with_rootless:
+        _rootless_line(st.dir)
     if result.already_running:
         click.echo(f"lab already running in {st.dir} (containerd {st.containerd_socket}, "
                    f"registry {st.registry})")
@@ -58,9 +65,23 @@ def up(directory: str | None, with_docker: bool, no_seed: bool, quiet: bool) -> 
     click.echo('next: eval "$(ocix lab env)"')
 
 
+def _rootless_line(directory: str) -> None:
+    from pathlib import Path
+
+    from ..lab.rootless import RootlessState
+
+    rs = RootlessState.load(Path(directory))
+    if rs is None:
+        return
+    docker = (f"dockerd-rootless unix://{rs.docker_socket}" if rs.docker_socket
+              else f"no rootless dockerd: {rs.dockerd_error}")
+    click.echo(f"rootless: user {rs.user} (uid {rs.uid}), podman uid_map {rs.uid_map}; {docker}")
+
+
 @lab.command()
 @DIR_OPTION
-@click.option("--purge", is_flag=True, help="Also delete the lab directory.")
+@click.option("--purge", is_flag=True,
+              help="Also delete the lab directory and the rootless lab user ocixlab.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 def down(directory: str | None, purge: bool, quiet: bool) -> None:
     """Stop what `lab up` started, by pid, and unmount what is left."""
@@ -128,3 +149,21 @@ def seed(directory: str | None, large: bool, sized: tuple[int, ...], quiet: bool
     state.save()
     for ref in state.images:
         click.echo(ref)
+
+
+@lab.command()
+@DIR_OPTION
+@click.argument("component")
+@click.option("--lines", "-n", type=click.IntRange(1, 100000), default=20, show_default=True,
+              help="How many lines from the end.")
+def logs(directory: str | None, component: str, lines: int) -> None:
+    """Print the end of a lab daemon's log (what `journalctl -u docker -n 20` shows for a service).
+
+    \b
+    Examples:
+      ocix lab logs dockerd
+      ocix lab logs containerd -n 50
+    """
+    from ..lab import lab as labmod
+
+    click.echo(labmod.log_tail(directory, component, lines), nl=False)

@@ -64,6 +64,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Show the kernel view of a container's process: namespaces, cgroups, capabilities."),
     "validate": ("validate", "validate",
                  "Validate OCI content against ocix's schemas and the spec's prose rules."),
+    "explain": ("teach", "explain",
+                "Explain a part of the container stack, with its diagram and what runs on this host."),
 }
 
 

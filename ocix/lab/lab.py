@@ -79,7 +79,7 @@ def is_running(state: LabState | None) -> bool:
 
 
 def up(directory: str | os.PathLike[str] | None = None, *, with_docker: bool = False,
-       seed: bool = True, progress: Progress = _noop) -> UpResult:
+       seed: bool = True, with_rootless: bool = False, progress: Progress = _noop) -> UpResult:
     start = time.monotonic()
     root = lab_dir(directory)
     if os.geteuid() != 0:
@@ -90,6 +90,10 @@ def up(directory: str | os.PathLike[str] | None = None, *, with_docker: bool = F
         if with_docker and not old.proc("dockerd"):
             progress("starting dockerd")
             _add_docker(old)
+        if with_rootless:
+            from . import rootless
+
+            rootless.up(old, progress)
         return UpResult(old, True, time.monotonic() - start)
     if old and old.procs:  # half-dead lab from a crash: clear it first
         progress("cleaning up a previous lab that is partly stopped")
@@ -116,6 +120,10 @@ def up(directory: str | os.PathLike[str] | None = None, *, with_docker: bool = F
             state.save()
             progress("pulling the pause image into k8s.io")
             pull_pause(state)
+        if with_rootless:  # pulls the seeded busybox: after seeding
+            from . import rootless
+
+            rootless.up(state, progress)
     except BaseException:
         state.save()
         down(root)
@@ -162,9 +170,11 @@ def pull_pause(state: LabState) -> None:
 def down(directory: str | os.PathLike[str] | None = None, *, purge: bool = False,
          progress: Progress = _noop) -> list[str]:
     """Stop what `up` started and unmount leftovers; returns what was stopped."""
+    from . import rootless
+
     root = lab_dir(directory)
     state = LabState.load(root)
-    stopped: list[str] = []
+    stopped: list[str] = rootless.down(root, purge=purge, progress=progress)
     if state is None:
         _unmount_under(root)
         return stopped
@@ -263,8 +273,11 @@ def status(directory: str | os.PathLike[str] | None = None) -> LabStatus:
             address = f"unix://{state.docker_socket}"
             version = _docker_version(state.docker_socket) if running else ""
         comps.append(ComponentStatus(p.name, p.pid, running, address, version, p.log))
-    return LabStatus(dir=str(root), running=all(c.running for c in comps), components=comps,
-                     images=state.images)
+    running = all(c.running for c in comps)
+    from . import rootless
+
+    comps += [ComponentStatus(*row) for row in rootless.components(root)]
+    return LabStatus(dir=str(root), running=running, components=comps, images=state.images)
 
 
 def _containerd_version(socket: str) -> str:
@@ -300,3 +313,15 @@ def env(directory: str | os.PathLike[str] | None = None) -> dict[str, str]:
     if state.docker_socket and state.proc("dockerd"):
         out["DOCKER_HOST"] = f"unix://{state.docker_socket}"
     return out
+
+
+def log_tail(directory: str | os.PathLike[str] | None, component: str, lines: int = 20) -> str:
+    """The last `lines` lines of a lab component's log (logs/<component>.log)."""
+    root = lab_dir(directory)
+    logs = Paths(root).logs
+    names = sorted(p.stem for p in logs.glob("*.log")) if logs.is_dir() else []
+    if component not in names:
+        raise OcixError(f"no log for {component!r} in {logs}",
+                        hint="logs: " + (", ".join(names) if names else "none (is the lab up?)"))
+    text = (logs / f"{component}.log").read_text(errors="replace").splitlines()[-lines:]
+    return "".join(line + "\n" for line in text)

@@ -1,0 +1,258 @@
+"""Cheap live checks of this host for `ocix explain`: binaries, daemons, processes, kernel facts.
+
+A probe is written `kind:target` in a topic file, e.g. `binary:runc`, `daemon:docker`,
+`process:conmon`, `kernel:cgroup`. Every probe answers within a few seconds and never raises:
+what it cannot learn becomes the mark's detail text.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import OcixError
+
+CRIO_SOCKET = "/var/run/crio/crio.sock"
+PODMAN_SOCKET = "/run/podman/podman.sock"
+
+
+@dataclass(frozen=True)
+class Mark:
+    """What the host has of one part of a stack."""
+
+    part: str
+    probe: str
+    present: bool  # installed / exists
+    running: bool | None  # None: not a thing that runs
+    version: str
+    detail: str
+
+
+def which(binary: str) -> str | None:
+    return shutil.which(binary) or next(
+        (p for p in (f"/usr/sbin/{binary}", f"/sbin/{binary}", f"/usr/libexec/podman/{binary}")
+         if os.access(p, os.X_OK)), None)
+
+
+def version_line(argv: list[str], timeout: float = 5.0) -> str:
+    """The first non-empty output line of e.g. `runc --version`; "" when it fails."""
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    lines = [ln.strip() for ln in (r.stdout + "\n" + r.stderr).splitlines() if ln.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):  # "/usr/bin/containerd-shim-runc-v2:\n  Version: …"
+        lines = lines[1:]
+    return " ".join(lines[0].removeprefix("Version:").split()) if lines else ""
+
+
+def pids_of(comm: str) -> list[int]:
+    """Processes whose /proc/PID/comm is `comm` (the kernel keeps 15 characters of it)."""
+    want = comm[:15]
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if (d / "comm").read_text().strip() == want:
+                out.append(int(d.name))
+        except OSError:
+            continue
+    return sorted(out)
+
+
+def socket_answers(path: str) -> bool:
+    path = path.removeprefix("unix://")
+    if not os.path.exists(path):
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(2)
+        try:
+            s.connect(path)
+            return True
+        except OSError:
+            return False
+
+
+def _lab_sockets() -> dict[str, str]:
+    """Sockets of a running ocix lab (OCIX_LAB_DIR or the default dir), if there is one."""
+    from ..lab.state import LabState, lab_dir
+
+    state = LabState.load(lab_dir())
+    if state is None or not state.procs:
+        return {}
+    out = {}
+    if state.containerd_socket:
+        out["containerd"] = state.containerd_socket
+    if state.docker_socket and state.proc("dockerd"):
+        out["docker"] = state.docker_socket
+    return out
+
+
+def daemon_address(name: str) -> str:
+    """Where ocix would look for a daemon: its env variable, then a running lab, then the default."""
+    env = {"docker": "DOCKER_HOST", "containerd": "CONTAINERD_ADDRESS",
+           "cri": "CONTAINER_RUNTIME_ENDPOINT"}.get(name)
+    if env and os.environ.get(env):
+        return os.environ[env].removeprefix("unix://")
+    lab = _lab_sockets()
+    if name == "cri":
+        return lab.get("containerd") or os.environ.get("CONTAINERD_ADDRESS") or \
+            "/run/containerd/containerd.sock"
+    defaults = {"docker": "/var/run/docker.sock", "containerd": "/run/containerd/containerd.sock",
+                "crio": CRIO_SOCKET, "podman": PODMAN_SOCKET}
+    return lab.get(name) or defaults.get(name, "")
+
+
+def _ask_docker(sock: str) -> str:
+    from ..dockerapi.client import DockerAPI
+
+    v = DockerAPI(sock, timeout=5).get_json("/version")
+    return f"{v.get('Version', '?')} (API {v.get('ApiVersion', '?')})"
+
+
+def _ask_containerd(sock: str) -> str:
+    from ..containerd import version
+    from ..containerd.connection import Connection
+
+    with Connection(sock, timeout=5) as conn:
+        v = version.get(conn)
+    return f"{v.version} ({v.revision[:12]})"
+
+
+def _ask_cri(sock: str) -> str:
+    from ..cri.client import CriClient
+
+    with CriClient(sock, timeout=5) as c:
+        v = c.version()
+    return f"{v.runtime_name} {v.runtime_version} (CRI {v.runtime_api_version})"
+
+
+def _ask_podman_api(sock: str) -> str:
+    from ..dockerapi.client import DockerAPI
+
+    # podman's service also answers the Docker-compatible /version.
+    v = DockerAPI(sock, timeout=5).get_json("/version")
+    return f"{v.get('Version', '?')} (podman API service)"
+
+
+_ASK: dict[str, Callable[[str], str]] = {
+    "docker": _ask_docker, "containerd": _ask_containerd, "cri": _ask_cri, "crio": _ask_cri,
+    "podman": _ask_podman_api,
+}
+
+
+def probe_daemon(part: str, name: str) -> Mark:
+    sock = daemon_address(name)
+    spec = f"daemon:{name}"
+    if not sock or not os.path.exists(sock):
+        return Mark(part, spec, False, False, "", f"no socket at {sock or '(none)'}")
+    if not socket_answers(sock):
+        return Mark(part, spec, True, False, "", f"{sock} exists but nothing answers")
+    try:
+        return Mark(part, spec, True, True, _ASK[name](sock), f"answers on {sock}")
+    except OcixError as e:
+        return Mark(part, spec, True, False, "", f"{sock}: {e.message}")
+
+
+def probe_binary(part: str, binary: str, args: list[str] | None = None) -> Mark:
+    path = which(binary)
+    if path is None:
+        return Mark(part, f"binary:{binary}", False, None, "", f"{binary} is not on PATH")
+    # "-" as the argument: the program has no version flag; presence is all we learn.
+    version = "" if args == ["-"] else version_line([path, *(args or ["--version"])])
+    return Mark(part, f"binary:{binary}", True, None, version, path)
+
+
+def probe_process(part: str, comm: str) -> Mark:
+    pids = pids_of(comm)
+    binary = which(comm)
+    version = version_line([binary, "--version"]) if binary else ""
+    detail = (f"running: pid {', '.join(map(str, pids[:5]))}" + (" …" if len(pids) > 5 else "")
+              if pids else ("installed, not running" if binary else f"{comm} is not installed"))
+    return Mark(part, f"process:{comm}", bool(binary or pids), bool(pids), version, detail)
+
+
+def cgroup_mode(root: Path = Path("/sys/fs/cgroup")) -> str:
+    """'v2' (unified), 'hybrid' (v1 controllers + a v2 tree at unified/) or 'v1'."""
+    if (root / "cgroup.controllers").exists():
+        return "v2"
+    if (root / "unified" / "cgroup.controllers").exists():
+        return "hybrid"
+    return "v1" if root.is_dir() else "none"
+
+
+def _kernel_fact(fact: str) -> tuple[bool, str, str]:
+    """(present, version-ish value, detail) for one kernel fact."""
+    if fact == "release":
+        return True, os.uname().release, "uname -r"
+    if fact == "cgroup":
+        mode = cgroup_mode()
+        return mode != "none", mode, "cgroup layout under /sys/fs/cgroup"
+    if fact == "namespaces":
+        types = sorted(os.listdir("/proc/self/ns"))
+        return bool(types), f"{len(types)} types", " ".join(types)
+    if fact == "caps":
+        last = Path("/proc/sys/kernel/cap_last_cap").read_text().strip()
+        eff = next((line.split()[1] for line in Path("/proc/self/status").read_text().splitlines()
+                    if line.startswith("CapEff:")), "?")
+        return True, f"cap_last_cap {last}", f"this process's CapEff {eff}"
+    if fact == "userns":
+        path = Path("/proc/sys/user/max_user_namespaces")
+        value = path.read_text().strip() if path.exists() else "0"
+        return value != "0", f"max_user_namespaces {value}", "unprivileged user namespaces allowed" \
+            if value != "0" else "user namespaces disabled"
+    if fact == "subuid":
+        lines = [ln for ln in _read("/etc/subuid").splitlines() if ln.strip()]
+        return bool(lines), f"{len(lines)} ranges", "/etc/subuid: " + (
+            ", ".join(lines[:3]) if lines else "empty")
+    if fact == "overlay":
+        has = "overlay" in _read("/proc/filesystems")
+        return has, "overlay" if has else "", "overlayfs in /proc/filesystems" if has else \
+            "overlayfs not loaded"
+    if fact == "seccomp":
+        mode = next((line.split()[1] for line in _read("/proc/self/status").splitlines()
+                     if line.startswith("Seccomp:")), "")
+        return bool(mode), f"mode {mode}" if mode else "", "Seccomp: line of /proc/self/status"
+    raise OcixError(f"unknown kernel fact {fact!r}")
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def probe_kernel(part: str, fact: str) -> Mark:
+    try:
+        present, value, detail = _kernel_fact(fact)
+    except OSError as e:
+        return Mark(part, f"kernel:{fact}", False, None, "", str(e))
+    return Mark(part, f"kernel:{fact}", present, None, value, detail)
+
+
+PROBE_KINDS = ("binary", "daemon", "process", "kernel", "none")
+
+
+def probe(part: str, spec: str) -> Mark:
+    """Run one `kind:target` probe; `none` marks a part that lives elsewhere (e.g. the kubelet)."""
+    kind, _, target = spec.partition(":")
+    if kind == "binary":
+        name, *args = target.split()
+        return probe_binary(part, name, args or None)
+    if kind == "daemon":
+        return probe_daemon(part, target)
+    if kind == "process":
+        return probe_process(part, target)
+    if kind == "kernel":
+        return probe_kernel(part, target)
+    if kind == "none":
+        return Mark(part, spec, False, None, "", target or "not on this host")
+    raise OcixError(f"unknown probe {spec!r}")
