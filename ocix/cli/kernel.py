@@ -83,6 +83,7 @@ def _json(view: KernelView) -> dict[str, object]:
     data = to_jsonable(view)
     assert isinstance(data, dict)
     data["seccomp_mode"] = view.seccomp_mode
+    data["user_namespace"] = to_jsonable(view.user_namespace)
     return data
 
 
@@ -102,6 +103,8 @@ def _render(view: KernelView, origin: str) -> None:
                 [[n.type, n.inode if n.inode is not None else "?",
                   {True: "isolated", False: "shared", None: "unknown"}[n.isolated]]
                  for n in view.namespaces])
+    click.echo("")
+    click.echo("User ns: " + view.user_namespace.note)
     click.echo("")
     print_table(["CAPABILITIES", "MASK", "NAMES"],
                 [[name, s.hex, " ".join(c.removeprefix("CAP_") for c in s.names) or "-"]

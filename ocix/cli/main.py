@@ -66,6 +66,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                  "Validate OCI content against ocix's schemas and the spec's prose rules."),
     "explain": ("teach", "explain",
                 "Explain a part of the container stack, with its diagram and what runs on this host."),
+    "tour": ("teach", "tour",
+             "Walk through the lab handout's hands-on steps, each run live with ocix against the lab."),
 }
 
 

@@ -32,7 +32,7 @@ def command_problem(line: str) -> str | None:
     parent: click.Context | None = None
     try:
         while True:
-            ctx = click.Context(cmd, info_name=path[-1], parent=parent)
+            ctx = click.Context(cmd, info_name=path[-1], parent=parent, **cmd.context_settings)
             _, rest, _ = cmd.make_parser(ctx).parse_args(list(args))
             if not isinstance(cmd, click.Group):
                 if rest and not ctx.allow_extra_args:
@@ -115,3 +115,139 @@ def _state(present: bool, running: bool | None) -> str:
     if not present:
         return "absent"
     return "present" if running is None else "stopped"
+
+
+@click.command()
+@click.option("--list", "list_only", is_flag=True, help="List the steps and what each needs.")
+@click.option("--step", "numbers", multiple=True, type=int, metavar="N",
+              help="Run step N (repeatable).")
+@click.option("--all", "run_all", is_flag=True, help="Run every step, in order.")
+@click.option("--yes", "-y", is_flag=True, help="Start the lab parts the steps need without asking.")
+@click.option("--dir", "directory", envvar="OCIX_LAB_DIR", metavar="DIR",
+              help="Lab state directory (env OCIX_LAB_DIR, default /var/lib/ocix-lab).")
+@json_option
+def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, yes: bool,
+         directory: str | None, as_json: bool) -> None:
+    """Walk through the lab handout's hands-on steps, each run live with ocix against the lab.
+
+    Every step shows the command the handout runs by hand, what to look for, the ocix
+    command run now against the lab with its output, and what it showed. Steps that need a
+    part of the lab (dockerd, the rootless user) start it with --yes, ask on a terminal, or
+    are skipped with the command that starts it. Everything the tour creates (containers,
+    tasks, bundles, processes) is removed before it returns; the lab itself keeps running.
+
+    \b
+    Examples:
+      ocix tour --list
+      ocix tour --step 24                  # unshare: a pid namespace by hand
+      ocix tour --step 8 --step 9 --yes
+      ocix tour --all --yes --json | jq '.steps[] | {number, ok, skipped_reason}'
+    """
+    from ..jobs import tour as job
+
+    steps = job.load_steps()
+    if list_only or not (numbers or run_all):
+        _list_steps(steps, as_json)
+        return
+    selected = job.select(steps, list(numbers) if numbers and not run_all else None)
+    unavailable = _prepare_lab(directory, job.parts_needed(selected), yes, as_json)
+    env = _lab_env(directory)
+    from ..lab.state import lab_dir
+
+    session = job.Session(env, command_problem, str(lab_dir(directory)))
+    results = []
+    try:
+        for step in selected:
+            result = job.run_step(session, step, unavailable)
+            results.append(result)
+            if not as_json:
+                _render_step(result, len(steps))
+    finally:
+        left = session.close()
+    for problem in left:
+        click.echo(f"tour: could not remove {problem}", err=True)
+    if as_json:
+        print_json({"steps": results})
+    else:
+        ok = sum(r.ok for r in results)
+        click.echo(f"tour: {ok} of {len(results)} steps ok" +
+                   ("" if ok == len(results) else "; see the reasons above"))
+    if left or not all(r.ok for r in results):
+        sys.exit(1)
+
+
+def _list_steps(steps: list[Any], as_json: bool) -> None:
+    if as_json:
+        print_json({"steps": [{"number": s.number, "title": s.title, "needs": s.needs,
+                               "handout_command": s.handout, "ocix_command": s.ocix_command}
+                              for s in steps]})
+        return
+    print_table(["STEP", "TITLE", "NEEDS", "OCIX"],
+                [[s.number, s.title, ",".join(s.needs) or "-", s.ocix_command.splitlines()[0]]
+                 for s in steps])
+    click.echo("\nnext: ocix tour --step N, or ocix tour --all --yes")
+
+
+def _lab_parts(directory: str | None) -> set[str]:
+    """Which lab parts run now: containerd, docker, rootless."""
+    from pathlib import Path
+
+    from ..lab import lab as labmod
+    from ..lab.rootless import RootlessState, user_exists
+
+    st = labmod.status(directory)
+    running = {c.name for c in st.components if c.running}
+    parts = {p for p, c in (("containerd", "containerd"), ("docker", "dockerd")) if c in running}
+    rs = RootlessState.load(Path(st.dir))
+    if rs is not None and rs.image and user_exists(rs.user):
+        parts.add("rootless")
+    return parts
+
+
+def _prepare_lab(directory: str | None, needed: set[str], yes: bool, quiet: bool
+                 ) -> dict[str, str]:
+    """Start what the steps need (asked, or with --yes); returns part -> why it is missing."""
+    from ..jobs.tour import PARTS
+
+    if needed & {"docker", "rootless"}:
+        needed = needed | {"containerd"}
+    missing = sorted(needed - _lab_parts(directory))
+    if not missing:
+        return {}
+    what = ", ".join(PARTS[p] for p in missing)
+    start = yes
+    if not yes and sys.stdin.isatty() and not quiet:
+        start = click.confirm(f"The steps need {what}. Start them now?", default=True)
+    if not start:
+        hint = "pass --yes to start it" if sys.stdin.isatty() else "start it, or pass --yes"
+        return {p: f"needs {PARTS[p]}: {hint}" for p in missing}
+    from ..lab import lab as labmod
+
+    progress = (lambda _m: None) if quiet else (lambda m: click.echo(f"lab: {m}", err=True))
+    labmod.up(directory, with_docker="docker" in missing, with_rootless="rootless" in missing,
+              progress=progress)
+    still = sorted(needed - _lab_parts(directory))
+    return {p: f"needs {PARTS[p]}: it did not start" for p in still}
+
+
+def _lab_env(directory: str | None) -> dict[str, str]:
+    from ..errors import OcixError
+    from ..lab import lab as labmod
+
+    try:
+        return labmod.env(directory)
+    except OcixError:
+        return {}  # steps that need no lab (24) still run
+
+
+def _render_step(r: Any, total: int) -> None:
+    bold = sys.stdout.isatty()
+    click.echo(click.style(f"── Step {r.number}/{total}: {r.title} ──", bold=bold))
+    click.echo("By hand (the handout):")
+    click.echo("\n".join("  " + ln for ln in r.handout_command.splitlines()))
+    click.echo(f"Look for: {r.look_for}")
+    click.echo("With ocix:")
+    if r.output:
+        click.echo("\n".join("  " + ln for ln in r.output.splitlines()))
+    click.echo(f"What it showed: {r.explanation}")
+    click.echo("Result: " + ("ok" if r.ok else r.skipped_reason) + "\n")

@@ -17,6 +17,7 @@ from .proc import (
     read_id_map,
     read_status,
 )
+from .userns import UserNamespace, describe
 
 SECCOMP_MODES = {0: "disabled", 1: "strict", 2: "filter"}
 
@@ -43,6 +44,10 @@ class KernelView:
 
     def namespace(self, ns_type: str) -> NamespaceInfo | None:
         return next((n for n in self.namespaces if n.type == ns_type), None)
+
+    @property
+    def user_namespace(self) -> UserNamespace:
+        return describe(self.namespace("user"), self.uid_map, self.gid_map, self.identity.uid[1])
 
 
 def _opt_int(status: dict[str, str], key: str) -> int | None:

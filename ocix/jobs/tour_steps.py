@@ -1,0 +1,279 @@
+"""The tour's step actions and fixtures: what each step runs, and what it sets up and removes.
+
+Each action appends transcript pieces to `out` and raises StepFailed (or NeedsCommand) when the
+step did not show what it should. Fixtures run once per session and register their cleanup.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import NotFoundError, OcixError
+from .tour import PREFIX, NeedsCommand, Session, Step, StepFailed
+
+API_TEST = f"{PREFIX}api-test"
+SLEEPER = f"{PREFIX}ns-test"
+IMAGE = "busybox"
+
+
+def run(session: Session, step: Step, out: list[str]) -> None:
+    if step.fixture:
+        FIXTURES[step.fixture](session, out)
+    ACTIONS[step.action](session, step, out)
+
+
+# -- generic ------------------------------------------------------------------------------
+
+def commands(session: Session, step: Step, out: list[str]) -> None:
+    """Run every line of `run`; a missing command fails the step only after the others ran."""
+    needs: list[str] = []
+    for line in step.run:
+        try:
+            out.append(session.ocix(line, step.keep)[1])
+        except NeedsCommand as e:
+            needs.append(e.message)
+    if step.host:
+        out.append(session.host(step.host)[1])
+    if needs:
+        raise NeedsCommand("; ".join(needs))
+
+
+# -- the Docker Engine API, in-process ----------------------------------------------------
+
+def docker(session: Session) -> Any:
+    from ..dockerapi.client import DockerAPI
+
+    host = session.env.get("DOCKER_HOST", "")
+    if not host:
+        raise StepFailed("DOCKER_HOST is not set", hint="start `ocix lab up --with-docker`")
+    return DockerAPI(host, timeout=120)
+
+
+def _shown(method: str, path: str, status: int, body: Any) -> str:
+    text = body if isinstance(body, str) else json.dumps(body, indent=2)
+    return f"→ {method} /v1.41{path}\n← {status}\n{text}".rstrip()
+
+
+def docker_list(session: Session, step: Step, out: list[str]) -> None:
+    api = docker(session)
+    rows = api.get_json("/containers/json")
+    brief = [{k: c.get(k) for k in ("Id", "Names", "Image", "State", "Status")} for c in rows]
+    for c in brief:
+        c["Id"] = str(c["Id"])[:12]
+    out.append(_shown("GET", "/containers/json", 200, brief))
+
+
+def _pull(session: Session) -> str:
+    status, payload = docker(session).request(
+        "POST", "/images/create", query={"fromImage": IMAGE, "tag": "latest"}, timeout=300)
+    events = [json.loads(line) for line in payload.decode().splitlines() if line.strip()]
+    errors = [e["error"] for e in events if "error" in e]
+    if errors:
+        raise StepFailed(f"pull: {errors[-1]}")
+    lines = [" ".join(str(e.get(k, "")) for k in ("id", "status") if e.get(k)) for e in events]
+    session.done.add("docker_image")
+    return f"→ POST /v1.41/images/create?fromImage={IMAGE}&tag=latest\n← {status}\n" + \
+        "\n".join(json.dumps(e) for e in events[-4:]) + f"\n({len(lines)} progress objects)"
+
+
+def docker_pull(session: Session, step: Step, out: list[str]) -> None:
+    out.append(_pull(session))
+
+
+def _remove_container(session: Session, name: str) -> Callable[[], None]:
+    def remove() -> None:
+        try:
+            docker(session).request("DELETE", f"/containers/{name}", query={"force": "1"})
+        except NotFoundError:
+            pass
+    return remove
+
+
+def _create(session: Session, name: str, cmd: list[str], out: list[str]) -> dict[str, Any]:
+    if "docker_image" not in session.done:
+        out.append("(first: " + _pull(session).splitlines()[0].removeprefix("→ ") + ")")
+    _remove_container(session, name)()  # a leftover of an interrupted tour
+    body = {"Image": IMAGE, "Cmd": cmd, "HostConfig": {"NetworkMode": "none"}}
+    session.on_close(f"docker container {name}", _remove_container(session, name))
+    created: dict[str, Any] = docker(session).post_json("/containers/create", body, name=name)
+    session.done.add(f"created:{name}")
+    return created
+
+
+def docker_create(session: Session, step: Step, out: list[str]) -> None:
+    created = _create(session, API_TEST, ["echo", "hello-from-API"], out)
+    out.append(_shown("POST", f"/containers/create?name={API_TEST}", 201, created))
+
+
+def _start_and_wait(session: Session, out: list[str]) -> None:
+    if f"created:{API_TEST}" not in session.done:
+        _create(session, API_TEST, ["echo", "hello-from-API"], out)
+        out.append(f"(first: POST /containers/create?name={API_TEST})")
+    api = docker(session)
+    status, _ = api.request("POST", f"/containers/{API_TEST}/start")
+    waited = api.post_json(f"/containers/{API_TEST}/wait")
+    session.done.add(f"started:{API_TEST}")
+    out.append(_shown("POST", f"/containers/{API_TEST}/start", status, "") + "\n" +
+               _shown("POST", f"/containers/{API_TEST}/wait", 200, waited))
+    if waited.get("StatusCode") != 0:
+        raise StepFailed(f"the container exited with {waited.get('StatusCode')}")
+
+
+def docker_start(session: Session, step: Step, out: list[str]) -> None:
+    _start_and_wait(session, out)
+
+
+def demux(payload: bytes) -> list[tuple[int, bytes]]:
+    """Docker's multiplexed stream: [stream, 0, 0, 0, size (4 bytes, big-endian)] + data."""
+    frames, i = [], 0
+    while i + 8 <= len(payload):
+        size = int.from_bytes(payload[i + 4:i + 8], "big")
+        frames.append((payload[i], payload[i + 8:i + 8 + size]))
+        i += 8 + size
+    return frames
+
+
+def docker_logs(session: Session, step: Step, out: list[str]) -> None:
+    if f"started:{API_TEST}" not in session.done:
+        _start_and_wait(session, [])
+        out.append(f"(first: create, start and wait for {API_TEST})")
+    status, payload = docker(session).request(
+        "GET", f"/containers/{API_TEST}/logs", query={"stdout": "1", "stderr": "1", "timestamps": "0"})
+    frames = demux(payload)
+    shown = [f"→ GET /v1.41/containers/{API_TEST}/logs?stdout=1&stderr=1&timestamps=0",
+             f"← {status}, {len(payload)} bytes: {payload[:8].hex(' ')} | {payload[8:].decode()!r}"]
+    shown += [f"frame: stream {s} ({ {1: 'stdout', 2: 'stderr'}.get(s, '?') }), {len(d)} bytes: "
+              f"{d.decode(errors='replace')!r}" for s, d in frames]
+    out.append("\n".join(shown))
+    if not any(b"hello-from-API" in d for _, d in frames):
+        raise StepFailed("hello-from-API is not in the logs")
+
+
+def docker_sleeper(session: Session, out: list[str]) -> None:
+    if "docker_sleeper" in session.done:
+        out.append(f"(container {SLEEPER} from an earlier step, pid {session.vars['pid']})")
+        return
+    _create(session, SLEEPER, ["sleep", "300"], out)
+    api = docker(session)
+    api.request("POST", f"/containers/{SLEEPER}/start")
+    pid = api.get_json(f"/containers/{SLEEPER}/json")["State"]["Pid"]
+    session.vars["pid"] = str(pid)
+    session.done.add("docker_sleeper")
+    out.append(f"(set-up through the Engine API: create + start {SLEEPER}: busybox sleep 300, "
+               f"State.Pid {pid})")
+
+
+# -- containerd -----------------------------------------------------------------------------
+
+def containerd_image(session: Session, out: list[str]) -> None:
+    if "containerd_image" in session.done:
+        return
+    session.ocix(f"ocix pull -q {IMAGE}")
+    session.done.add("containerd_image")
+    out.append(f"(set-up: ocix pull -q {IMAGE} into namespace {session.env['CONTAINERD_NAMESPACE']})")
+
+
+def capeff(session: Session, step: Step, out: list[str]) -> None:
+    with_caps, dropped, decode = step.run
+    transcript = session.ocix(with_caps)[1]
+    out.append(transcript)
+    m = re.search(r"CapEff:\s*([0-9a-f]{16})", transcript)
+    if not m:
+        raise StepFailed("no CapEff line in the output")
+    session.vars["capeff"] = m.group(1)
+    transcript = session.ocix(dropped)[1]
+    out.append(transcript)
+    if not re.search(r"CapEff:\s*0{16}", transcript):
+        raise StepFailed("CapEff is not zero after --cap-drop ALL")
+    out.append(session.ocix(decode)[1])
+
+
+def overlay_dirs(session: Session, step: Step, out: list[str]) -> None:
+    root = Path(session.lab_dir)
+    for what, d in (("dockerd's overlay2", root / "docker" / "root" / "overlay2"),
+                    ("containerd's overlayfs snapshots",
+                     root / "containerd" / "root" / "io.containerd.snapshotter.v1.overlayfs" /
+                     "snapshots")):
+        names = sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+        out.append(f"$ ls {d} | head   # {what}, {len(names)} entries\n" + "\n".join(names[:10]))
+    commands(session, step, out)
+
+
+def runc(session: Session, step: Step, out: list[str]) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix=PREFIX))
+    session.on_close(f"bundle directory {tmp}", lambda: shutil.rmtree(tmp))
+    session.vars["bundle"] = str(tmp / "bundle")
+    for line in step.run:
+        out.append(session.ocix(line)[1])
+    state = str(tmp / "runc-state")
+    name = f"{PREFIX}runc"
+
+    def delete() -> None:
+        rc, transcript = session.host(["runc", "--root", state, "delete", "--force", name])
+        if rc != 0 and "does not exist" not in transcript:
+            raise OcixError(transcript)
+
+    session.on_close(f"runc container {name}", delete)
+    rc, transcript = session.host(["runc", "--root", state, "run", "--bundle",
+                                   str(tmp / "bundle"), name])
+    out.append(transcript)
+    if rc != 0 or "hello-from-runc" not in transcript:
+        raise StepFailed(f"runc run exited with {rc}")
+
+
+# -- rootless ---------------------------------------------------------------------------
+
+def rootless(session: Session, step: Step, out: list[str]) -> None:
+    # The rootless helpers live with the lab that set the user up; imported only here.
+    from ..lab import rootless as rl
+
+    rs = rl.RootlessState.load(Path(session.lab_dir))
+    if rs is None or not rs.image:
+        raise StepFailed("the rootless lab is not set up", hint="ocix lab up --with-rootless")
+    name = f"{PREFIX}rootless"
+
+    def remove() -> None:
+        rl.podman(rs, "rm", "--force", "--time", "0", name, timeout=60)
+
+    try:
+        remove()  # a leftover of an interrupted tour
+    except OcixError:
+        pass
+    session.on_close(f"rootless podman container {name}", remove)
+    rl.podman(rs, *rl.podman_run_args(rs, "sleep", "300", detach=True, name=name))
+    pid = rl.podman(rs, "inspect", "--format", "{{.State.Pid}}", name).stdout.strip()
+    out.append(f"$ runuser -u {rs.user} -- podman run -d --name {name} --network none "
+               f"{' '.join(rl.ULIMITS)} {rs.image} sleep 300\n"
+               f"(podman inspect: State.Pid {pid}; the process belongs to {rs.user})")
+    session.vars["rootless_pid"] = pid
+    _, transcript = session.ocix(f"ocix kernel --pid {pid}",
+                                    ["Process", "User", "NAMESPACE", "CAPABILITIES"])
+    out.append(transcript)
+    m = re.search(r"uid map\s+0->(\d+)", transcript)
+    if not m or m.group(1) == "0":
+        raise StepFailed("uid 0 inside is not mapped to an unprivileged host uid")
+
+
+FIXTURES: dict[str, Callable[[Session, list[str]], None]] = {
+    "docker_sleeper": docker_sleeper, "containerd_image": containerd_image,
+}
+
+
+def _unshare(session: Session, step: Step, out: list[str]) -> None:
+    from .tour_unshare import unshare_step
+
+    unshare_step(session, out)
+
+
+ACTIONS: dict[str, Callable[[Session, Step, list[str]], None]] = {
+    "commands": commands, "docker_list": docker_list, "docker_pull": docker_pull,
+    "docker_create": docker_create, "docker_start": docker_start, "docker_logs": docker_logs,
+    "capeff": capeff, "overlay_dirs": overlay_dirs, "runc": runc, "rootless": rootless,
+    "unshare": _unshare,
+}
