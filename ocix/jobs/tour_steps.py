@@ -70,7 +70,13 @@ def docker_list(session: Session, step: Step, out: list[str]) -> None:
 
 
 def _pull(session: Session) -> str:
-    status, payload = docker(session).request(
+    api = docker(session)
+    try:
+        api.get_json(f"/images/{IMAGE}/json")
+    except NotFoundError:  # the tour brought it in: it takes it out again (and dockerd's lease)
+        session.on_close(f"docker image {IMAGE}",
+                         lambda: api.request("DELETE", f"/images/{IMAGE}", query={"force": "1"}))
+    status, payload = api.request(
         "POST", "/images/create", query={"fromImage": IMAGE, "tag": "latest"}, timeout=300)
     events = [json.loads(line) for line in payload.decode().splitlines() if line.strip()]
     errors = [e["error"] for e in events if "error" in e]

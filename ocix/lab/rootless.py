@@ -250,7 +250,7 @@ def down(lab_root: Path, *, purge: bool, progress: Progress) -> list[str]:
                 podman(rs, "rm", "--all", "--force", "--time", "0", timeout=60)
             except OcixError as e:
                 progress(str(e))
-        if rs.dockerd is not None:
+        if rs.dockerd is not None and daemons.alive(rs.dockerd):
             progress("stopping the rootless dockerd")
             daemons.stop(rs.dockerd, timeout=20)
             stopped.append("dockerd-rootless")

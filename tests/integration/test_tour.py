@@ -1,0 +1,121 @@
+"""`ocix tour --all --yes --json` in a fresh lab: every step whose commands exist passes, and
+nothing the tour made is left: no container, task, pod, podman container, lease or mount."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ocix.cli.teach import command_problem
+from ocix.containerd import containers, leases, namespaces, tasks
+from ocix.containerd.connection import Connection
+from ocix.lab import rootless
+from ocix.lab.lab import mounts_under
+from ocix.lab.state import LabState
+
+pytestmark = pytest.mark.integration
+
+NEEDS = re.compile(r"needs `(ocix [a-z -]+)` \(not in this build\)")
+
+
+def _ocix(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ocix", *args], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def tour_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict, Path, bool]]:
+    if os.geteuid() != 0:
+        pytest.skip("the tour starts the lab: needs root")
+    user_before = rootless.user_exists()
+    root = Path(tmp_path_factory.mktemp("tourlab", numbered=True))
+    env = {"OCIX_LAB_DIR": str(root)}
+    try:
+        r = _ocix("tour", "--all", "--yes", "--json", env=env)
+        assert r.stdout, r.stderr
+        yield json.loads(r.stdout), root, user_before
+    finally:
+        down = _ocix("lab", "down", "--purge", env=env)
+        assert down.returncode == 0, down.stderr
+
+
+def test_every_step_runs_or_names_the_missing_command(tour_run: tuple[dict, Path, bool]) -> None:
+    data, _, _ = tour_run
+    steps = data["steps"]
+    assert [s["number"] for s in steps] == list(range(1, 26))
+    for s in steps:
+        assert set(s) == {"number", "title", "handout_command", "look_for", "ocix_command",
+                          "output", "explanation", "ok", "skipped_reason"}
+        if s["ok"]:
+            assert s["skipped_reason"] == "" and s["output"], s["number"]
+            continue
+        # Only a command another change adds may be missing, and it must really be absent.
+        missing = NEEDS.findall(s["skipped_reason"])
+        assert missing, f"step {s['number']}: {s['skipped_reason']}\n{s['output']}"
+        for cmd in missing:
+            assert command_problem(cmd) is not None, f"step {s['number']}: {cmd} exists now"
+
+
+def test_steps_that_need_only_this_build_pass(tour_run: tuple[dict, Path, bool]) -> None:
+    ok = {s["number"] for s in tour_run[0]["steps"] if s["ok"]}
+    assert {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 20, 21, 22, 23, 24, 25} <= ok
+
+
+def test_live_evidence(tour_run: tuple[dict, Path, bool]) -> None:
+    by = {s["number"]: s for s in tour_run[0]["steps"]}
+    assert "frame: stream 1 (stdout), 15 bytes: 'hello-from-API\\n'" in by[7]["output"]
+    assert "inside: my pid is 1" in by[24]["output"]
+    assert re.search(r"^pid\s+pid:\[\d+\]\s+pid:\[\d+\]\s+<- new$", by[24]["output"], re.M)
+    assert re.search(r"NSpid \d+ 1 ", by[24]["output"])
+    assert re.search(r"uid map\s+0->[1-9]\d* x1, 1->\d+ x65536", by[20]["output"])
+    assert "hello-from-runc" in by[25]["output"]
+    assert "CapEff:\t0000000000000000" in by[13]["output"]
+
+
+def test_nothing_is_left_behind(tour_run: tuple[dict, Path, bool]) -> None:
+    _, root, _ = tour_run
+    state = LabState.load(root)
+    assert state is not None and state.containerd_socket
+    left: list[str] = []
+    with Connection(state.containerd_socket, timeout=10) as conn:
+        for ns in namespaces.list_namespaces(conn):
+            scoped = conn.in_namespace(ns.name)
+            left += [f"container {ns.name}/{c.id}" for c in containers.list_containers(scoped)
+                     if ns.name != "k8s.io" or c.id.startswith("ocix-tour")]
+            left += [f"task {ns.name}/{t.container_id}" for t in tasks.list_tasks(scoped)]
+            left += [f"lease {ns.name}/{le.id}" for le in leases.list_leases(scoped)]
+    from ocix.cri.client import CriClient
+
+    with CriClient(state.containerd_socket, timeout=10) as cri:
+        left += [f"pod {p.id}" for p in cri.list_pod_sandboxes()]
+    from ocix.dockerapi.client import DockerAPI
+
+    left += [f"docker container {c['Names']}"
+             for c in DockerAPI(state.docker_socket).get_json("/containers/json", all=1)]
+    rs = rootless.RootlessState.load(root)
+    assert rs is not None
+    ps = rootless.podman(rs, "ps", "--all", "--format", "{{.Names}}").stdout.split()
+    left += [f"podman container {n}" for n in ps]
+    own = str(root / "docker" / "root")  # dockerd binds its data root onto itself at start
+    left += [f"mount {m}" for m in mounts_under(root) if m != own]
+    left += [f"mount {ln.split()[4]}" for ln in Path("/proc/self/mountinfo").read_text().splitlines()
+             if "ocix-tour-" in ln.split()[4]]
+    left += [f"dir {p}" for p in Path("/tmp").glob("ocix-tour-*")]
+    assert left == []
+
+
+def test_step_without_lab_parts_and_no_yes_is_skipped_with_the_way_to_start(
+        tmp_path: Path) -> None:
+    r = _ocix("tour", "--step", "21", "--json", env={"OCIX_LAB_DIR": str(tmp_path / "none")})
+    assert r.returncode == 1
+    step = json.loads(r.stdout)["steps"][0]
+    assert (step["ok"], step["skipped_reason"]) == (
+        False, "needs the lab's containerd (`ocix lab up`): start it, or pass --yes")
+    assert not (tmp_path / "none" / "lab.json").exists()
