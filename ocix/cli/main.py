@@ -53,6 +53,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "namespaces": ("daemon", "namespaces", "Manage containerd namespaces."),
     "pull": ("images", "pull", "Pull REF into containerd and unpack it, like `ctr images pull`."),
     "images": ("images", "images", "List, check and remove images in containerd."),
+    "layers": ("layers", "layers",
+               "Show what each layer of IMAGE adds, changes and deletes, read from containerd."),
     "run": ("run", "run",
             "Run COMMAND (default: the image's Entrypoint + Cmd) in a new container of IMAGE."),
     "spec": ("run", "spec", "Print the OCI runtime spec `ocix run` would send for IMAGE and these flags."),
