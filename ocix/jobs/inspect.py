@@ -19,7 +19,7 @@ from ..oci.digest import chain_ids
 from .imagetree import ManifestInfo, children, manifest_info, pick_manifest
 
 # Where an uncompressed size came from: bytes the snapshot takes on disk, or the tar's length.
-FROM_SNAPSHOT, FROM_STREAM = "snapshot usage", "stream"
+FROM_SNAPSHOT, FROM_STREAM = "snapshot usage", "tar stream"
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,22 @@ def find_image(conn: Connection, name: str) -> images.Image:
 
 def image_manifest(conn: Connection, name: str, platform: str | None = None
                    ) -> tuple[images.Image, ManifestInfo]:
+    """The image record and the manifest of `platform` (default: this host's) it points to."""
     record = find_image(conn, name)
-    return record, manifest_info(conn, pick_manifest(record.target, children(conn, record.target),
-                                                     platform))
+    try:
+        manifests = children(conn, record.target)
+    except NotFoundError:
+        raise NotFoundError(f"image {record.name}: its index {record.target.digest} is not in the "
+                            "content store", hint="pull the image again") from None
+    desc = pick_manifest(record.target, manifests, platform)
+    try:
+        return record, manifest_info(conn, desc)
+    except NotFoundError:
+        which = f" for {desc.platform}" if desc.platform else ""
+        raise NotFoundError(
+            f"image {record.name}: the manifest{which} ({desc.digest}) or its config is not in "
+            "the content store",
+            hint="that platform was not pulled: `ocix pull --platform OS/ARCH IMAGE`") from None
 
 
 def history_layers(config_doc: dict[str, Any], layers: int) -> list[int | None]:

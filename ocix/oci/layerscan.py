@@ -105,8 +105,13 @@ def _kind(m: tarfile.TarInfo) -> str:
 
 
 def climbs_out(target: str, base: str) -> bool:
-    """Does `target`, taken relative to directory `base` of the layer, go above the root?"""
-    depth = 0 if target.startswith("/") else len([p for p in base.split("/") if p not in ("", ".")])
+    """Does `target`, taken relative to directory `base` of the layer, go above the root?
+
+    An absolute target cannot: `..` at the root stays at the root, and runtimes resolve it
+    inside the container's root."""
+    if target.startswith("/"):
+        return False
+    depth = len([p for p in base.split("/") if p not in ("", ".")])
     for part in target.split("/"):
         if part in ("", "."):
             continue
@@ -160,8 +165,8 @@ def scan_members(members: Iterable[tarfile.TarInfo], lower: Tree, *,
         parent, base = posixpath.split(path)
         if base == OPAQUE_MARKER:
             changes[parent] = (OPAQUE, "dir")
-        elif base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
-            continue  # other aufs metadata (.wh..wh.plnk, ...): not part of the tree
+        elif "/" + WHITEOUT_PREFIX + WHITEOUT_PREFIX in path:
+            continue  # aufs metadata (.wh..wh.plnk/...): not part of the tree
         elif base.startswith(WHITEOUT_PREFIX):
             changes[posixpath.join(parent, base[len(WHITEOUT_PREFIX):])] = (DELETED, "whiteout")
         elif changes.get(path, ("",))[0] != OPAQUE:  # the dir entry of an opaque dir
@@ -261,7 +266,7 @@ def tar_members(stream: Iterable[bytes]) -> Iterator[tarfile.TarInfo]:
     try:
         with tarfile.open(fileobj=chunk_stream(stream), mode="r|", bufsize=TAR_BUFSIZE) as tar:
             while (m := tar.next()) is not None:
-                tar.members.clear()
+                tar.members.clear()  # type: ignore[attr-defined]  # not in typeshed
                 yield m
     except (tarfile.TarError, EOFError) as e:
         raise OcixError(f"not a valid tar stream: {e}") from None
