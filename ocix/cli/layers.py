@@ -31,7 +31,8 @@ def layers(state: State, image: str, files: bool, layer: int | None, platform: s
     "changed" when a lower layer already has it; a whiteout `.wh.NAME` deletes NAME; a
     directory holding `.wh..wh..opq` is opaque (the lower layers' contents of it are hidden).
     Entries that could escape the root (`..`, absolute paths, links leaving the root, device
-    nodes) are listed as hostile with the reason, and never applied.
+    nodes) are listed as hostile with the reason, and never applied.  With --files each path
+    is prefixed A (added), C (changed), D (deleted) or O (opaque).  See docs/layers.md.
 
     \b
     Examples:
