@@ -73,21 +73,36 @@ class Tree:
             self.dirs.add(parent)
             parent = posixpath.dirname(parent)
 
-    def remove(self, path: str, *, keep_self: bool = False) -> int:
-        """Remove `path` (unless keep_self) and everything under it; how many paths went."""
+    def remove(self, deleted: Iterable[str], emptied: Iterable[str] = ()) -> int:
+        """Remove the `deleted` paths with everything under them, and everything under the
+        `emptied` directories (which stay); how many paths went.
+
+        One pass over the tree for all of a layer's directories, not one per whiteout."""
         gone = 0
-        if not keep_self and path in self.paths:
-            self.paths.discard(path)
-            gone += 1
-        if path in self.dirs:
-            if not keep_self:
+        cut: set[str] = set()
+        for path in deleted:
+            if path in self.paths:
+                self.paths.discard(path)
+                gone += 1
+            if path in self.dirs:
                 self.dirs.discard(path)
-            prefix = path.rstrip("/") + "/"
-            under = [p for p in self.paths if p.startswith(prefix)]
+                cut.add(path)
+        cut.update(p for p in emptied if p in self.dirs)
+        if cut:
+            under = [p for p in self.paths if _below(p, cut)]
             self.paths.difference_update(under)
-            self.dirs.difference_update([p for p in self.dirs if p.startswith(prefix)])
+            self.dirs.difference_update([p for p in self.dirs if _below(p, cut)])
             gone += len(under)
         return gone
+
+
+def _below(path: str, dirs: set[str]) -> bool:
+    parent = posixpath.dirname(path)
+    while parent != "/":
+        if parent in dirs:
+            return True
+        parent = posixpath.dirname(parent)
+    return False
 
 
 def _kind(m: tarfile.TarInfo) -> str:
@@ -171,11 +186,8 @@ def scan_members(members: Iterable[tarfile.TarInfo], lower: Tree, *,
             changes[posixpath.join(parent, base[len(WHITEOUT_PREFIX):])] = (DELETED, "whiteout")
         elif changes.get(path, ("",))[0] != OPAQUE:  # the dir entry of an opaque dir
             changes[path] = (CHANGED if path in lower else ADDED, _kind(m))
-    for path, (change, _) in changes.items():
-        if change == DELETED:
-            result.hidden += lower.remove(path)
-        elif change == OPAQUE:
-            result.hidden += lower.remove(path, keep_self=True)
+    result.hidden = lower.remove([p for p, (c, _) in changes.items() if c == DELETED],
+                                 [p for p, (c, _) in changes.items() if c == OPAQUE])
     for path, (change, kind) in changes.items():
         if change == ADDED:
             result.added += 1

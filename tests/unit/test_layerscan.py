@@ -266,3 +266,12 @@ def test_chunk_stream_reads_every_byte_in_order(size: int) -> None:
     while block := s.read(size):
         out += block
     assert bytes(out) == data
+
+
+def test_nested_deletions_in_one_layer_count_each_path_once() -> None:
+    tree = ls.Tree()
+    scan(make_tar(BASE), tree)
+    r = scan(make_tar([f("opt/app/.wh.sub"), f("opt/.wh.app"), f(".wh.opt")]), tree)
+    assert r.hidden == 5  # /opt, app, app/one, app/sub, app/sub/two: sub counted once
+    assert not any(p.startswith("/opt") for p in tree.paths | tree.dirs)
+    assert "/etc/passwd" in tree
