@@ -7,7 +7,7 @@ uncompressed size.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,21 +140,32 @@ def _snapshot_usage(conn: Connection, key: str, snapshotter: str) -> int | None:
     return snapshots.usage(conn, key, snapshotter).size
 
 
-def stream_size(conn: Connection, desc: Descriptor) -> int:
-    """Uncompressed bytes of a layer blob, decompressed as it streams; nothing is kept."""
+def decompressed_blob(conn: Connection, desc: Descriptor) -> tuple[str, Iterator[bytes]]:
+    """(compression, decompressed chunks) of a layer blob as it streams from the content store.
+
+    The compression comes from the blob's first bytes; the media type only breaks a tie."""
     from ..oci.layerscan import decompress, sniff_compression
     from ..oci.mediatypes import layer_compression
 
     chunks = content.read(conn, desc.digest)
-    first = next(chunks, b"")
+    try:
+        first = next(chunks, b"")
+    except NotFoundError:
+        raise NotFoundError(f"layer blob {desc.digest} is not in the content store",
+                            hint="pull the image again: `ocix pull IMAGE`") from None
     compression = sniff_compression(first, layer_compression(desc.media_type))
-    return sum(len(b) for b in decompress(_prepend(first, chunks), compression))
+    return compression, decompress(_joined(first, chunks), compression)
 
 
-def _prepend(first: bytes, rest: Iterable[bytes]) -> Iterable[bytes]:
+def _joined(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     if first:
         yield first
     yield from rest
+
+
+def stream_size(conn: Connection, desc: Descriptor) -> int:
+    """Uncompressed bytes of a layer blob, decompressed as it streams; nothing is kept."""
+    return sum(len(b) for b in decompressed_blob(conn, desc)[1])
 
 
 def inspect_image(conn: Connection, name: str, platform: str | None = None,

@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from ..containerd import content
 from ..containerd.connection import Connection
 from ..errors import NotFoundError, OcixError
 from ..oci import layerscan
+from ..oci.descriptor import Descriptor
 from ..oci.digest import chain_ids
-from ..oci.mediatypes import layer_compression
-from .inspect import created_by, image_manifest
+from .inspect import created_by, decompressed_blob, image_manifest
 
 
 @dataclass(frozen=True)
@@ -63,28 +62,11 @@ class _Counted:
             yield c
 
 
-def _blob_chunks(conn: Connection, digest: str) -> tuple[bytes, Iterator[bytes]]:
-    chunks = content.read(conn, digest)
-    try:
-        first = next(chunks, b"")
-    except NotFoundError:
-        raise NotFoundError(f"layer blob {digest} is not in the content store",
-                            hint="pull the image again: `ocix pull IMAGE`") from None
-    return first, chunks
-
-
-def _joined(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    if first:
-        yield first
-    yield from rest
-
-
-def scan_blob(conn: Connection, digest: str, media_type: str, lower: layerscan.Tree, *,
+def scan_blob(conn: Connection, desc: Descriptor, lower: layerscan.Tree, *,
               keep_files: bool) -> tuple[layerscan.LayerScan, int, str]:
     """(scan, uncompressed size, compression) of one layer blob, applied to `lower`."""
-    first, rest = _blob_chunks(conn, digest)
-    compression = layerscan.sniff_compression(first, layer_compression(media_type))
-    counted = _Counted(layerscan.decompress(_joined(first, rest), compression))
+    compression, chunks = decompressed_blob(conn, desc)
+    counted = _Counted(chunks)
     stream = iter(counted)
     scan = layerscan.scan_members(layerscan.tar_members(stream), lower, keep_files=keep_files)
     for _ in stream:  # the tar's end-of-archive padding still counts toward its size
@@ -117,8 +99,7 @@ def scan_image(conn: Connection, name: str, *, platform: str | None = None,
             on_layer(i + 1, last, desc.digest)
         wanted = layer is None or layer == i + 1
         try:
-            scan, usize, comp = scan_blob(conn, desc.digest, desc.media_type, tree,
-                                          keep_files=files and wanted)
+            scan, usize, comp = scan_blob(conn, desc, tree, keep_files=files and wanted)
         except NotFoundError:
             raise
         except OcixError as e:
