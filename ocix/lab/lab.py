@@ -280,11 +280,12 @@ def _containerd_version(socket: str) -> str:
 
 
 def _docker_version(socket: str) -> str:
-    from ..dockerapi.client import DockerAPI
+    from ..dockerapi.client import DockerClient
 
     try:
-        v = DockerAPI(socket).get_json("/version")
-        return f"{v.get('Version', '?')} (API {v.get('ApiVersion', '?')})"
+        with DockerClient.from_env(socket) as client:
+            v = client.version()
+        return f"{v.version} (API {v.api_version})"
     except OcixError as e:
         return f"unreachable: {e.message}"
 
