@@ -46,7 +46,7 @@ pass_state = click.make_pass_decorator(State, ensure=True)
 # a unit test keeps each summary equal to the command's own first help line.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "lab": ("lab", "lab",
-            "Run the embedded lab: a private containerd, a loopback registry, optionally dockerd."),
+            "Run the embedded lab: a private containerd, a loopback registry, optionally dockerd, podman."),
     "version": ("daemon", "version", "Print the client version and the daemon's version and revision."),
     "plugins": ("daemon", "plugins",
                 "List the daemon's plugins: type, id, platforms and status, like `ctr plugins ls`."),

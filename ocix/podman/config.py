@@ -6,6 +6,7 @@ user's ~/.config/containers are never written. Why the settings are what they ar
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tomllib
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ from typing import Any
 # The distribution's containers.conf files: the lab's file starts from them so that podman keeps
 # its packaged defaults (default_capabilities above all) when CONTAINERS_CONF replaces them.
 SYSTEM_CONTAINERS_CONF = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
+# podman refuses a run root longer than this (conmon's socket paths must fit in sun_path).
+MAX_RUN_ROOT = 50
+SHORT_RUN_ROOTS = Path("/run/ocix-podman")
 # The limits this VM lets even root set (docs/vm-limits.md); podman's defaults are higher.
 ULIMITS = ("nofile=1024:1024", "nproc=1024:1024")
 
@@ -35,7 +39,11 @@ class PodmanPaths:
 
     @property
     def run_root(self) -> Path:
-        return self.dir / "runroot"
+        """In the lab dir if the path is short enough for podman, else /run/ocix-podman/<hash>."""
+        inside = self.dir / "runroot"
+        if len(str(inside)) <= MAX_RUN_ROOT:
+            return inside
+        return SHORT_RUN_ROOTS / hashlib.sha256(str(self.lab).encode()).hexdigest()[:16]
 
     @property
     def tmp_dir(self) -> Path:
@@ -106,6 +114,8 @@ def remove_lab_config(lab: Path, *, storage: bool = False) -> None:
     paths = PodmanPaths(lab)
     for f in (paths.containers_conf, paths.registries_conf, paths.storage_conf):
         f.unlink(missing_ok=True)
+    if not paths.run_root.is_relative_to(paths.lab):
+        shutil.rmtree(paths.run_root, ignore_errors=True)  # volatile state, like /run itself
     if storage:
         shutil.rmtree(paths.dir, ignore_errors=True)
 
