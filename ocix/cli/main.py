@@ -62,6 +62,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tasks": ("run", "tasks_group", "List, signal, remove tasks and run processes in them."),
     "kernel": ("kernel", "kernel",
                "Show the kernel view of a container's process: namespaces, cgroups, capabilities."),
+    "compare": ("compare", "compare",
+                "Run COMMAND through docker, containerd, runc, crun, CRI and podman, and compare them."),
     "validate": ("validate", "validate",
                  "Validate OCI content against ocix's schemas and the spec's prose rules."),
 }

@@ -99,7 +99,7 @@ def rows_of(r: PathResult) -> dict[str, str]:
         "exit_code": str(r.exit_code),
         "stdout": r.stdout or "",
         "parent": r.parent.name if r.parent else "?",
-        "capabilities": " ".join(r.capabilities) or "none",
+        "capabilities": r.cap_eff or "?",  # the names of what differs go in the detail
         "no_new_privs": str(r.no_new_privs).lower(),
         "seccomp": r.seccomp or "?",
     }
