@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+from contextlib import suppress
 from functools import partial
 
 from ...containerd import cio, tasks
@@ -46,6 +47,11 @@ def ensure_image(conn: Connection, ref: str, hosts_dir: str | None) -> ImageInfo
         return resolve_image(conn, ref)
 
 
+def _remove(conn: Connection, cid: str) -> None:
+    with suppress(NotFoundError):
+        remove_container(conn, cid, force=True)
+
+
 def run(ctx: PathRun) -> None:
     r, opts = ctx.result, ctx.opts
     conn = Connection(ctx.endpoints.containerd, ctx.endpoints.namespace,
@@ -60,9 +66,8 @@ def run(ctx: PathRun) -> None:
     req = RunRequest(image=opts.image,
                      options=run_options(opts, ctx.name, final_argv(image.config, opts.command)))
     with ctx.phase("create"):
+        ctx.cleanups.add(f"containerd container {cid}", partial(_remove, conn, cid))
         _, mounts, _ = create_container(conn, req, cid)
-        ctx.cleanups.add(f"containerd container {cid}",
-                         partial(remove_container, conn, cid, force=True))
     stdout = io.BytesIO()
     fifos = cio.new_fifo_set(cid, stdin=False, terminal=False)
     aio = cio.AttachedIO(fifos, stdout, io.BytesIO(), None)

@@ -28,6 +28,7 @@ from .runtime import tool_version
 
 LABEL = "ocix.compare"
 LOG_PATH = "main/0.log"
+SETTLE = 2.0  # seconds to wait for a pod whose RunPodSandbox was interrupted
 
 
 def unavailable(endpoints: Endpoints) -> str | None:
@@ -86,9 +87,14 @@ def _settled(path: Path, deadline: float) -> None:
         time.sleep(0.05)
 
 
-def _remove_pods(cri: CriClient, name: str) -> None:
-    """Every pod this path made (found by label, so one interrupted mid-call is found too)."""
-    for pod in cri.list_pod_sandboxes(labels={LABEL: name}):
+def _remove_pods(cri: CriClient, name: str, made: list[str]) -> None:
+    """Every pod this path made, found by label: one whose RunPodSandbox was cut short too."""
+    settle = time.monotonic() + (0.0 if made else SETTLE)
+    pods = cri.list_pod_sandboxes(labels={LABEL: name})
+    while not pods and time.monotonic() < settle:
+        time.sleep(0.1)
+        pods = cri.list_pod_sandboxes(labels={LABEL: name})
+    for pod in pods:
         for c in cri.list_containers(pod_id=pod.id):
             with suppress(NotFoundError):
                 cri.remove_container(c.id)
@@ -109,8 +115,10 @@ def run(ctx: PathRun) -> None:
     pod = PodConfig(name=ctx.name, uid=str(uuid.uuid4()), namespace="ocix-compare",
                     log_directory=str(logs), labels={LABEL: ctx.name})
     with ctx.phase("create"):
-        ctx.cleanups.add(f"CRI pod {ctx.name}", lambda: _remove_pods(cri, ctx.name))
+        made: list[str] = []
+        ctx.cleanups.add(f"CRI pod {ctx.name}", lambda: _remove_pods(cri, ctx.name, made))
         pod_id = cri.run_pod(pod, timeout=ctx.deadline.remaining())
+        made.append(pod_id)
     with ctx.phase("image"):
         if not cri.list_images(ref):
             cri.pull_image(ref, timeout=ctx.deadline.remaining())

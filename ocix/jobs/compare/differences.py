@@ -20,11 +20,11 @@ _BUNDLE = ("runc", "crun")
 # (row, path) -> why that path's value is what it is.  A row's sentence for a path is looked up
 # when that path is not in the majority; ROW_WHY is the fallback for the whole row.
 WHY: dict[tuple[str, str], str] = {
-    **{("capabilities", p): "podman, like CRI-O (both take containers-common's defaults), leaves "
-       "NET_RAW, MKNOD, AUDIT_WRITE and SYS_CHROOT out of the default capability set that docker "
-       "and containerd grant." for p in ("podman",)},
+    ("capabilities", "podman"): "podman takes its default capabilities from containers-common's "
+    "containers.conf, the list CRI-O's defaults follow too, which leaves out NET_RAW, MKNOD and "
+    "AUDIT_WRITE (CRI-O and older lists also SYS_CHROOT) of the 14 that docker and containerd grant.",
     **{("capabilities", p): "docker, containerd and the CRI plugin grant the same 14 default "
-       "capabilities; podman and CRI-O leave out NET_RAW, MKNOD, AUDIT_WRITE and SYS_CHROOT."
+       "capabilities; podman and CRI-O leave some of them out (NET_RAW, MKNOD, AUDIT_WRITE)."
        for p in (*_SHIM, *_BUNDLE)},
     **{("parent", p): "containerd starts a containerd-shim-runc-v2 for each container (each pod "
        "for the CRI); the shim stays the init's parent after runc exits." for p in _SHIM},
@@ -35,6 +35,8 @@ WHY: dict[tuple[str, str], str] = {
        "runtime's caller." for p in _BUNDLE},
     ("namespaces.net", "cri"): "the CRI pod runs with host networking (NODE) because the lab "
     "has no CNI plugin, so its containers share the host's network namespace.",
+    ("namespaces.uts", "cri"): "a host-network pod also keeps the host's UTS namespace (its "
+    "hostname follows the network), so the CRI container shares it.",
     ("namespaces.cgroup", "docker"): "docker gives a container a cgroup namespace of its own "
     "only on cgroup v2 hosts (or with --cgroupns private).",
     ("namespaces.cgroup", "podman"): "podman gives a container a cgroup namespace of its own "

@@ -8,13 +8,15 @@ multiplexed stream) and delete.  The SDK is imported only through ocix.dockerapi
 from __future__ import annotations
 
 import os
-from contextlib import suppress
+import time
 from typing import Any
 
 from ...errors import NotFoundError, OcixError
 from . import evidence
 from .context import PathRun
 from .model import Endpoints, final_argv, hold_argv
+
+SETTLE = 2.0  # seconds to wait for a container whose create call was interrupted
 
 
 def _socket_path(endpoints: Endpoints) -> str:
@@ -45,9 +47,17 @@ def _pull(ctx: PathRun, dc: Any) -> None:
             raise OcixError(f"docker pull {ctx.opts.image}: {event['error']}")
 
 
-def _remove(dc: Any, name: str) -> None:
-    with suppress(NotFoundError):
-        dc.call(f"DELETE /containers/{name}", dc.api.remove_container, name, force=True)
+def _remove(dc: Any, name: str, created: list[str]) -> None:
+    """DELETE by name; if containers/create was cut short, dockerd may still be making it."""
+    settle = time.monotonic() + (0.0 if created else SETTLE)
+    while True:
+        try:
+            dc.call(f"DELETE /containers/{name}", dc.api.remove_container, name, force=True)
+            return
+        except NotFoundError:
+            if time.monotonic() >= settle:
+                return
+            time.sleep(0.1)
 
 
 def run(ctx: PathRun) -> None:
@@ -67,12 +77,14 @@ def run(ctx: PathRun) -> None:
     argv = hold_argv(ctx.name, final_argv(image, opts.command))
     name = ctx.name
     with ctx.phase("create"):
-        ctx.cleanups.add(f"docker container {name}", lambda: _remove(dc, name))
+        made: list[str] = []
+        ctx.cleanups.add(f"docker container {name}", lambda: _remove(dc, name, made))
         created = dc.call("POST /containers/create", dc.api.create_container, opts.image,
                           entrypoint=argv[:1], command=argv[1:], name=name,
                           environment=list(opts.env) or None, user=opts.user or "",
                           host_config=host_config(ctx, dc.api))
     cid = created["Id"]
+    made.append(cid)
     with ctx.phase("start"):
         dc.call(f"POST /containers/{cid[:12]}/start", dc.api.start, cid)
         dc.call("GET /containers/json", dc.api.containers, all=True, filters={"id": cid})

@@ -16,7 +16,15 @@ from pathlib import Path
 from ...errors import OcixError
 from ...kernel.proc import PROC, ProcessNotFoundError
 from .context import Deadline
-from .model import HOLD_SCRIPT, NAMESPACE_TYPES, RELEASE_SIGNAL_BIT, Cgroup, Namespace, Parent, PathResult
+from .model import (
+    HOLD_SCRIPT,
+    NAMESPACE_TYPES,
+    RELEASE_SIGNAL_BIT,
+    Cgroup,
+    Namespace,
+    Parent,
+    PathResult,
+)
 
 POLL = 0.02
 

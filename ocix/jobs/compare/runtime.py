@@ -4,6 +4,7 @@
 ocix is a child subreaper meanwhile, so the orphaned init becomes ocix's child: it is reaped
 with waitpid, which gives the exit code (runc keeps none). crun goes through the hybrid-cgroup
 wrapper (ocix.jobs.runtimes.crun_argv).
+
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from functools import cache, partial
 from pathlib import Path
 
@@ -52,16 +52,11 @@ def unavailable(runtime: str, endpoints: Endpoints) -> str | None:
     return None
 
 
-@contextmanager
-def child_subreaper() -> Iterator[None]:
-    """Orphaned descendants become this process's children while the block runs."""
+def set_child_subreaper(on: bool) -> None:
+    """Orphaned descendants become this process's children while it is on."""
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
         raise OcixError(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(ctypes.get_errno())}")
-    try:
-        yield
-    finally:
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
 def _reap(pid: int, block_for: float) -> int | None:
@@ -106,13 +101,16 @@ def run(ctx: PathRun, runtime: str) -> None:
         b = make_bundle(conn, opts.image, work / "bundle", cid,
                         run_options(opts, ctx.name, final_argv(image.config, opts.command)))
     r.rootfs = b.rootfs
+    # On until the container is gone (runtimes may fork an intermediate process that exits
+    # after they do); undone after the container's own cleanup, which was registered later.
+    set_child_subreaper(True)
+    ctx.cleanups.add("child subreaper", lambda: set_child_subreaper(False))
     pid: list[int] = []
     out_path, err_path = work / "stdout", work / "stderr"
     with ctx.phase("start"), open(out_path, "wb") as out, open(err_path, "wb") as err:
         ctx.cleanups.add(f"{runtime} container {cid}", partial(_remove, ctx, argv0, cid, pid))
-        with child_subreaper():
-            res = ctx.exec([*argv0, "run", "-d", "--bundle", b.directory, cid],
-                           what=f"{runtime} run -d", check=False, stdout=out, stderr=err)
+        res = ctx.exec([*argv0, "run", "-d", "--bundle", b.directory, cid],
+                       what=f"{runtime} run -d", check=False, stdout=out, stderr=err)
         if res.returncode != 0:
             raise OcixError(f"{runtime} run failed (exit {res.returncode}): "
                             f"{err_path.read_text(errors='replace').strip()[-500:]}")
