@@ -64,6 +64,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Show the kernel view of a container's process: namespaces, cgroups, capabilities."),
     "compare": ("compare", "compare",
                 "Run COMMAND through docker, containerd, runc, crun, CRI and podman, and compare them."),
+    "info": ("info", "info",
+             "Show the container daemons, sockets and runtimes of this host, with live versions."),
     "caps": ("caps", "caps",
              "Convert capability masks to names and names to a mask; compare two sets with --diff."),
     "validate": ("validate", "validate",

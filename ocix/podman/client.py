@@ -24,6 +24,9 @@ from .config import PodmanPaths
 RUN_DEFAULTS: list[str] = ["--network", "none", "--ulimit", "nofile=1024:1024",
                            "--ulimit", "nproc=1024:1024"]
 
+# Where the system podman (as root) keeps its storage; any podman command creates it.
+SYSTEM_GRAPH_ROOT = Path("/var/lib/containers/storage")
+
 INSTALL_HINT = "run `make setup` to install podman and conmon"
 LAB_HINT = "start the lab with `ocix lab up --with-podman`, then `eval \"$(ocix lab env)\"`"
 
@@ -79,7 +82,8 @@ class Podman:
             return []
         return ["--root", str(p.graph_root), "--runroot", str(p.run_root),
                 "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs",
-                "--runtime", "runc", "--tmpdir", str(p.tmp_dir)]
+                "--runtime", "runc", "--tmpdir", str(p.tmp_dir),
+                "--network-config-dir", str(p.network_dir), "--events-backend", "file"]
 
     def argv(self, *args: str) -> list[str]:
         return [self.binary, *self.global_flags(), *args]
@@ -128,7 +132,16 @@ class Podman:
             raise OcixError(f"podman {' '.join(args)}: not JSON: {out[:200]!r}") from e
 
     def version(self) -> PodmanVersion:
+        """Everything `podman info` says about the stack; opens (and creates) the storage."""
         return version_from_info(self.run_json("info", "--format", "json"))
+
+    def initialised(self) -> bool:
+        """True if this podman's storage exists, i.e. asking it questions creates nothing."""
+        return (self.paths.graph_root if self.paths else SYSTEM_GRAPH_ROOT).is_dir()
+
+    def binary_version(self) -> str:
+        """`podman --version` ("4.3.1"): answered by the binary, touching no storage."""
+        return _version_word(self.run("--version", timeout=10).stdout)
 
 
 def podman_error(what: str, returncode: int, stderr: str) -> OcixError:
