@@ -1,5 +1,7 @@
 """`ocix info`: which container daemons, sockets and runtimes this host has, asked live.
 
+Where each answer comes from: docs/info.md.
+
 Each daemon is asked through its own API (containerd's Version and Introspection services, the
 CRI Version call, dockerd's /version and /info, `podman info`); the kernel facts come from /proc
 and /sys. Probes run in parallel, each bounded by its client's timeout, and one that fails is

@@ -1,7 +1,7 @@
 """What the host kernel offers containers: the cgroup layout, seccomp, LSMs, socket owners.
 
-All of it comes from /proc and /sys; every reader takes its root as a parameter so the
-parsing is tested on recorded files.
+All of it comes from /proc and /sys (docs/info.md says which file answers what); every
+reader takes its root as a parameter so the parsing is tested on recorded files.
 """
 
 from __future__ import annotations

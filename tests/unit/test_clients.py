@@ -18,6 +18,7 @@ from ocix.podman.config import (
     PodmanPaths,
     containers_conf,
     registries_conf,
+    remove_lab_config,
     to_toml,
     write_lab_config,
 )
@@ -112,7 +113,11 @@ def test_lab_podman_argv_and_env(tmp_path: Path) -> None:
     with pytest.raises(OcixError, match="has no podman"):
         Podman.for_lab(lab)
     write_lab_config(lab, "127.0.0.1:5000")
-    p = Podman.for_lab(lab)
+    try:
+        p = Podman.for_lab(lab)
+    finally:
+        remove_lab_config(lab)  # a long tmp path puts the run root in /run/ocix-podman
+    assert not PodmanPaths(lab).run_root.exists() or PodmanPaths(lab).run_root.is_relative_to(lab)
     argv = p.argv("ps")
     assert argv[1:3] == ["--root", str(lab / "podman/root")]
     assert argv[-1] == "ps" and "--cgroup-manager" in argv and "runc" in argv
