@@ -69,7 +69,7 @@ class DockerClient:
     """dockerd's Engine API. Every request goes through `call`, which traces and maps errors."""
 
     def __init__(self, socket: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.socket = socket
+        self.socket = socket if "://" in socket else f"unix://{socket}"  # a bare socket path
         self.timeout = timeout
         self._api: docker.APIClient | None = None
 
