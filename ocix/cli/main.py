@@ -46,7 +46,7 @@ pass_state = click.make_pass_decorator(State, ensure=True)
 # a unit test keeps each summary equal to the command's own first help line.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "lab": ("lab", "lab",
-            "Run the embedded lab: a private containerd, a loopback registry, optionally dockerd."),
+            "Run the embedded lab: a private containerd, a loopback registry, optionally dockerd, podman."),
     "version": ("daemon", "version", "Print the client version and the daemon's version and revision."),
     "plugins": ("daemon", "plugins",
                 "List the daemon's plugins: type, id, platforms and status, like `ctr plugins ls`."),
@@ -64,6 +64,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tasks": ("run", "tasks_group", "List, signal, remove tasks and run processes in them."),
     "kernel": ("kernel", "kernel",
                "Show the kernel view of a container's process: namespaces, cgroups, capabilities."),
+    "compare": ("compare", "compare",
+                "Run COMMAND through docker, containerd, runc, crun, CRI and podman, and compare them."),
+    "info": ("info", "info",
+             "Show the container daemons, sockets and runtimes of this host, with live versions."),
+    "caps": ("caps", "caps",
+             "Convert capability masks to names and names to a mask; compare two sets with --diff."),
     "validate": ("validate", "validate",
                  "Validate OCI content against ocix's schemas and the spec's prose rules."),
 }
