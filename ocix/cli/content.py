@@ -95,22 +95,29 @@ def content_info(state: State, digest: str, as_json: bool) -> None:
 
 @content_group.command("cat")
 @click.argument("digest")
+@json_option
 @pass_state
-def content_cat(state: State, digest: str) -> None:
+def content_cat(state: State, digest: str, as_json: bool) -> None:
     """Write a blob's raw bytes to stdout, streamed (binary-safe).
+
+    With --json the blob must be a JSON document (index, manifest, config): it is printed
+    indented.
 
     \b
     Examples:
       ocix content cat sha256:c545… | tar -tz          # a gzip layer's files
-      ocix content cat sha256:94176a… | jq .            # a manifest
+      ocix content cat sha256:94176a… --json            # a manifest, indented
     """
     from ..containerd import content
-    from ..jobs.contentview import info
+    from ..jobs.contentview import info, json_document
 
     conn = state.conn()
-    info(conn, digest)  # one clear line for an unknown digest, before any byte is written
+    found = info(conn, digest)  # one clear line for an unknown digest, before any byte
+    if as_json:
+        print_json(json_document(conn, found))
+        return
     out = sys.stdout.buffer
-    for chunk in content.read(conn, digest):
+    for chunk in content.read(conn, found.digest):
         out.write(chunk)
     out.flush()
 
@@ -144,8 +151,9 @@ def content_labels(state: State, digest: str, as_json: bool) -> None:
 
 @content_group.command("rm")
 @click.argument("digests", nargs=-1, required=True)
+@json_option
 @pass_state
-def content_rm(state: State, digests: tuple[str, ...]) -> None:
+def content_rm(state: State, digests: tuple[str, ...], as_json: bool) -> None:
     """Remove blobs from the content store (in this namespace).
 
     \b
@@ -159,4 +167,7 @@ def content_rm(state: State, digests: tuple[str, ...]) -> None:
     for d in digests:
         info(conn, d)
         content.delete(conn, d)
-        click.echo(d)
+        if not as_json:
+            click.echo(d)
+    if as_json:
+        print_json({"removed": list(digests)})

@@ -98,8 +98,9 @@ def leases_create(state: State, lease_id: str | None, expire: str, labels: tuple
 @leases_group.command("rm")
 @click.argument("lease_ids", nargs=-1, required=True)
 @click.option("--sync", is_flag=True, help="Wait for garbage collection before returning.")
+@json_option
 @pass_state
-def leases_rm(state: State, lease_ids: tuple[str, ...], sync: bool) -> None:
+def leases_rm(state: State, lease_ids: tuple[str, ...], sync: bool, as_json: bool) -> None:
     """Remove leases; what only they kept goes at the next garbage collection.
 
     \b
@@ -107,9 +108,12 @@ def leases_rm(state: State, lease_ids: tuple[str, ...], sync: bool) -> None:
       ocix leases rm my-lease
       ocix leases rm my-lease --sync     # and collect now
     """
-    from ..containerd import leases
+    from ..jobs.leaseview import remove
 
     conn = state.conn()
     for lid in lease_ids:
-        leases.delete(conn, lid, sync=sync)
-        click.echo(lid)
+        remove(conn, lid, sync)
+        if not as_json:
+            click.echo(lid)
+    if as_json:
+        print_json({"removed": list(lease_ids)})

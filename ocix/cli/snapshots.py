@@ -235,8 +235,11 @@ def snapshots_usage(state: State, keys: tuple[str, ...], snapshotter: str, as_js
       ocix snapshots usage my-container --json
     """
     from ..containerd import snapshots
+    from ..jobs.snapshot_tree import require
 
     conn = state.conn()
+    for k in keys:
+        require(conn, k, snapshotter)
     names = list(keys) or [s.name for s in snapshots.list_snapshots(conn, snapshotter)]
     rows = [{"key": k, **snapshots.usage(conn, k, snapshotter).__dict__} for k in names]
     if as_json:
@@ -249,8 +252,9 @@ def snapshots_usage(state: State, keys: tuple[str, ...], snapshotter: str, as_js
 @snapshots_group.command("rm")
 @click.argument("keys", nargs=-1, required=True)
 @snapshotter_option
+@json_option
 @pass_state
-def snapshots_rm(state: State, keys: tuple[str, ...], snapshotter: str) -> None:
+def snapshots_rm(state: State, keys: tuple[str, ...], snapshotter: str, as_json: bool) -> None:
     """Remove snapshots (a snapshot with children cannot be removed).
 
     \b
@@ -258,8 +262,13 @@ def snapshots_rm(state: State, keys: tuple[str, ...], snapshotter: str) -> None:
       ocix snapshots rm ocix-view-0123456789ab
     """
     from ..containerd import snapshots
+    from ..jobs.snapshot_tree import require
 
     conn = state.conn()
     for k in keys:
+        require(conn, k, snapshotter)
         snapshots.remove(conn, k, snapshotter)
-        click.echo(k)
+        if not as_json:
+            click.echo(k)
+    if as_json:
+        print_json({"removed": list(keys)})

@@ -41,3 +41,17 @@ def info(conn: Connection, ref: str) -> content.Info:
 def _missing(conn: Connection, ref: str) -> NotFoundError:
     return NotFoundError(f"no blob {ref} in namespace {conn.namespace!r}",
                          hint="list blobs with `ocix content ls`")
+
+
+def json_document(conn: Connection, blob: content.Info, limit: int = 16 << 20) -> object:
+    """The blob parsed as JSON, or one clear error when it is not (a layer, say)."""
+    import json
+
+    if blob.size > limit:
+        raise OcixError(f"{blob.digest} is {blob.size} bytes: too large to be a JSON document",
+                        hint="drop --json to stream the raw bytes")
+    try:
+        return json.loads(content.read_blob(conn, blob.digest, limit))
+    except ValueError:
+        raise OcixError(f"{blob.digest} is not a JSON document",
+                        hint="drop --json to stream the raw bytes") from None

@@ -133,7 +133,12 @@ def build(conn: Connection, snapshotter: str = snapshots.DEFAULT_SNAPSHOTTER) ->
             continue  # a snapshotter this daemon does not have
         for s in found:
             g.snapshots[f"{name}/{s.name}"] = s
+    link(g, lease_resources)
+    return g
 
+
+def link(g: Graph, lease_resources: dict[str, list[leases.LeaseResource]]) -> None:
+    """Add the roots and edges GC sees among the objects already in `g`."""
     for name, img in g.images.items():
         node: Node = ("image", name)
         g.roots[node] = "image record"
@@ -152,7 +157,7 @@ def build(conn: Connection, snapshotter: str = snapshots.DEFAULT_SNAPSHOTTER) ->
             continue
         node = ("lease", lid)
         g.roots[node] = "lease" + (" (flat)" if FLAT_LABEL in lease.labels else "")
-        for r in lease_resources[lid]:
+        for r in lease_resources.get(lid, []):
             kind = "snapshot" if r.type.startswith("snapshots/") else r.type.rstrip("s")
             key = f"{r.type.split('/', 1)[1]}/{r.id}" if kind == "snapshot" else r.id
             g.add(node, (kind, key), "lease resource")
@@ -170,7 +175,6 @@ def build(conn: Connection, snapshotter: str = snapshots.DEFAULT_SNAPSHOTTER) ->
             g.add(node, ("snapshot", f"{key.split('/', 1)[0]}/{snap.parent}"), "parent")
         for k, ref in label_refs(snap.labels):
             g.add(node, ref, k)
-    return g
 
 
 def resolve(g: Graph, ref: str, snapshotter: str) -> list[Node]:

@@ -32,3 +32,11 @@ def list_with_resources(conn: Connection) -> list[LeaseView]:
         out.append(LeaseView(lease.id, lease.created_at, lease.labels.get(leases.EXPIRE_LABEL, ""),
                              lease_expired(lease), lease.labels, res))
     return out
+
+
+def remove(conn: Connection, lease_id: str, sync: bool = False) -> None:
+    try:
+        leases.delete(conn, lease_id, sync=sync)
+    except NotFoundError:
+        raise NotFoundError(f"no lease {lease_id!r} in namespace {conn.namespace!r}",
+                            hint="list them with `ocix leases ls`") from None

@@ -74,6 +74,17 @@ def tree(conn: Connection, snapshotter: str = snapshots.DEFAULT_SNAPSHOTTER) -> 
     return roots
 
 
+def require(conn: Connection, key: str, snapshotter: str) -> snapshots.Snapshot:
+    """Stat KEY, or one clear NotFoundError."""
+    from ..errors import NotFoundError
+
+    try:
+        return snapshots.stat(conn, key, snapshotter)
+    except NotFoundError:
+        raise NotFoundError(f"no {snapshotter} snapshot {key!r} in namespace {conn.namespace!r}",
+                            hint="list them with `ocix snapshots ls`") from None
+
+
 @dataclass(frozen=True)
 class MountPlan:
     key: str  # the snapshot whose mounts these are (a new view for a committed snapshot)
@@ -126,7 +137,7 @@ def plan_mounts(conn: Connection, key: str, snapshotter: str = snapshots.DEFAULT
 
     from ..containerd import leases
 
-    snap = snapshots.stat(conn, key, snapshotter)
+    snap = require(conn, key, snapshotter)
     if snap.kind != "committed":
         mounts = snapshots.mounts(conn, key, snapshotter)
         return MountPlan(key, mounts, mount_command(mounts, target, readonly=snap.kind == "view"))
@@ -157,7 +168,7 @@ def info(conn: Connection, key: str, snapshotter: str = snapshots.DEFAULT_SNAPSH
     """Stat, usage and the on-disk directory.  An active snapshot's directory is its mounts'
     upperdir.  A committed snapshot has no mounts of its own: a child's mounts list it as a
     lowerdir when one exists; otherwise a View is opened and removed at once."""
-    snap = snapshots.stat(conn, key, snapshotter)
+    snap = require(conn, key, snapshotter)
     use = snapshots.usage(conn, key, snapshotter)
     directory, via = "", ""
     if snap.kind == "active":
