@@ -91,14 +91,15 @@ def snapshots_tree(state: State, snapshotter: str, as_json: bool) -> None:
     if not roots:
         click.echo("no snapshots")
         return
+    from rich.text import Text
     from rich.tree import Tree
 
     from .output import console
 
-    top = Tree(f"[bold]{snapshotter}[/bold] snapshots")
+    top = Tree(Text(f"{snapshotter} snapshots", style="bold"))
 
     def add(parent: Any, n: Node) -> None:
-        branch = parent.add(_tree_label(n), highlight=False)
+        branch = parent.add(Text(_tree_label(n)), highlight=False)  # keys are not markup
         for c in sorted(n.children, key=lambda x: x.key):
             add(branch, c)
 

@@ -285,3 +285,36 @@ def test_events_timeout_without_count_ends_quietly(ns_env: dict[str, str]) -> No
     r = cli(ns_env, "events", "--timeout", "0.5", "--filter", 'topic=="/never"')
     assert (r.exit_code, r.stdout, r.stderr) == (0, "", "")
     assert time.monotonic() - start < 10
+
+
+def test_snapshot_ls_usage_and_content_rm(ns_env: dict[str, str], nsconn: Connection,
+                                          pulled: str) -> None:
+    from ocix.containerd import images
+
+    m = default_manifest(nsconn, images.get(nsconn, BUSYBOX).target)
+    top = chain_ids(m.diff_ids)[-1]
+    listed = json.loads(cli(ns_env, "snapshots", "ls", "--json").stdout)
+    assert [(s["name"], s["kind"]) for s in listed] == [(top, "committed")]
+    [use] = json.loads(cli(ns_env, "snapshots", "usage", top, "--json").stdout)
+    assert use["key"] == top and use["size"] == snapshots.usage(nsconn, top).size > m.layers[0].size
+    r = cli(ns_env, "content", "rm", "--json", m.layers[0].digest)
+    assert json.loads(r.stdout) == {"removed": [m.layers[0].digest]}
+    assert not content.exists(nsconn, m.layers[0].digest)
+    r = cli(ns_env, "images", "check")
+    assert r.exit_code == 1 and "incomplete" in r.stdout
+
+
+def test_snapshot_info_asks_the_labs_dockerd_where_its_layers_are(
+        docker_lab: LabState, ns_env: dict[str, str], pulled: str) -> None:
+    from ocix.dockerapi.client import DockerAPI
+
+    truth = DockerAPI(docker_lab.docker_socket).get_json("/info")
+    top = json.loads(cli(ns_env, "snapshots", "ls", "--json").stdout)[0]["name"]
+    r = cli({**ns_env, "DOCKER_HOST": ""}, "snapshots", "info", top, "--json")
+    docker = json.loads(r.stdout)["docker"]
+    assert docker["source"] == f"dockerd at {docker_lab.docker_socket} (/info)"
+    assert docker["directory"] == f"{truth['DockerRootDir']}/{truth['Driver']}"
+    text = cli({**ns_env, "DOCKER_HOST": ""}, "snapshots", "info", top).stdout
+    assert f"keeps its layers in {truth['DockerRootDir']}/{truth['Driver']}/<id>/diff" in text
+    r = cli({**ns_env, "DOCKER_HOST": "tcp://192.0.2.1:2375"}, "snapshots", "info", top, "--json")
+    assert json.loads(r.stdout)["docker"]["directory"] == "/var/lib/docker/overlay2"
