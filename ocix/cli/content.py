@@ -44,15 +44,15 @@ def _age(info: object) -> str:
 def content_ls(state: State, filters: tuple[str, ...], quiet: bool, as_json: bool) -> None:
     """List blobs with size, age and labels, like `ctr content ls`.
 
-    FILTERS are containerd filters, ORed: `digest==sha256:…`, `size>1000`,
-    `labels."containerd.io/uncompressed"` (has the label), `labels.k==v`; inside one filter a
-    comma means AND.
+    FILTERS are containerd filters, ORed: `digest==sha256:…`,
+    `labels."containerd.io/uncompressed"` (has the label), `labels.k==v`, `labels.k~="regexp"`;
+    the operators are ==, != and ~=, and inside one filter a comma means AND.
 
     \b
     Examples:
       ocix content ls
       ocix content ls 'labels."containerd.io/gc.ref.content.config"' -q   # manifests
-      ocix content ls 'size>1000000' --json
+      ocix content ls 'labels."containerd.io/distribution.source.docker.io"~="busybox"' --json
     """
     from ..containerd import content
 
