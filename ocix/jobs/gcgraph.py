@@ -10,7 +10,7 @@ reachable from a root goes at the next GC (docs/gc.md).  One namespace at a time
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -27,6 +27,7 @@ FLAT_LABEL = "containerd.io/gc.flat"
 # Node ids: ("content", digest), ("snapshot", "<snapshotter>/<key>"), ("image", name),
 # ("container", id), ("lease", id), ("ingest", ref).
 Node = tuple[str, str]
+State = tuple[Node, bool]  # a node, and whether it is reached through a flat lease
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Graph:
     images: dict[str, images.Image] = field(default_factory=dict)
     containers: dict[str, containers.Container] = field(default_factory=dict)
     leases: dict[str, leases.Lease] = field(default_factory=dict)
+    flat_leases: set[Node] = field(default_factory=set)
 
     def add(self, source: Node, target: Node, via: str) -> None:
         self.edges.setdefault(source, []).append(Edge(source, target, via))
@@ -62,16 +64,28 @@ class Graph:
             return key in self.containers
         return kind == "lease" and key in self.leases
 
+    def successors(self, state: State) -> Iterator[tuple[Edge, State]]:
+        """The edges GC follows out of `state`.  What a flat lease holds keeps nothing through
+        its labels: a flat blob keeps nothing more, a flat snapshot only its parent."""
+        node, flat = state
+        if node[0] == "lease":
+            for e in self.edges.get(node, []):
+                yield e, (e.target, node in self.flat_leases)
+            return
+        for e in self.edges.get(node, []):
+            if not flat or e.via == "parent":
+                yield e, (e.target, flat)
+
     def reachable(self, starts: Iterable[Node]) -> set[Node]:
-        seen: set[Node] = set()
-        todo = deque(starts)
+        seen: set[State] = set()
+        todo: deque[State] = deque((n, False) for n in starts)
         while todo:
-            n = todo.popleft()
-            if n in seen:
+            st = todo.popleft()
+            if st in seen:
                 continue
-            seen.add(n)
-            todo.extend(e.target for e in self.edges.get(n, []))
-        return seen
+            seen.add(st)
+            todo.extend(nxt for _, nxt in self.successors(st))
+        return {n for n, _ in seen}
 
     def incoming(self) -> dict[Node, list[Edge]]:
         rev: dict[Node, list[Edge]] = {}
@@ -156,7 +170,10 @@ def link(g: Graph, lease_resources: dict[str, list[leases.LeaseResource]]) -> No
         if lease_expired(lease):
             continue
         node = ("lease", lid)
-        g.roots[node] = "lease" + (" (flat)" if FLAT_LABEL in lease.labels else "")
+        g.roots[node] = "lease"
+        if FLAT_LABEL in lease.labels:
+            g.roots[node] = "flat lease"
+            g.flat_leases.add(node)
         for r in lease_resources.get(lid, []):
             kind = "snapshot" if r.type.startswith("snapshots/") else r.type.rstrip("s")
             key = f"{r.type.split('/', 1)[1]}/{r.id}" if kind == "snapshot" else r.id

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ..containerd import snapshots
 from ..containerd.connection import Connection
 from . import gcgraph
-from .gcgraph import Edge, Graph, Node
+from .gcgraph import Edge, Graph, Node, State
 
 
 @dataclass(frozen=True)
@@ -36,71 +36,65 @@ class WhyResult:
     verdict: str = ""
 
 
-def role(g: Graph, node: Node, via: str = "") -> str:
-    """A short name for what the object is, from its record or the label that points at it."""
+def role(g: Graph, node: Node, edge: Edge | None = None) -> str:
+    """A short name for what the object is, from its record or the edge that points at it."""
     kind, key = node
     if kind == "snapshot":
         snap = g.snapshots.get(key)
         return f"{snap.kind} snapshot" if snap else "snapshot (missing)"
-    if kind == "content":
-        if key not in g.content:
-            return "blob (missing)"
-        suffix = via[len(gcgraph.CONTENT_REF):] if via.startswith(gcgraph.CONTENT_REF) else ""
-        if suffix.startswith(".m."):
-            return "manifest"
-        if suffix == ".config":
-            return "config"
-        if suffix.startswith(".l."):
-            return "layer"
-        if via == "target":
-            return "image target"
-        return "blob"
-    return {"image": "image record", "container": "container record", "lease": "lease",
-            "ingest": "ingest"}.get(kind, kind)
+    if kind != "content":
+        return {"image": "image record", "container": "container record"}.get(kind, kind)
+    if key not in g.content:
+        return "blob (missing)"
+    via = edge.via if edge else ""
+    if via == "target":
+        img = g.images.get(edge.source[1]) if edge else None
+        mt = img.target.media_type if img else ""
+        return "index" if "index" in mt or "manifest.list" in mt else "manifest"
+    suffix = via[len(gcgraph.CONTENT_REF):] if via.startswith(gcgraph.CONTENT_REF) else ""
+    if suffix.startswith(".m."):
+        return "manifest"
+    if suffix == ".config":
+        return "config"
+    if suffix.startswith(".l."):
+        return "layer"
+    return "blob"
 
 
 def _target_role(g: Graph, node: Node) -> str:
-    """The role of the object asked about, from any one edge that points at it."""
-    for e in g.incoming().get(node, []):
-        r = role(g, node, e.via)
-        if r not in ("blob",):
-            if e.via == "target":
-                img = g.images.get(e.source[1])
-                if img is not None:
-                    return _media_role(img.target.media_type)
-            return r
-    return role(g, node)
-
-
-def _media_role(media_type: str) -> str:
-    return "index" if "index" in media_type or "manifest.list" in media_type else "manifest"
+    """The object's role as the first edge naming it precisely sees it ("blob" otherwise)."""
+    roles = [role(g, node, e) for e in g.incoming().get(node, [])]
+    return next((r for r in roles if r != "blob"), role(g, node))
 
 
 def chains_to(g: Graph, target: Node) -> list[Chain]:
-    """One shortest chain from each root that reaches `target` (breadth-first, backwards)."""
-    incoming = g.incoming()
-    nxt: dict[Node, Edge | None] = {target: None}  # node -> the edge one step closer to target
-    todo = deque([target])
-    while todo:
-        n = todo.popleft()
-        for e in incoming.get(n, []):
-            if e.source not in nxt:
-                nxt[e.source] = e
-                todo.append(e.source)
+    """One shortest chain from each root that reaches `target` (breadth-first from each root,
+    following only what GC follows, flat leases included)."""
     out: list[Chain] = []
-    for root in sorted((n for n in nxt if n in g.roots), key=_root_order):
-        steps = [Step(root[0], root[1], role(g, root), "")]
-        n = root
-        while n != target:
-            edge = nxt[n]
-            assert edge is not None
-            n = edge.target
-            r = role(g, n, edge.via)
-            if edge.via == "target" and n[0] == "content":
-                img = g.images.get(edge.source[1])
-                r = _media_role(img.target.media_type) if img else r
-            steps.append(Step(n[0], n[1], r, edge.via))
-        out.append(Chain(g.roots[root], steps))
+    for root in sorted(g.roots, key=_root_order):
+        start: State = (root, False)
+        came: dict[State, tuple[Edge, State] | None] = {start: None}
+        todo = deque([start])
+        end: State | None = None
+        while todo and end is None:
+            st = todo.popleft()
+            if st[0] == target:
+                end = st
+                break
+            for edge, nxt in g.successors(st):
+                if nxt not in came:
+                    came[nxt] = (edge, st)
+                    todo.append(nxt)
+        if end is None:
+            continue
+        steps: list[Step] = []
+        cur: State = end
+        while (back := came[cur]) is not None:
+            edge, prev = back
+            steps.append(Step(cur[0][0], cur[0][1], role(g, cur[0], edge), edge.via))
+            cur = prev
+        steps.append(Step(root[0], root[1], role(g, root), ""))
+        out.append(Chain(g.roots[root], steps[::-1]))
     return out
 
 

@@ -90,7 +90,7 @@ def test_why_says_the_next_gc_removes_an_unreferenced_blob(ns_env: dict[str, str
                                                            nsconn: Connection) -> None:
     data = b"nobody refers to me " + os.urandom(8).hex().encode()
     digest = sha256_digest(data)
-    lease = leases.create(nsconn, labels={"containerd.io/gc.flat": ""})
+    lease = leases.create(nsconn)
     content.write_blob(nsconn, "why-orphan", digest, len(data), lambda off: [data[off:]], lease=lease.id)
     r = cli(ns_env, "why", digest)
     assert r.stdout.splitlines()[0] == (

@@ -106,6 +106,33 @@ def test_nothing_keeps_an_orphan_and_a_lease_does() -> None:
     assert (chain.root, chain.steps[0].kind, chain.steps[-1].via) == ("lease", "lease", "lease resource")
 
 
+def test_flat_lease_keeps_its_resources_but_not_their_labels() -> None:
+    g = _graph()
+    del g.images["example.com/app:1"]
+    g.leases = {"flat": leases.Lease("flat", {gcgraph.FLAT_LABEL: "1"})}
+    g.edges.clear()
+    g.roots.clear()
+    gcgraph.link(g, {"flat": [leases.LeaseResource(MAN, "content"),
+                              leases.LeaseResource(C1, "snapshots/overlayfs")]})
+    [chain] = gcwhy.chains_to(g, ("content", MAN))
+    assert chain.root == "flat lease"
+    assert gcwhy.chains_to(g, ("content", L0)) == []  # the manifest's l.0 label is not followed
+    [chain] = gcwhy.chains_to(g, ("snapshot", f"overlayfs/{C0}"))  # a parent still is
+    assert [s.via for s in chain.steps] == ["", "lease resource", "parent"]
+    assert g.reachable(g.roots) == {("lease", "flat"), ("content", MAN), ("snapshot", f"overlayfs/{C1}"),
+                                    ("snapshot", f"overlayfs/{C0}")}
+
+
+def test_a_gc_root_label_keeps_the_object_itself() -> None:
+    g = _graph()
+    g.content[ORPHAN] = content.Info(ORPHAN, 7, {gcgraph.ROOT_LABEL: "2026-01-01T00:00:00Z"})
+    g.edges.clear()
+    g.roots.clear()
+    gcgraph.link(g, {})
+    [chain] = gcwhy.chains_to(g, ("content", ORPHAN))
+    assert (chain.root, [s.id for s in chain.steps]) == (f"label {gcgraph.ROOT_LABEL}", [ORPHAN])
+
+
 def test_expired_lease_is_no_root() -> None:
     g = _graph()
     past = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
