@@ -72,6 +72,15 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "Convert capability masks to names and names to a mask; compare two sets with --diff."),
     "validate": ("validate", "validate",
                  "Validate OCI content against ocix's schemas and the spec's prose rules."),
+    "snapshots": ("snapshots", "snapshots_group",
+                  "List, explain, mount and remove snapshots (the unpacked layers and container rootfs)."),
+    "content": ("content", "content_group", "List, read, explain and remove blobs in the content store."),
+    "df": ("df", "df",
+           "Show the bytes in the content store and in snapshots, and per image what it shares."),
+    "why": ("why", "why",
+            "Print the chains of references that keep a blob or snapshot from garbage collection."),
+    "leases": ("leases", "leases_group", "List, create and remove leases, with the resources each one holds."),
+    "events": ("events", "events", "Stream containerd's events (every namespace) as readable lines, until Ctrl-C."),
 }
 
 
