@@ -143,12 +143,26 @@ class ContainerConfig:
     attempt: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     host_network: bool = True  # should match the pod's
+    cap_add: list[str] = field(default_factory=list)  # NET_ADMIN or ALL (no CAP_ prefix)
+    cap_drop: list[str] = field(default_factory=list)
+    run_as_user: int | None = None
+    run_as_username: str = ""
+    run_as_group: int | None = None
+    memory_limit: int = 0  # bytes; 0: none
 
     def to_pb(self) -> Any:
         pb = _load("api_pb2")
         # Like the kubelet: the pod's network, a pid namespace of the container's own.
         ns = pb.NamespaceOption(network=pb.NODE if self.host_network else pb.POD,
                                 pid=pb.CONTAINER, ipc=pb.POD)
+        sc = pb.LinuxContainerSecurityContext(
+            namespace_options=ns, run_as_username=self.run_as_username,
+            capabilities=pb.Capability(add_capabilities=self.cap_add,
+                                       drop_capabilities=self.cap_drop))
+        if self.run_as_user is not None:
+            sc.run_as_user.value = self.run_as_user
+        if self.run_as_group is not None:
+            sc.run_as_group.value = self.run_as_group
         return pb.ContainerConfig(
             metadata=pb.ContainerMetadata(name=self.name, attempt=self.attempt),
             image=pb.ImageSpec(image=self.image), command=self.command, args=self.args,
@@ -156,7 +170,8 @@ class ContainerConfig:
             envs=[pb.KeyValue(key=k, value=v) for k, v in self.env.items()],
             labels=self.labels, log_path=self.log_path,
             linux=pb.LinuxContainerConfig(
-                security_context=pb.LinuxContainerSecurityContext(namespace_options=ns)))
+                resources=pb.LinuxContainerResources(memory_limit_in_bytes=self.memory_limit),
+                security_context=sc))
 
 
 # -- conversions --------------------------------------------------------------------------
