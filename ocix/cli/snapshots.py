@@ -125,13 +125,11 @@ def snapshots_info(state: State, key: str, snapshotter: str, as_json: bool) -> N
       ocix snapshots info sha256:5b81571751eba0f61bdbbe92408cffb54e45c4c99d67d661877524aa69e8dd52
       ocix snapshots info my-container --json
     """
-    from ..jobs.dockerlayers import docker_layers, socket_from_env
+    from ..jobs.dockerlayers import docker_layers
     from ..jobs.snapshot_tree import info
-    from ..lab.state import LabState, lab_dir
 
     result = info(state.conn(), key, snapshotter)
-    lab = LabState.load(lab_dir())
-    docker = docker_layers(socket_from_env(lab.docker_socket if lab else ""))
+    docker = docker_layers()
     if as_json:
         print_json({"info": result, "docker": docker})
         return

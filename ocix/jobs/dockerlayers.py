@@ -25,31 +25,23 @@ class DockerLayers:
     containerd_store: bool  # dockerd uses containerd's snapshotters instead
 
 
-def socket_from_env(lab_socket: str = "") -> str | None:
-    """DOCKER_HOST's unix socket, else the lab's dockerd socket when it exists; None otherwise
-    (a tcp:// or ssh:// DOCKER_HOST is not asked)."""
-    host = os.environ.get("DOCKER_HOST", "")
-    if host:
-        return host[len("unix://"):] if host.startswith("unix://") else None
-    return lab_socket if lab_socket and os.path.exists(lab_socket) else None
+def docker_layers(socket: str | None = None) -> DockerLayers:
+    """Ask the dockerd that `socket` (or DOCKER_HOST, or the lab's) names; else the defaults."""
+    from ..dockerapi.client import DockerClient, socket_from_env
 
-
-def docker_layers(sock: str | None) -> DockerLayers:
-    """Ask dockerd at `sock` (see socket_from_env); without a socket, the defaults."""
     default = DockerLayers(f"{DEFAULT_ROOT}/{DEFAULT_DRIVER}", DEFAULT_ROOT, DEFAULT_DRIVER,
-                           "the default (no docker socket configured)", False)
-    if sock is None:
-        return default
-    from ..dockerapi.client import DockerAPI
-
+                           "the default (no docker socket found)", False)
+    url = socket_from_env(socket)
+    path = url.removeprefix("unix://")
+    if not url.startswith("unix://") or not os.path.exists(path):
+        return default  # a tcp:// or ssh:// DOCKER_HOST is not asked
     try:
-        data = DockerAPI(sock, timeout=5).get_json("/info")
+        with DockerClient(url, timeout=5) as client:
+            info = client.info()
     except OcixError as e:
         return DockerLayers(default.directory, DEFAULT_ROOT, DEFAULT_DRIVER,
-                            f"the default (dockerd at {sock} did not answer: {e.message})", False)
-    root = str(data.get("DockerRootDir") or DEFAULT_ROOT)
-    driver = str(data.get("Driver") or DEFAULT_DRIVER)
-    status = dict(x for x in (data.get("DriverStatus") or []) if isinstance(x, list) and len(x) == 2)
-    uses_containerd = "driver-type" in status and "snapshotter" in str(status["driver-type"])
-    return DockerLayers(f"{root}/{driver}", root, driver, f"dockerd at {sock} (/info)",
-                        uses_containerd)
+                            f"the default (dockerd at {path} did not answer: {e.message})", False)
+    root = info.docker_root_dir or DEFAULT_ROOT
+    driver = info.storage_driver or DEFAULT_DRIVER
+    return DockerLayers(f"{root}/{driver}", root, driver, f"dockerd at {path} (/info)",
+                        bool(info.containerd_snapshotter))

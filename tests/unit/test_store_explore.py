@@ -11,7 +11,7 @@ from ocix.containerd import containers, content, images, leases, snapshots
 from ocix.containerd.events import Event, decode
 from ocix.jobs import gcgraph, gcwhy
 from ocix.jobs.diskusage import objects, per_image
-from ocix.jobs.dockerlayers import socket_from_env
+from ocix.jobs.dockerlayers import DockerLayers, docker_layers
 from ocix.jobs.eventlines import describe
 from ocix.jobs.gclabels import explain
 from ocix.jobs.snapshot_tree import mount_command, snapshot_dirs, split_dir
@@ -228,14 +228,15 @@ def test_mount_commands() -> None:
     assert split_dir("/elsewhere/fs") is None
 
 
-def test_docker_socket_choice(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
-    monkeypatch.setenv("DOCKER_HOST", "unix:///run/other.sock")
-    assert socket_from_env("/lab/docker.sock") == "/run/other.sock"
-    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.1:2375")
-    assert socket_from_env("/lab/docker.sock") is None
+def test_docker_layers_without_a_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No socket to ask (a tcp:// DOCKER_HOST, or a path that does not exist): the defaults."""
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
+    assert docker_layers() == DockerLayers("/var/lib/docker/overlay2", "/var/lib/docker",
+                                           "overlay2", "the default (no docker socket found)",
+                                           False)
     monkeypatch.delenv("DOCKER_HOST")
-    assert socket_from_env("/nonexistent/docker.sock") is None
-    assert socket_from_env("") is None
+    assert docker_layers("/nonexistent/docker.sock").source == "the default (no docker socket found)"
+
 
 
 def test_lease_durations() -> None:
