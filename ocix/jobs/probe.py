@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OcixError
 
 CRIO_SOCKET = "/var/run/crio/crio.sock"
-PODMAN_SOCKET = "/run/podman/podman.sock"
 
 
 @dataclass(frozen=True)
@@ -67,19 +64,6 @@ def pids_of(comm: str) -> list[int]:
     return sorted(out)
 
 
-def socket_answers(path: str) -> bool:
-    path = path.removeprefix("unix://")
-    if not os.path.exists(path):
-        return False
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(2)
-        try:
-            s.connect(path)
-            return True
-        except OSError:
-            return False
-
-
 def _lab_sockets() -> dict[str, str]:
     """Sockets of a running ocix lab (OCIX_LAB_DIR or the default dir), if there is one."""
     from ..lab.state import LabState, lab_dir
@@ -106,59 +90,33 @@ def daemon_address(name: str) -> str:
         return lab.get("containerd") or os.environ.get("CONTAINERD_ADDRESS") or \
             "/run/containerd/containerd.sock"
     defaults = {"docker": "/var/run/docker.sock", "containerd": "/run/containerd/containerd.sock",
-                "crio": CRIO_SOCKET, "podman": PODMAN_SOCKET}
+                "crio": CRIO_SOCKET}
     return lab.get(name) or defaults.get(name, "")
 
 
-def _ask_docker(sock: str) -> str:
-    from ..dockerapi.client import DockerAPI
-
-    v = DockerAPI(sock, timeout=5).get_json("/version")
-    return f"{v.get('Version', '?')} (API {v.get('ApiVersion', '?')})"
-
-
-def _ask_containerd(sock: str) -> str:
-    from ..containerd import version
-    from ..containerd.connection import Connection
-
-    with Connection(sock, timeout=5) as conn:
-        v = version.get(conn)
-    return f"{v.version} ({v.revision[:12]})"
-
-
-def _ask_cri(sock: str) -> str:
-    from ..cri.client import CriClient
-
-    with CriClient(sock, timeout=5) as c:
-        v = c.version()
-    return f"{v.runtime_name} {v.runtime_version} (CRI {v.runtime_api_version})"
-
-
-def _ask_podman_api(sock: str) -> str:
-    from ..dockerapi.client import DockerAPI
-
-    # podman's service also answers the Docker-compatible /version.
-    v = DockerAPI(sock, timeout=5).get_json("/version")
-    return f"{v.get('Version', '?')} (podman API service)"
-
-
-_ASK: dict[str, Callable[[str], str]] = {
-    "docker": _ask_docker, "containerd": _ask_containerd, "cri": _ask_cri, "crio": _ask_cri,
-    "podman": _ask_podman_api,
-}
-
-
 def probe_daemon(part: str, name: str) -> Mark:
+    """Ask the daemon through `ocix info`'s probes (its own API, bounded by a timeout)."""
+    from . import hostinfo
+
     sock = daemon_address(name)
     spec = f"daemon:{name}"
-    if not sock or not os.path.exists(sock):
-        return Mark(part, spec, False, False, "", f"no socket at {sock or '(none)'}")
-    if not socket_answers(sock):
-        return Mark(part, spec, True, False, "", f"{sock} exists but nothing answers")
-    try:
-        return Mark(part, spec, True, True, _ASK[name](sock), f"answers on {sock}")
-    except OcixError as e:
-        return Mark(part, spec, True, False, "", f"{sock}: {e.message}")
+    if name == "podman":
+        d = hostinfo.podman_probe()
+    elif name == "docker":
+        d = hostinfo.docker_probe(sock if "://" in sock else f"unix://{sock}")
+    elif name in ("cri", "crio"):
+        d = hostinfo.cri_probe("cri-o" if name == "crio" else "cri", sock)
+    elif name == "containerd":
+        d = hostinfo.containerd_probe(sock)
+    else:
+        raise OcixError(f"unknown daemon {name!r}")
+    version = d.version + (f" (API {d.api_version})" if d.api_version else "")
+    facts = [f"answers on {d.address}"] if d.state == "running" else [d.note or d.state]
+    if d.storage:
+        facts.append("storage " + ", ".join(d.storage))
+    if d.rootless:
+        facts.append("rootless")
+    return Mark(part, spec, d.state != "absent", d.state == "running", version, "; ".join(facts))
 
 
 def probe_binary(part: str, binary: str, args: list[str] | None = None) -> Mark:
@@ -179,22 +137,16 @@ def probe_process(part: str, comm: str) -> Mark:
     return Mark(part, f"process:{comm}", bool(binary or pids), bool(pids), version, detail)
 
 
-def cgroup_mode(root: Path = Path("/sys/fs/cgroup")) -> str:
-    """'v2' (unified), 'hybrid' (v1 controllers + a v2 tree at unified/) or 'v1'."""
-    if (root / "cgroup.controllers").exists():
-        return "v2"
-    if (root / "unified" / "cgroup.controllers").exists():
-        return "hybrid"
-    return "v1" if root.is_dir() else "none"
-
-
 def _kernel_fact(fact: str) -> tuple[bool, str, str]:
     """(present, version-ish value, detail) for one kernel fact."""
     if fact == "release":
         return True, os.uname().release, "uname -r"
     if fact == "cgroup":
-        mode = cgroup_mode()
-        return mode != "none", mode, "cgroup layout under /sys/fs/cgroup"
+        from ..kernel.host import cgroup_layout
+
+        layout = cgroup_layout()
+        return layout.mode != "none", layout.mode, (
+            f"v1: {' '.join(layout.v1_controllers) or '-'}; cgroup2 at {layout.v2_mount or '-'}")
     if fact == "namespaces":
         types = sorted(os.listdir("/proc/self/ns"))
         return bool(types), f"{len(types)} types", " ".join(types)

@@ -17,6 +17,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
 
 from ..errors import NotFoundError, OcixError
 
@@ -45,6 +46,7 @@ class Step:
     host: list[str] = field(default_factory=list)
     fixture: str = ""
     needs: list[str] = field(default_factory=list)
+    limit: int = 0  # most lines of one command's output to show (0: all)
 
     @property
     def ocix_command(self) -> str:
@@ -93,6 +95,13 @@ def parts_needed(steps: list[Step]) -> set[str]:
     return {p for s in steps for p in s.needs}
 
 
+def first_lines(text: str, limit: int) -> str:
+    lines = text.splitlines()
+    if not limit or len(lines) <= limit:
+        return text
+    return "\n".join([*lines[:limit], f"… ({len(lines) - limit} more lines)"])
+
+
 def keep_blocks(text: str, prefixes: list[str]) -> str:
     """Only the blank-line-separated blocks whose first line starts with one of `prefixes`."""
     if not prefixes:
@@ -111,6 +120,7 @@ class Session:
         self.timeout = timeout
         self.vars: dict[str, str] = {}
         self.done: set[str] = set()  # fixtures already set up in this session
+        self.objects: dict[str, Any] = {}  # clients the actions share (closed by close())
         self._cleanups: list[tuple[str, Callable[[], None]]] = []
 
     def fill(self, line: str) -> str:
@@ -119,8 +129,8 @@ class Session:
         except KeyError as e:
             raise StepFailed(f"{line!r} needs {e.args[0]}, which no earlier action set") from e
 
-    def ocix(self, line: str, keep: list[str] | None = None, *, must_pass: bool = True
-             ) -> tuple[int, str]:
+    def ocix(self, line: str, keep: list[str] | None = None, *, must_pass: bool = True,
+             limit: int = 0) -> tuple[int, str]:
         """Run one `ocix …` line as `python -m ocix` with the lab's environment; returns the exit
         code and the transcript ("$ line" then the output)."""
         line = self.fill(line)
@@ -134,7 +144,7 @@ class Session:
         except subprocess.TimeoutExpired as e:
             raise StepFailed(f"`{line}` did not finish in {self.timeout:.0f}s") from e
         out = "\n".join(ln.rstrip() for ln in (r.stdout + r.stderr).splitlines())
-        transcript = f"$ {line}\n{keep_blocks(out, keep or [])}".rstrip()
+        transcript = f"$ {line}\n{first_lines(keep_blocks(out, keep or []), limit)}".rstrip()
         if must_pass and r.returncode != 0:
             raise StepFailed(f"`{line}` exited with {r.returncode}", hint=transcript)
         return r.returncode, transcript

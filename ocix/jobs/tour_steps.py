@@ -35,7 +35,7 @@ def commands(session: Session, step: Step, out: list[str]) -> None:
     needs: list[str] = []
     for line in step.run:
         try:
-            out.append(session.ocix(line, step.keep)[1])
+            out.append(session.ocix(line, step.keep, limit=step.limit)[1])
         except NeedsCommand as e:
             needs.append(e.message)
     if step.host:
@@ -47,45 +47,49 @@ def commands(session: Session, step: Step, out: list[str]) -> None:
 # -- the Docker Engine API, in-process ----------------------------------------------------
 
 def docker(session: Session) -> Any:
-    from ..dockerapi.client import DockerAPI
+    """ocix's Docker client on the lab's dockerd, kept for the session."""
+    from ..dockerapi.client import DockerClient
 
-    host = session.env.get("DOCKER_HOST", "")
-    if not host:
-        raise StepFailed("DOCKER_HOST is not set", hint="start `ocix lab up --with-docker`")
-    return DockerAPI(host, timeout=120)
+    client = session.objects.get("docker")
+    if client is None:
+        host = session.env.get("DOCKER_HOST", "")
+        if not host:
+            raise StepFailed("DOCKER_HOST is not set", hint="start `ocix lab up --with-docker`")
+        client = DockerClient(host, timeout=120)
+        session.objects["docker"] = client
+        session.on_close("the Docker client", client.close)
+    return client
 
 
-def _shown(method: str, path: str, status: int, body: Any) -> str:
-    text = body if isinstance(body, str) else json.dumps(body, indent=2)
-    return f"→ {method} /v1.41{path}\n← {status}\n{text}".rstrip()
+def _shown(request: str, answer: Any, status: str = "") -> str:
+    text = answer if isinstance(answer, str) else json.dumps(answer, indent=2)
+    return f"→ {request}\n← {status + ' ' if status else ''}{text}".rstrip()
 
 
 def docker_list(session: Session, step: Step, out: list[str]) -> None:
-    api = docker(session)
-    rows = api.get_json("/containers/json")
-    brief = [{k: c.get(k) for k in ("Id", "Names", "Image", "State", "Status")} for c in rows]
-    for c in brief:
-        c["Id"] = str(c["Id"])[:12]
-    out.append(_shown("GET", "/containers/json", 200, brief))
+    d = docker(session)
+    rows = d.call("GET /containers/json", d.api.containers)
+    brief = [{"Id": str(c.get("Id"))[:12], **{k: c.get(k) for k in ("Names", "Image", "State",
+                                                                     "Status")}} for c in rows]
+    out.append(_shown(f"GET /v{d.api.api_version}/containers/json", brief))
 
 
 def _pull(session: Session) -> str:
-    api = docker(session)
+    d = docker(session)
     try:
-        api.get_json(f"/images/{IMAGE}/json")
+        d.call(f"GET /images/{IMAGE}/json", d.api.inspect_image, IMAGE)
     except NotFoundError:  # the tour brought it in: it takes it out again (and dockerd's lease)
         session.on_close(f"docker image {IMAGE}",
-                         lambda: api.request("DELETE", f"/images/{IMAGE}", query={"force": "1"}))
-    status, payload = api.request(
-        "POST", "/images/create", query={"fromImage": IMAGE, "tag": "latest"}, timeout=300)
-    events = [json.loads(line) for line in payload.decode().splitlines() if line.strip()]
+                         lambda: d.call(f"DELETE /images/{IMAGE}", d.api.remove_image, IMAGE,
+                                        force=True))
+    events = d.call("POST /images/create",
+                    lambda: list(d.api.pull(IMAGE, tag="latest", stream=True, decode=True)))
     errors = [e["error"] for e in events if "error" in e]
     if errors:
         raise StepFailed(f"pull: {errors[-1]}")
-    lines = [" ".join(str(e.get(k, "")) for k in ("id", "status") if e.get(k)) for e in events]
     session.done.add("docker_image")
-    return f"→ POST /v1.41/images/create?fromImage={IMAGE}&tag=latest\n← {status}\n" + \
-        "\n".join(json.dumps(e) for e in events[-4:]) + f"\n({len(lines)} progress objects)"
+    return (f"→ POST /v{d.api.api_version}/images/create?fromImage={IMAGE}&tag=latest\n← "
+            + "\n".join(json.dumps(e) for e in events[-4:]) + f"\n({len(events)} progress objects)")
 
 
 def docker_pull(session: Session, step: Step, out: list[str]) -> None:
@@ -94,8 +98,9 @@ def docker_pull(session: Session, step: Step, out: list[str]) -> None:
 
 def _remove_container(session: Session, name: str) -> Callable[[], None]:
     def remove() -> None:
+        d = docker(session)
         try:
-            docker(session).request("DELETE", f"/containers/{name}", query={"force": "1"})
+            d.call(f"DELETE /containers/{name}", d.api.remove_container, name, force=True)
         except NotFoundError:
             pass
     return remove
@@ -105,28 +110,34 @@ def _create(session: Session, name: str, cmd: list[str], out: list[str]) -> dict
     if "docker_image" not in session.done:
         out.append("(first: " + _pull(session).splitlines()[0].removeprefix("→ ") + ")")
     _remove_container(session, name)()  # a leftover of an interrupted tour
-    body = {"Image": IMAGE, "Cmd": cmd, "HostConfig": {"NetworkMode": "none"}}
+    d = docker(session)
     session.on_close(f"docker container {name}", _remove_container(session, name))
-    created: dict[str, Any] = docker(session).post_json("/containers/create", body, name=name)
+    created: dict[str, Any] = d.call(
+        "POST /containers/create", d.api.create_container, IMAGE, command=cmd, name=name,
+        host_config=d.api.create_host_config(network_mode="none"))
     session.done.add(f"created:{name}")
     return created
 
 
 def docker_create(session: Session, step: Step, out: list[str]) -> None:
     created = _create(session, API_TEST, ["echo", "hello-from-API"], out)
-    out.append(_shown("POST", f"/containers/create?name={API_TEST}", 201, created))
+    body = {"Image": IMAGE, "Cmd": ["echo", "hello-from-API"],
+            "HostConfig": {"NetworkMode": "none"}}
+    out.append(_shown(f"POST /v{docker(session).api.api_version}/containers/create?name={API_TEST} "
+                      f"{json.dumps(body)}", created, "201"))
 
 
 def _start_and_wait(session: Session, out: list[str]) -> None:
     if f"created:{API_TEST}" not in session.done:
         _create(session, API_TEST, ["echo", "hello-from-API"], out)
         out.append(f"(first: POST /containers/create?name={API_TEST})")
-    api = docker(session)
-    status, _ = api.request("POST", f"/containers/{API_TEST}/start")
-    waited = api.post_json(f"/containers/{API_TEST}/wait")
+    d = docker(session)
+    v = d.api.api_version
+    d.call(f"POST /containers/{API_TEST}/start", d.api.start, API_TEST)
+    waited = d.call(f"POST /containers/{API_TEST}/wait", d.api.wait, API_TEST, timeout=60)
     session.done.add(f"started:{API_TEST}")
-    out.append(_shown("POST", f"/containers/{API_TEST}/start", status, "") + "\n" +
-               _shown("POST", f"/containers/{API_TEST}/wait", 200, waited))
+    out.append(_shown(f"POST /v{v}/containers/{API_TEST}/start", "(empty body)", "204") + "\n" +
+               _shown(f"POST /v{v}/containers/{API_TEST}/wait", waited, "200"))
     if waited.get("StatusCode") != 0:
         raise StepFailed(f"the container exited with {waited.get('StatusCode')}")
 
@@ -149,15 +160,21 @@ def docker_logs(session: Session, step: Step, out: list[str]) -> None:
     if f"started:{API_TEST}" not in session.done:
         _start_and_wait(session, [])
         out.append(f"(first: create, start and wait for {API_TEST})")
-    status, payload = docker(session).request(
-        "GET", f"/containers/{API_TEST}/logs", query={"stdout": "1", "stderr": "1", "timestamps": "0"})
+    d = docker(session)
+    path = f"/v{d.api.api_version}/containers/{API_TEST}/logs"
+    # The SDK's logs() splits the frames itself; the raw GET (the client is a requests
+    # session) shows the bytes curl shows.
+    resp = d.call(f"GET /containers/{API_TEST}/logs", d.api.get, d.api.base_url + path,
+                  params={"stdout": 1, "stderr": 1, "timestamps": 0})
+    payload = resp.content
     frames = demux(payload)
-    shown = [f"→ GET /v1.41/containers/{API_TEST}/logs?stdout=1&stderr=1&timestamps=0",
-             f"← {status}, {len(payload)} bytes: {payload[:8].hex(' ')} | {payload[8:].decode()!r}"]
-    shown += [f"frame: stream {s} ({ {1: 'stdout', 2: 'stderr'}.get(s, '?') }), {len(d)} bytes: "
-              f"{d.decode(errors='replace')!r}" for s, d in frames]
+    shown = [f"→ GET {path}?stdout=1&stderr=1&timestamps=0",
+             f"← {resp.status_code}, {len(payload)} bytes: {payload[:8].hex(' ')} | "
+             f"{payload[8:].decode(errors='replace')!r}"]
+    shown += [f"frame: stream {s} ({ {1: 'stdout', 2: 'stderr'}.get(s, '?') }), {len(b)} bytes: "
+              f"{b.decode(errors='replace')!r}" for s, b in frames]
     out.append("\n".join(shown))
-    if not any(b"hello-from-API" in d for _, d in frames):
+    if not any(b"hello-from-API" in b for _, b in frames):
         raise StepFailed("hello-from-API is not in the logs")
 
 
@@ -166,9 +183,9 @@ def docker_sleeper(session: Session, out: list[str]) -> None:
         out.append(f"(container {SLEEPER} from an earlier step, pid {session.vars['pid']})")
         return
     _create(session, SLEEPER, ["sleep", "300"], out)
-    api = docker(session)
-    api.request("POST", f"/containers/{SLEEPER}/start")
-    pid = api.get_json(f"/containers/{SLEEPER}/json")["State"]["Pid"]
+    d = docker(session)
+    d.call(f"POST /containers/{SLEEPER}/start", d.api.start, SLEEPER)
+    pid = d.container_pid(SLEEPER)
     session.vars["pid"] = str(pid)
     session.done.add("docker_sleeper")
     out.append(f"(set-up through the Engine API: create + start {SLEEPER}: busybox sleep 300, "
@@ -198,6 +215,23 @@ def capeff(session: Session, step: Step, out: list[str]) -> None:
     if not re.search(r"CapEff:\s*0{16}", transcript):
         raise StepFailed("CapEff is not zero after --cap-drop ALL")
     out.append(session.ocix(decode)[1])
+
+
+def rootless_info(session: Session, step: Step, out: list[str]) -> None:
+    """`ocix info` for the lab's dockerd, then for the rootless one, if it runs."""
+    from ..lab import rootless as rl
+
+    rs = rl.RootlessState.load(Path(session.lab_dir))
+    main, rootless_line = step.run
+    out.append(session.ocix(main, step.keep)[1])
+    if rs is None or not rs.docker_socket:
+        why = rs.dockerd_error if rs else "the rootless lab is not set up"
+        raise StepFailed(f"no rootless dockerd to compare with: {why}")
+    session.vars["rootless_docker"] = f"unix://{rs.docker_socket}"
+    _, transcript = session.ocix(rootless_line, step.keep)
+    out.append(transcript)
+    if not re.search(r"^docker\s.*\syes\s", transcript, re.M):
+        raise StepFailed("the rootless dockerd does not report itself rootless")
 
 
 def overlay_dirs(session: Session, step: Step, out: list[str]) -> None:
@@ -280,6 +314,6 @@ def _unshare(session: Session, step: Step, out: list[str]) -> None:
 ACTIONS: dict[str, Callable[[Session, Step, list[str]], None]] = {
     "commands": commands, "docker_list": docker_list, "docker_pull": docker_pull,
     "docker_create": docker_create, "docker_start": docker_start, "docker_logs": docker_logs,
-    "capeff": capeff, "overlay_dirs": overlay_dirs, "runc": runc, "rootless": rootless,
+    "capeff": capeff, "overlay_dirs": overlay_dirs, "rootless_info": rootless_info, "runc": runc, "rootless": rootless,
     "unshare": _unshare,
 }

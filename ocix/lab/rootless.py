@@ -297,11 +297,11 @@ def components(lab_root: Path) -> list[tuple[str, int, bool, str, str, str]]:
         running = daemons.alive(rs.dockerd)
         version = ""
         if running:
-            from ..dockerapi.client import DockerAPI
+            from ..dockerapi.client import DockerClient
 
             try:
-                v = DockerAPI(rs.docker_socket, timeout=5).get_json("/version")
-                version = f"{v.get('Version', '?')} (rootless)"
+                with DockerClient(rs.docker_socket, timeout=5) as d:
+                    version = f"{d.version().version} (rootless)"
             except OcixError as e:
                 version = f"unreachable: {e.message}"
         rows.append(("dockerd-rootless", rs.dockerd.pid, running, f"unix://{rs.docker_socket}",

@@ -85,10 +85,11 @@ def test_rootless_dockerd_maps_root_too(rootless_lab: tuple[Path, bool]) -> None
     assert rs is not None
     if not rs.docker_socket:
         pytest.skip(f"no rootless dockerd here: {rs.dockerd_error}")
-    from ocix.dockerapi.client import DockerAPI
+    from ocix.dockerapi.client import DockerClient
 
-    info = DockerAPI(rs.docker_socket).get_json("/info")
-    assert "name=rootless" in info["SecurityOptions"]
+    with DockerClient(rs.docker_socket) as d:
+        info = d.info()
+    assert info.rootless is True
 
 
 def test_purge_removes_the_user(rootless_lab: tuple[Path, bool]) -> None:

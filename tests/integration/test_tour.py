@@ -95,10 +95,10 @@ def test_nothing_is_left_behind(tour_run: tuple[dict, Path, bool]) -> None:
 
     with CriClient(state.containerd_socket, timeout=10) as cri:
         left += [f"pod {p.id}" for p in cri.list_pod_sandboxes()]
-    from ocix.dockerapi.client import DockerAPI
+    from ocix.dockerapi.client import DockerClient
 
-    left += [f"docker container {c['Names']}"
-             for c in DockerAPI(state.docker_socket).get_json("/containers/json", all=1)]
+    with DockerClient(state.docker_socket) as d:
+        left += [f"docker container {c['Names']}" for c in d.api.containers(all=True)]
     rs = rootless.RootlessState.load(root)
     assert rs is not None
     ps = rootless.podman(rs, "ps", "--all", "--format", "{{.Names}}").stdout.split()

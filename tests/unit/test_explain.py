@@ -10,7 +10,7 @@ import pytest
 from ocix.cli.main import COMMANDS
 from ocix.cli.teach import command_problem
 from ocix.jobs import explain
-from ocix.jobs.probe import PROBE_KINDS, cgroup_mode, probe
+from ocix.jobs.probe import PROBE_KINDS, probe
 from tests.helpers import run_cli
 
 REQUIRED = ["docker", "containerd", "cri", "cri-o", "podman", "runc", "oci", "shims",
@@ -103,15 +103,3 @@ def test_probes_report_absence_without_raising() -> None:
     assert (m.present, m.running, m.detail) == (False, None, "ocix-no-such-binary is not on PATH")
     m = probe("y", "process:ocix-nothing")
     assert (m.present, m.running) == (False, False)
-
-
-def test_cgroup_mode(tmp_path: object) -> None:
-    from pathlib import Path
-
-    root = Path(str(tmp_path))
-    assert cgroup_mode(root) == "v1"
-    (root / "unified").mkdir()
-    (root / "unified" / "cgroup.controllers").write_text("")
-    assert cgroup_mode(root) == "hybrid"
-    (root / "cgroup.controllers").write_text("")
-    assert cgroup_mode(root) == "v2"
