@@ -163,7 +163,8 @@ def _mkdirs(rs: RootlessState) -> None:
 def up(state: LabState, progress: Progress, *, with_dockerd: bool = True) -> RootlessState:
     lab_root = Path(state.dir)
     old = RootlessState.load(lab_root)
-    if old and old.image and (old.dockerd is None or daemons.alive(old.dockerd)):
+    if old and old.image and user_exists(old.user) and Path(old.base).is_dir() and \
+            (old.dockerd is None or daemons.alive(old.dockerd)):
         return old
     pw, created = ensure_user(progress)
     tag = hashlib.sha256(str(lab_root).encode()).hexdigest()[:8]
