@@ -186,6 +186,9 @@ def run_step(session: Session, step: Step, unavailable: dict[str, str]) -> StepR
     if missing:
         result.skipped_reason = "; ".join(missing)
         return result
+    if "containerd" in step.needs and "sweep" not in session.done:
+        session.done.add("sweep")  # registered first, so it runs last
+        session.on_close(f"containers left in namespace {NAMESPACE}", lambda: sweep(session))
     transcript: list[str] = []
     try:
         tour_steps.run(session, step, transcript)
@@ -200,3 +203,17 @@ def run_step(session: Session, step: Step, unavailable: dict[str, str]) -> StepR
         result.skipped_reason = f"failed: {e.message}"
     result.output = "\n\n".join(transcript)
     return result
+
+
+def sweep(session: Session) -> None:
+    """Remove whatever an interrupted `ocix run` left in the tour's own namespace."""
+    from ..containerd import containers
+    from ..containerd.connection import Connection
+    from .lifecycle import remove_container
+
+    address = session.env.get("CONTAINERD_ADDRESS")
+    if not address:
+        return
+    with Connection(address, NAMESPACE, timeout=30) as conn:
+        for c in containers.list_containers(conn):
+            remove_container(conn, c.id, force=True)

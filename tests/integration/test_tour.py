@@ -122,3 +122,29 @@ def test_step_without_lab_parts_and_no_yes_is_skipped_with_the_way_to_start(
     assert (step["ok"], step["skipped_reason"]) == (
         False, "needs the lab's containerd (`ocix lab up`): start it, or pass --yes")
     assert not (tmp_path / "none" / "lab.json").exists()
+
+
+def test_interrupted_tour_removes_what_it_made(tour_run: tuple[dict, Path, bool]) -> None:
+    """SIGINT while step 9 runs: the Docker container of steps 8-11 must still be removed."""
+    import signal
+    import time
+
+    from ocix.dockerapi.client import DockerClient
+
+    _, root, _ = tour_run
+    state = LabState.load(root)
+    assert state is not None
+    proc = subprocess.Popen([sys.executable, "-m", "ocix", "tour", "--step", "8", "--step", "9",
+                             "--step", "10", "--step", "11", "--json"],
+                            env={**os.environ, "OCIX_LAB_DIR": str(root)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with DockerClient(state.docker_socket) as d:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not d.api.containers(
+                all=True, filters={"name": "ocix-tour-ns-test"}):
+            time.sleep(0.05)
+        assert d.api.containers(all=True, filters={"name": "ocix-tour-ns-test"}), "never created"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert (proc.returncode, err.splitlines()[-1:]) == (130, ["Interrupted."])
+        assert d.api.containers(all=True, filters={"name": "ocix-tour-"}) == []
