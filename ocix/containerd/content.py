@@ -132,7 +132,7 @@ class WriteResult:
     existed: bool
 
 
-class Writer:
+class _Writer:
     """One Content.Write stream.
 
     grpc wants an iterator of requests; a queue feeds it, so a caller can put() several WRITEs
@@ -202,7 +202,7 @@ def write_blob(conn: Connection, ref: str, expected: str, total: int, source: An
 def _write_once(conn: Connection, ref: str, expected: str, total: int, source: Any,
                 lease: str | None, labels: dict[str, str] | None, on_progress: Any) -> WriteResult:
     start = time.monotonic()
-    w = Writer(conn, ref, lease=lease)
+    w = _Writer(conn, ref, lease=lease)
     written = 0
     try:
         st = w.send(action=STAT, total=total, expected=expected)
