@@ -166,10 +166,14 @@ class Connection:
                           f"ns={ns}" + (f" lease={lease}" if lease else ""))
 
     def bidi_stream(self, service: str, method: str, requests: Iterable[Any], *,
-                    lease: str | None = None, timeout: float | None = None) -> Any:
-        """Open a bidirectional stream; the caller iterates it and maps errors with convert()."""
+                    lease: str | None = None, timeout: float | None = None,
+                    what: str = "") -> BidiCall:
+        """Open a bidirectional stream: iterating it yields the answers (errors mapped);
+        cancel() ends it and emits its trace line."""
         fn = getattr(self._stub(service), method)
-        return fn(iter(requests), metadata=self._metadata(lease), timeout=timeout)
+        call = fn(iter(requests), metadata=self._metadata(lease), timeout=timeout)
+        return BidiCall(self, call, f"containerd.{service}.{method}", what,
+                        f"ns={self.namespace}" + (f" lease={lease}" if lease else ""))
 
     def convert(self, exc: Exception, what: str = "") -> Exception:
         """The OcixError for a grpc error (other exceptions pass through)."""
@@ -180,6 +184,44 @@ class Connection:
         if isinstance(exc, grpc.RpcError):
             return from_grpc(exc, address=socket_path(self.address), what=what)
         return exc
+
+
+class BidiCall:
+    """A bidirectional stream: answers with errors mapped, one trace line when it ends."""
+
+    def __init__(self, conn: Connection, call: Any, label: str, what: str, detail: str) -> None:
+        self._conn = conn
+        self._call = call
+        self._label = label
+        self._what = what
+        self._detail = detail
+        self._start = time.monotonic()
+        self._answers = 0
+        self._status = "OK"
+        self._traced = False
+
+    def __iter__(self) -> BidiCall:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            answer = next(self._call)
+        except StopIteration:
+            raise
+        except Exception as e:
+            self._status = _status_name(e)
+            raise self._conn.convert(e, self._what) from e
+        self._answers += 1
+        return answer
+
+    def cancel(self, note: str = "") -> None:
+        """End the stream; `note` goes on the trace line (e.g. bytes sent)."""
+        self._call.cancel()
+        if not self._traced:
+            self._traced = True
+            trace.emit("grpc", self._label, time.monotonic() - self._start, self._status,
+                       " ".join(x for x in (self._what, note, f"answers={self._answers}",
+                                            self._detail) if x))
 
 
 class CallFuture:
