@@ -138,21 +138,11 @@ def images_check(state: State, as_json: bool) -> None:
 @pass_state
 def images_rm(state: State, names: tuple[str, ...], sync: bool) -> None:
     """Remove image records; containerd's GC then frees what nothing else uses."""
-    from ..containerd import images as imgs
-    from ..errors import NotFoundError
-    from ..registry.reference import parse
+    from ..jobs.imagetree import remove_image
 
     conn = state.conn()
     for name in names:
-        try:
-            imgs.delete(conn, name, sync=sync)
-        except NotFoundError:
-            full = parse(name).name  # `busybox` names docker.io/library/busybox:latest
-            if full == name:
-                raise
-            imgs.delete(conn, full, sync=sync)
-            name = full
-        click.echo(name)
+        click.echo(remove_image(conn, name, sync=sync))
 
 
 @images.command("inspect")

@@ -144,18 +144,9 @@ def env(directory: str | None, as_json: bool) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 def seed(directory: str | None, large: bool, sized: tuple[int, ...], quiet: bool) -> None:
     """Build the seed images again (and optional benchmark images) and push them."""
-    from ..errors import OcixError
     from ..lab import lab as labmod
-    from ..lab.state import LabState, lab_dir
 
-    state = LabState.load(lab_dir(directory))
-    if not labmod.is_running(state):
-        raise OcixError("the lab is not running", hint="start it with `ocix lab up`")
-    assert state is not None
-    state.images = labmod.seed_registry(state, large=large, sized=sized,
-                                        progress=_progress(quiet))
-    state.save()
-    for ref in state.images:
+    for ref in labmod.seed(directory, large=large, sized=sized, progress=_progress(quiet)):
         click.echo(ref)
 
 

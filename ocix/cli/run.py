@@ -130,7 +130,7 @@ def spec(state: State, image: str, command: tuple[str, ...], raw: bool, **kw: An
     import json
 
     from ..jobs.imagespec import spec_for
-    from ..oci.spec import go_key_order, spec_bytes
+    from ..oci.specjson import go_key_order, spec_bytes
 
     s = spec_for(state.conn(), image, kw["name"] or "ocix-spec", _run_options(kw, command),
                  kw["snapshotter"], kw["platform"])
@@ -145,15 +145,18 @@ def spec(state: State, image: str, command: tuple[str, ...], raw: bool, **kw: An
 @click.argument("image")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option("--force", is_flag=True,
+              help="Write into a directory that is not empty (config.json is replaced).")
 @json_option
 @pass_state
 def bundle(state: State, image: str, directory: Path, command: tuple[str, ...], as_json: bool,
-           **kw: Any) -> None:
+           force: bool, **kw: Any) -> None:
     """Write an OCI runtime bundle: DIRECTORY/config.json and DIRECTORY/rootfs.
 
     The spec is the one `ocix run` would use (same command, env, user), with root.path
     "rootfs" and a cgroupsPath of its own (/ocix-bundle/ID). The rootfs is copied out of a
-    read-only View mount of the image's snapshot, which is unmounted again.
+    read-only View mount of the image's snapshot, which is unmounted again. DIRECTORY must be
+    new or empty; --force writes into any directory whose rootfs/ is empty.
 
     \b
     Examples:
@@ -165,7 +168,7 @@ def bundle(state: State, image: str, directory: Path, command: tuple[str, ...], 
 
     name = kw["name"] or "ocix-bundle"
     r = make_bundle(state.conn(), image, directory, name, _run_options(kw, command),
-                    kw["snapshotter"], kw["platform"])
+                    kw["snapshotter"], kw["platform"], force=force)
     if as_json:
         print_json(r)
         return

@@ -109,13 +109,13 @@ class Connection:
         other._stubs = self._stubs
         return other
 
-    def stub(self, service: str) -> Any:
+    def _stub(self, service: str) -> Any:
         if service not in self._stubs:
             rel, cls = _SERVICES[service]
             self._stubs[service] = getattr(load_stub_module(rel), cls)(self.channel())
         return self._stubs[service]
 
-    def metadata(self, lease: str | None = None, namespace: str | None = None) -> list[tuple[str, str]]:
+    def _metadata(self, lease: str | None = None, namespace: str | None = None) -> list[tuple[str, str]]:
         md = [("containerd-namespace", namespace or self.namespace)]
         if lease:
             md.append(("containerd-lease", lease))
@@ -124,12 +124,12 @@ class Connection:
     # -- calls ---------------------------------------------------------------------------
     def unary(self, service: str, method: str, request: Any, *, lease: str | None = None,
               timeout: float | None = -1.0, what: str = "", namespace: str | None = None) -> Any:
-        fn = getattr(self.stub(service), method)
+        fn = getattr(self._stub(service), method)
         label = f"containerd.{service}.{method}"
         start = time.monotonic()
         status = "OK"
         try:
-            return fn(request, metadata=self.metadata(lease, namespace),
+            return fn(request, metadata=self._metadata(lease, namespace),
                       timeout=self.timeout if timeout == -1.0 else timeout)
         except Exception as e:
             status = _status_name(e)
@@ -141,12 +141,12 @@ class Connection:
     def server_stream(self, service: str, method: str, request: Any, *, lease: str | None = None,
                       timeout: float | None = None, what: str = "",
                       namespace: str | None = None) -> Iterator[Any]:
-        fn = getattr(self.stub(service), method)
+        fn = getattr(self._stub(service), method)
         label = f"containerd.{service}.{method}"
         start = time.monotonic()
         status, n = "OK", 0
         try:
-            for item in fn(request, metadata=self.metadata(lease, namespace), timeout=timeout):
+            for item in fn(request, metadata=self._metadata(lease, namespace), timeout=timeout):
                 n += 1
                 yield item
         except Exception as e:
@@ -155,11 +155,25 @@ class Connection:
         finally:
             trace.emit("grpc", label, time.monotonic() - start, status, f"stream messages={n}")
 
+    def unary_future(self, service: str, method: str, request: Any, *, lease: str | None = None,
+                     timeout: float | None = None, what: str = "",
+                     namespace: str | None = None) -> CallFuture:
+        """Send a unary call without waiting for its answer (e.g. Tasks.Wait before Tasks.Start)."""
+        fn = getattr(self._stub(service), method)
+        ns = namespace or self.namespace
+        future = fn.future(request, metadata=self._metadata(lease, ns), timeout=timeout)
+        return CallFuture(self, future, f"containerd.{service}.{method}", what,
+                          f"ns={ns}" + (f" lease={lease}" if lease else ""))
+
     def bidi_stream(self, service: str, method: str, requests: Iterable[Any], *,
-                    lease: str | None = None, timeout: float | None = None) -> Any:
-        """Open a bidirectional stream; the caller iterates it and maps errors with convert()."""
-        fn = getattr(self.stub(service), method)
-        return fn(iter(requests), metadata=self.metadata(lease), timeout=timeout)
+                    lease: str | None = None, timeout: float | None = None,
+                    what: str = "") -> BidiCall:
+        """Open a bidirectional stream: iterating it yields the answers (errors mapped);
+        cancel() ends it and emits its trace line."""
+        fn = getattr(self._stub(service), method)
+        call = fn(iter(requests), metadata=self._metadata(lease), timeout=timeout)
+        return BidiCall(self, call, f"containerd.{service}.{method}", what,
+                        f"ns={self.namespace}" + (f" lease={lease}" if lease else ""))
 
     def convert(self, exc: Exception, what: str = "") -> Exception:
         """The OcixError for a grpc error (other exceptions pass through)."""
@@ -170,6 +184,83 @@ class Connection:
         if isinstance(exc, grpc.RpcError):
             return from_grpc(exc, address=socket_path(self.address), what=what)
         return exc
+
+
+class BidiCall:
+    """A bidirectional stream: answers with errors mapped, one trace line when it ends."""
+
+    def __init__(self, conn: Connection, call: Any, label: str, what: str, detail: str) -> None:
+        self._conn = conn
+        self._call = call
+        self._label = label
+        self._what = what
+        self._detail = detail
+        self._start = time.monotonic()
+        self._answers = 0
+        self._status = "OK"
+        self._traced = False
+
+    def __iter__(self) -> BidiCall:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            answer = next(self._call)
+        except StopIteration:
+            raise
+        except Exception as e:
+            self._status = _status_name(e)
+            raise self._conn.convert(e, self._what) from e
+        self._answers += 1
+        return answer
+
+    def cancel(self, note: str = "") -> None:
+        """End the stream; `note` goes on the trace line (e.g. bytes sent)."""
+        self._call.cancel()
+        if not self._traced:
+            self._traced = True
+            trace.emit("grpc", self._label, time.monotonic() - self._start, self._status,
+                       " ".join(x for x in (self._what, note, f"answers={self._answers}",
+                                            self._detail) if x))
+
+
+class CallFuture:
+    """A unary call in flight: result() maps its error and emits its trace line, once."""
+
+    def __init__(self, conn: Connection, future: Any, label: str, what: str, detail: str) -> None:
+        self._conn = conn
+        self._future = future
+        self._label = label
+        self._what = what
+        self._detail = detail
+        self._start = time.monotonic()
+        self._traced = False
+
+    def done(self) -> bool:
+        return bool(self._future.done())
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The answer; TimeoutError if it has not come within `timeout` (the call goes on)."""
+        import grpc
+
+        try:
+            answer = self._future.result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            raise TimeoutError(self._what or self._label) from None
+        except Exception as e:
+            self._trace(_status_name(e))
+            raise self._conn.convert(e, self._what) from e
+        self._trace("OK")
+        return answer
+
+    def cancel(self) -> None:
+        if self._future.cancel():
+            self._trace("CANCELLED")
+
+    def _trace(self, status: str) -> None:
+        if not self._traced:
+            self._traced = True
+            trace.emit("grpc", self._label, time.monotonic() - self._start, status, self._detail)
 
 
 def _status_name(exc: Exception) -> str:

@@ -53,7 +53,7 @@ def _container(pb: Any) -> Container:
                      runtime_binary=binary)
 
 
-def runc_options_any(binary_name: str = "") -> Any:
+def _runc_options_any(binary_name: str = "") -> Any:
     """The container's runtime options as ctr writes them: containerd.runc.v1.Options in an Any
     whose type_url is the bare message name (containerd 1.6's typeurl rejects the
     type.googleapis.com/ form)."""
@@ -63,7 +63,7 @@ def runc_options_any(binary_name: str = "") -> Any:
     return any_pb2.Any(type_url=RUNC_OPTIONS_TYPE_URL, value=opts.SerializeToString())
 
 
-def spec_any(spec_json: bytes) -> Any:
+def _spec_any(spec_json: bytes) -> Any:
     from google.protobuf import any_pb2
 
     return any_pb2.Any(type_url=SPEC_TYPE_URL, value=spec_json)
@@ -76,8 +76,8 @@ def create(conn: Connection, container_id: str, *, image: str, spec_json: bytes,
     """Containers.Create with the spec as JSON bytes, like the Go client's WithSpec."""
     c = _pb.Container(id=container_id, image=image, labels=labels or {},
                       runtime=_pb.Container.Runtime(name=runtime,
-                                                    options=runc_options_any(runtime_binary)),
-                      spec=spec_any(spec_json), snapshotter=snapshotter, snapshot_key=snapshot_key)
+                                                    options=_runc_options_any(runtime_binary)),
+                      spec=_spec_any(spec_json), snapshotter=snapshotter, snapshot_key=snapshot_key)
     r = conn.unary("containers", "Create", _pb.CreateContainerRequest(container=c), lease=lease,
                    what=f"create container {container_id}")
     return _container(r.container)

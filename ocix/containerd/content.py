@@ -17,7 +17,6 @@ from typing import Any
 
 from google.protobuf import field_mask_pb2
 
-from .. import trace
 from ..errors import (
     AlreadyExistsError,
     ConflictError,
@@ -132,7 +131,7 @@ class WriteResult:
     existed: bool
 
 
-class Writer:
+class _Writer:
     """One Content.Write stream.
 
     grpc wants an iterator of requests; a queue feeds it, so a caller can put() several WRITEs
@@ -145,8 +144,7 @@ class Writer:
         self.ref = ref
         self._q: queue.Queue[Any] = queue.Queue()
         self._call = conn.bidi_stream("content", "Write", iter(self._q.get, None), lease=lease,
-                                      timeout=timeout)
-        self._responses = iter(self._call)
+                                      timeout=timeout, what=f"write {ref}")
         self._closed = False
 
     def send(self, **fields: Any) -> Any:
@@ -160,19 +158,19 @@ class Writer:
     def recv(self) -> Any:
         """The answer to the oldest request not answered yet."""
         try:
-            return next(self._responses)
+            return next(self._call)
         except StopIteration:
             raise OcixError(f"content write {self.ref}: stream closed by containerd") from None
-        except Exception as e:
+        except OcixError:
+            # A "ref ... locked" UNAVAILABLE arrives as ConflictError (another writer).
             self.close()
-            # A "ref ... locked" UNAVAILABLE becomes ConflictError there (another writer).
-            raise self.conn.convert(e, f"write {self.ref}") from e
+            raise
 
-    def close(self) -> None:
+    def close(self, note: str = "") -> None:
         if not self._closed:
             self._closed = True
             self._q.put(None)
-            self._call.cancel()
+            self._call.cancel(note)
 
 
 def write_blob(conn: Connection, ref: str, expected: str, total: int, source: Any, *,
@@ -201,8 +199,7 @@ def write_blob(conn: Connection, ref: str, expected: str, total: int, source: An
 
 def _write_once(conn: Connection, ref: str, expected: str, total: int, source: Any,
                 lease: str | None, labels: dict[str, str] | None, on_progress: Any) -> WriteResult:
-    start = time.monotonic()
-    w = Writer(conn, ref, lease=lease)
+    w = _Writer(conn, ref, lease=lease)
     written = 0
     try:
         st = w.send(action=STAT, total=total, expected=expected)
@@ -245,13 +242,11 @@ def _write_once(conn: Connection, ref: str, expected: str, total: int, source: A
             raise DigestMismatchError(f"blob {expected}: containerd refused the content: {e.message}") from e
         return WriteResult(expected, total, written, resumed, False)
     except DigestMismatchError:
-        w.close()
+        w.close(f"sent={written}")
         abort(conn, ref)  # drop the bad bytes so a retry starts clean
         raise
     finally:
-        w.close()
-        trace.emit("grpc", f"containerd.content.Write {ref}", time.monotonic() - start, "DONE",
-                   f"sent={written}")
+        w.close(f"sent={written}")
 
 
 def _rechunk(chunks: Iterable[bytes], size: int = CHUNK) -> Iterator[bytes]:

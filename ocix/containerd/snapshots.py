@@ -42,14 +42,6 @@ def _mounts(pbs: Any) -> list[Mount]:
     return [Mount(m.type, m.source, m.target, list(m.options)) for m in pbs]
 
 
-def mounts_pb(mounts: list[Mount]) -> list[Any]:
-    from .connection import load_stub_module as _load
-
-    mount_pb = _load("types.mount_pb2")
-    return [mount_pb.Mount(type=m.type, source=m.source, target=m.target, options=m.options)
-            for m in mounts]
-
-
 def _snap(pb: Any) -> Snapshot:
     return Snapshot(pb.name, pb.parent, KINDS.get(pb.kind, str(pb.kind)), dict(pb.labels),
                     timestamp(pb.created_at), timestamp(pb.updated_at))

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import signal as _signal
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from .. import trace
 from ..errors import NotFoundError, UsageError
+from ._convert import mounts_pb
 from .connection import Connection, load_stub_module
-from .snapshots import Mount, mounts_pb
+from .snapshots import Mount
 
 _pb = load_stub_module("services.tasks.v1.tasks_pb2")
 _task = load_stub_module("types.task.task_pb2")
@@ -108,34 +107,23 @@ def start(conn: Connection, container_id: str, exec_id: str = "") -> int:
 
 
 class WaitHandle:
-    """Tasks.Wait sent without blocking (a gRPC future): start it before Tasks.Start."""
+    """Tasks.Wait sent without blocking: start it before Tasks.Start."""
 
     def __init__(self, conn: Connection, container_id: str, exec_id: str = "") -> None:
-        self._conn = conn
-        self._what = f"wait for task {container_id}"
-        self._start = time.monotonic()
         req = _pb.WaitRequest(container_id=container_id, exec_id=exec_id)
-        self._future = conn.stub("tasks").Wait.future(req, metadata=conn.metadata(), timeout=None)
+        self._call = conn.unary_future("tasks", "Wait", req, timeout=None,
+                                       what=f"wait for task {container_id}")
 
     def done(self) -> bool:
-        return bool(self._future.done())
+        return self._call.done()
 
     def result(self, timeout: float | None = None) -> Exit:
         """The exit status; raises TimeoutError if the task is still running after `timeout`."""
-        import grpc
-
-        try:
-            r = self._future.result(timeout=timeout)
-        except grpc.FutureTimeoutError:
-            raise TimeoutError(self._what) from None
-        except Exception as e:
-            trace.emit("grpc", "containerd.tasks.Wait", time.monotonic() - self._start, "ERROR", "")
-            raise self._conn.convert(e, self._what) from e
-        trace.emit("grpc", "containerd.tasks.Wait", time.monotonic() - self._start, "OK", "")
+        r = self._call.result(timeout)
         return Exit(pid=0, exit_status=int(r.exit_status))
 
     def cancel(self) -> None:
-        self._future.cancel()
+        self._call.cancel()
 
 
 def wait_async(conn: Connection, container_id: str, exec_id: str = "") -> WaitHandle:

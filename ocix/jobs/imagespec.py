@@ -15,9 +15,10 @@ from typing import Any
 from ..containerd import images, leases, snapshots
 from ..containerd.connection import Connection
 from ..errors import NotFoundError, OcixError, UsageError
+from ..kernel import caps
 from ..oci import bundle as bundlefs
 from ..oci.digest import chain_id
-from ..oci.spec import RunOptions, SpecError, generate, validate_container_id
+from ..oci.spec import RunOptions, SpecError, check_options, generate, validate_container_id
 from ..oci.user import ReadFile, rootfs_reader
 from ..registry.reference import parse as parse_reference
 from .imagetree import default_manifest
@@ -33,6 +34,12 @@ def check_id(container_id: str, what: str = "container id") -> str:
         return validate_container_id(container_id, what)
     except SpecError as e:
         raise UsageError(e.message) from None
+
+
+def check_run_options(opts: RunOptions) -> None:
+    """Refuse options this machine cannot honour, before anything is created: a --cap-add
+    outside this process's bounding set, say (docs/vm-limits.md)."""
+    check_options(opts, last_cap=caps.cap_last_cap(), bounding=caps.bounding_set())
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,8 @@ def build_spec(conn: Connection, image: ImageInfo, container_id: str, opts: RunO
                mounts: list[snapshots.Mount]) -> dict[str, Any]:
     """The run spec, USER looked up in the rootfs those snapshot mounts give."""
     with rootfs_files(mounts) as read:
-        return generate(conn.namespace, container_id, image.config, opts, read)
+        return generate(conn.namespace, container_id, image.config, opts, read,
+                        last_cap=caps.cap_last_cap(), bounding=caps.bounding_set())
 
 
 def spec_for(conn: Connection, ref: str, container_id: str, opts: RunOptions,
@@ -110,6 +118,7 @@ def spec_for(conn: Connection, ref: str, container_id: str, opts: RunOptions,
              platform: str | None = None) -> dict[str, Any]:
     """What `run` would send, computed from a temporary View (`ocix spec`)."""
     check_id(container_id)
+    check_run_options(opts)
     image = resolve_image(conn, ref, platform)
     with image_view(conn, image, snapshotter) as mounts:
         return build_spec(conn, image, container_id, opts, mounts)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..containerd import content
+from ..containerd import content, images
 from ..containerd.connection import Connection
 from ..containerd.images import Image
 from ..errors import NotFoundError, OcixError
@@ -38,6 +38,43 @@ class ImageSummary:
     complete: bool
     present: int
     total: int
+
+
+def _docker_io_name(name: str) -> str | None:
+    """The normalized name a short one stands for (`busybox` → docker.io/library/busybox:latest),
+    or None when `name` is already that name or is no valid reference."""
+    from ..registry.reference import parse
+
+    try:
+        full = parse(name).name
+    except OcixError:
+        return None
+    return full if full != name else None
+
+
+def find_image(conn: Connection, name: str) -> Image:
+    """The image record a user's name means: stored under that name, else under its
+    normalized docker.io name."""
+    try:
+        return images.get(conn, name)
+    except NotFoundError:
+        full = _docker_io_name(name)
+        if full is None:
+            raise
+    return images.get(conn, full)
+
+
+def remove_image(conn: Connection, name: str, *, sync: bool = False) -> str:
+    """Delete the record `name` means (as find_image reads it); returns the name removed."""
+    try:
+        images.delete(conn, name, sync=sync)
+        return name
+    except NotFoundError:
+        full = _docker_io_name(name)
+        if full is None:
+            raise
+    images.delete(conn, full, sync=sync)
+    return full
 
 
 def _doc(conn: Connection, desc: Descriptor) -> dict[str, Any]:

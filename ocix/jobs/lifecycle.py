@@ -13,8 +13,16 @@ from typing import Any
 from ..containerd import containers, leases, snapshots, tasks
 from ..containerd.connection import Connection
 from ..errors import AlreadyExistsError, NotFoundError, OcixError
-from ..oci.spec import RunOptions, spec_bytes
-from .imagespec import ImageInfo, build_spec, not_unpacked_error, resolve_image, stop_signal
+from ..oci.spec import RunOptions
+from ..oci.specjson import spec_bytes
+from .imagespec import (
+    ImageInfo,
+    build_spec,
+    check_run_options,
+    not_unpacked_error,
+    resolve_image,
+    stop_signal,
+)
 from .runtimes import runtime_binary
 
 
@@ -52,6 +60,7 @@ def create_container(conn: Connection, req: RunRequest, container_id: str) -> tu
     On failure nothing created here is left behind.
     """
     binary = runtime_binary(req.runtime)
+    check_run_options(req.options)
     image = resolve_image(conn, req.image, req.platform)
     prepared = False
     with leases.temporary(conn) as lease:

@@ -13,19 +13,22 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..containerd import content, images, leases, snapshots
 from ..containerd.connection import Connection
 from ..errors import DigestMismatchError, OcixError
 from ..oci import mediatypes as mt
 from ..oci import platform as plat
-from ..oci.descriptor import Descriptor, json_object
+from ..oci.descriptor import Descriptor
 from ..oci.digest import chain_ids
 from ..registry.auth import Credentials
 from ..registry.client import RegistryClient
 from ..registry.reference import parse
 from . import unpack
+from .pull_plan import Document, PullPlan, UnpackTarget, child_gc_labels, plan_pull
+
+__all__ = ["Event", "LayerResult", "PullOptions", "PullResult", "child_gc_labels", "pull",
+           "source_label"]
 
 EventFn = Callable[["Event"], None]
 
@@ -97,19 +100,6 @@ def _merge_source(existing: str, repo: str) -> str:
     return ",".join(sorted(repos))
 
 
-def child_gc_labels(media_type: str, doc: dict[str, Any]) -> dict[str, str]:
-    """The gc.ref.content labels the Go client sets on a parent blob (images/mediatypes.go)."""
-    labels: dict[str, str] = {}
-    if mt.is_index(media_type):
-        for i, m in enumerate(doc.get("manifests") or []):
-            labels[f"containerd.io/gc.ref.content.m.{i}"] = m["digest"]
-    elif mt.is_manifest(media_type):
-        labels["containerd.io/gc.ref.content.config"] = doc["config"]["digest"]
-        for i, layer in enumerate(doc.get("layers") or []):
-            labels[f"containerd.io/gc.ref.content.l.{i}"] = layer["digest"]
-    return labels
-
-
 class _Puller:
     def __init__(self, conn: Connection, ref: str, opts: PullOptions, on_event: EventFn | None) -> None:
         self.conn = conn
@@ -124,13 +114,13 @@ class _Puller:
         self.matcher = plat.Matcher(plat.parse(opts.platform) if opts.platform else plat.host())
 
     # -- small blobs -----------------------------------------------------------------------
-    def store_small(self, desc: Descriptor, body: bytes, kind: str,
-                    labels: dict[str, str]) -> None:
-        self.emit(Event(desc.digest, kind, "downloading", 0, desc.size))
+    def store_small(self, doc: Document) -> None:
+        desc, body = doc.descriptor, doc.body
+        self.emit(Event(desc.digest, doc.kind, "downloading", 0, desc.size))
         content.write_blob(self.conn, mt.ref_key(desc.media_type, desc.digest), desc.digest,
                            desc.size, lambda off: [body[off:]], lease=self.lease)
-        self.label(desc.digest, labels)
-        self.emit(Event(desc.digest, kind, "done", desc.size, desc.size))
+        self.label(desc.digest, doc.labels)
+        self.emit(Event(desc.digest, doc.kind, "done", desc.size, desc.size))
 
     def label(self, digest: str, labels: dict[str, str]) -> None:
         current = content.info(self.conn, digest).labels
@@ -182,79 +172,58 @@ class _Puller:
         return result
 
     def _pull(self) -> PullResult:
-        resolved = self.client.resolve()
-        root = resolved.descriptor
-        result = PullResult(name=self.ref.name, digest=root.digest, media_type=root.media_type,
-                            snapshotter=self.opts.snapshotter)
-        body = self.client.fetch_manifest(root)
-        manifests: list[Descriptor]
-        if mt.is_index(root.media_type):
-            doc = json_object(body, f"index {root.digest}")
-            children = [Descriptor.from_json(m) for m in doc.get("manifests") or []]
-            self.store_small(root, body, "index", child_gc_labels(root.media_type, doc))
-            manifests = self._select(children)
-        elif mt.is_manifest(root.media_type):
-            manifests = [root]
-        else:
-            raise OcixError(f"{self.ref.name}: unsupported media type {root.media_type}")
+        plan = plan_pull(self.client, self.ref.name, self.matcher,
+                         all_platforms=self.opts.all_platforms, unpack=self.opts.unpack)
+        result = PullResult(name=self.ref.name, digest=plan.root.digest,
+                            media_type=plan.root.media_type, platforms=plan.platforms,
+                            compressed_size=plan.compressed_size, snapshotter=self.opts.snapshotter,
+                            chain_id=plan.chain_id)
+        self.store_documents(plan, result)
+        self.fetch_and_unpack(plan, result)
+        # The snapshot GC label goes on a config only now that its unpack succeeded.
+        for m in plan.manifests:
+            if m.unpack is not None:
+                self.label(m.config.descriptor.digest,
+                           {unpack.snapshot_gc_label(self.opts.snapshotter): m.unpack.chain_id})
+        if plan.unpack_targets:
+            result.unpacked_size = _unpacked_size(self.conn, plan.unpack_targets,
+                                                  self.opts.snapshotter)
+        images.put(self.conn, self.ref.name, plan.root, lease=self.lease)
+        return result
 
-        unpack_targets: list[tuple[list[Descriptor], list[str]]] = []
-        config_labels: list[tuple[str, dict[str, str]]] = []
-        seen: set[str] = set()
-        all_layers: list[tuple[Descriptor, LayerResult]] = []
-        for m in manifests:
-            mbody = body if m.digest == root.digest else self.client.fetch_manifest(m)
-            mdoc = json_object(mbody, f"manifest {m.digest}")
-            if not isinstance(mdoc.get("config"), dict) or not isinstance(mdoc.get("layers"), list):
-                raise OcixError(f"manifest {m.digest} has no config or layers")
-            self.store_small(m, mbody, "manifest", child_gc_labels(m.media_type, mdoc))
-            config = Descriptor.from_json(mdoc["config"])
-            cbody = self.client.fetch_blob_bytes(config)
-            cdoc = json_object(cbody, f"config {config.digest}")
-            layers = [Descriptor.from_json(x) for x in mdoc["layers"]]
-            diff_ids = list((cdoc.get("rootfs") or {}).get("diff_ids") or [])
-            if len(diff_ids) != len(layers):
-                raise OcixError(f"config {config.digest} lists {len(diff_ids)} diff IDs for "
-                                f"{len(layers)} layers")
-            platform = plat.of_manifest(m.platform, cdoc)
-            result.platforms.append(platform)
-            gc: dict[str, str] = {}
-            wants_unpack = self.opts.unpack and layers and (
-                len(manifests) == 1 or self.matcher.matches(m.platform))
-            if wants_unpack:
-                gc[unpack.snapshot_gc_label(self.opts.snapshotter)] = chain_ids(diff_ids)[-1]
-                unpack_targets.append((layers, diff_ids))
-                result.chain_id = chain_ids(diff_ids)[-1]
-            # The snapshot label goes on only after the unpack succeeded (below).
-            self.store_small(config, cbody, "config", {})
-            config_labels.append((config.digest, gc))
-            for i, layer in enumerate(layers):
-                if layer.digest in seen:
-                    continue
-                seen.add(layer.digest)
-                lr = LayerResult(layer.digest, layer.media_type, layer.size, diff_ids[i])
-                result.layers.append(lr)
-                all_layers.append((layer, lr))
-                self.emit(Event(layer.digest, "layer", "waiting", 0, layer.size))
-            result.compressed_size += sum(x.size for x in layers) + config.size + m.size
+    def store_documents(self, plan: PullPlan, result: PullResult) -> None:
+        """Index, manifests and configs into the content store; the layers are announced."""
+        if plan.index is not None:
+            self.store_small(plan.index)
+        for m in plan.manifests:
+            self.store_small(m.manifest)
+            self.store_small(m.config)
+            for layer in m.new_layers:
+                d = layer.descriptor
+                result.layers.append(LayerResult(d.digest, d.media_type, d.size, layer.diff_id))
+                self.emit(Event(d.digest, "layer", "waiting", 0, d.size))
 
+    def fetch_and_unpack(self, plan: PullPlan, result: PullResult) -> None:
+        """Download every layer concurrently; apply each chain as its layers arrive."""
+        targets = plan.unpack_targets
         fetch_start = time.monotonic()
         pool = ThreadPoolExecutor(max_workers=max(1, self.opts.max_concurrent_downloads),
                                   thread_name_prefix="ocix-fetch")
         futures: dict[str, Future[None]] = {}
+        by_digest = {lr.digest: lr for lr in result.layers}
         try:
-            for layer, lr in all_layers:
-                futures[layer.digest] = pool.submit(self.fetch_layer, layer, lr)
-            by_digest = {lr.digest: lr for _, lr in all_layers}
-            for layers, diff_ids in unpack_targets:
-                for i, layer in enumerate(layers):
-                    futures[layer.digest].result()
-                    self.emit(Event(layer.digest, "layer", "unpacking", layer.size, layer.size))
-                    u = unpack.unpack_layer(self.conn, layers, diff_ids, i,
+            for layer in plan.layers:
+                d = layer.descriptor
+                futures[d.digest] = pool.submit(self.fetch_layer, d, by_digest[d.digest])
+            for target in targets:
+                for i, d in enumerate(target.layers):
+                    futures[d.digest].result()
+                    self.emit(Event(d.digest, "layer", "unpacking", d.size, d.size))
+                    u = unpack.unpack_layer(self.conn, target.layers, target.diff_ids, i,
                                             snapshotter=self.opts.snapshotter, lease=self.lease)
                     result.unpack_seconds += u.seconds
-                    by_digest[layer.digest].unpacked = "applied" if u.applied else "present"
-                    self.emit(Event(layer.digest, "layer", "done", layer.size, layer.size))
+                    by_digest[d.digest].unpacked = "applied" if u.applied else "present"
+                    self.emit(Event(d.digest, "layer", "done", d.size, d.size))
             for f in futures.values():
                 f.result()
         except BaseException:
@@ -262,39 +231,21 @@ class _Puller:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
-        if not unpack_targets:
-            for layer, _lr in all_layers:
-                self.emit(Event(layer.digest, "layer", "done", layer.size, layer.size))
+        if not targets:
+            for layer in plan.layers:
+                d = layer.descriptor
+                self.emit(Event(d.digest, "layer", "done", d.size, d.size))
         # Fetch time runs to the last download's end, however the unpack overlapped it.
         result.fetch_seconds = max((lr._fetched_at for lr in result.layers), default=fetch_start) \
             - fetch_start
         result.downloaded = sum(lr.downloaded for lr in result.layers)
-        for digest, gc in config_labels:
-            if gc:
-                self.label(digest, gc)
-        if unpack_targets:
-            result.unpacked_size = _unpacked_size(self.conn, unpack_targets, self.opts.snapshotter)
-        images.put(self.conn, self.ref.name, root, lease=self.lease)
-        return result
-
-    def _select(self, children: list[Descriptor]) -> list[Descriptor]:
-        manifests = [c for c in children if mt.is_manifest(c.media_type)]
-        if self.opts.all_platforms:
-            return manifests
-        best = plat.best_manifest(manifests, self.matcher)
-        if best is None:
-            have = ", ".join(str(c.platform) for c in manifests if c.platform) or "none"
-            raise OcixError(f"{self.ref.name} has no manifest for {self.matcher.wanted} "
-                            f"(it has: {have})", hint="pick one with --platform, or --all-platforms")
-        return [best]
 
 
-def _unpacked_size(conn: Connection, targets: list[tuple[list[Descriptor], list[str]]],
-                   snapshotter: str) -> int:
+def _unpacked_size(conn: Connection, targets: list[UnpackTarget], snapshotter: str) -> int:
     seen: set[str] = set()
     total = 0
-    for _, diff_ids in targets:
-        for chain in chain_ids(diff_ids):
+    for target in targets:
+        for chain in chain_ids(target.diff_ids):
             if chain in seen:
                 continue
             seen.add(chain)

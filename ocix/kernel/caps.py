@@ -72,6 +72,21 @@ def cap_last_cap(proc_root: Path = Path("/proc")) -> int | None:
         return None
 
 
+def bounding_set(proc_root: Path = Path("/proc")) -> int | None:
+    """This process's capability bounding set (CapBnd), or None if /proc does not say.
+
+    A process can grant a child only capabilities inside it; see docs/vm-limits.md.
+    """
+    try:
+        with open(proc_root / "self/status") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    return int(line.split(":", 1)[1].strip(), 16)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def cap_name(number: int) -> str:
     """The name of a capability number; numbers newer than this table read as 'cap_<n>'."""
     return CAP_NAMES[number] if 0 <= number < len(CAP_NAMES) else f"cap_{number}"

@@ -35,6 +35,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_is_free(port: int) -> bool:
+    """True if a listener could bind 127.0.0.1:`port` now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # Go's listeners set SO_REUSEADDR, so a port left in TIME_WAIT by our own registry's
+        # last connections is free to it; only a socket bound there now makes it taken.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def spawn(name: str, argv: list[str], paths: Paths, env: dict[str, str] | None = None) -> Proc:
     paths.logs.mkdir(parents=True, exist_ok=True)
     log = paths.logs / f"{name}.log"
@@ -172,7 +185,8 @@ state = "{d / 'state'}"
   path = "{d / 'opt'}"
 
 [plugins."io.containerd.grpc.v1.cri"]
-  # This VM refuses a negative oom_score_adj even to root; sandboxes ask for -998.
+  # Sandboxes ask for oom_score_adj -998, which this VM refuses even to root
+  # (no CAP_SYS_RESOURCE in its bounding set: docs/vm-limits.md).
   restrict_oom_score_adj = true
   sandbox_image = "{registry}/library/pause:3.6"
   stream_server_address = "127.0.0.1"
@@ -213,14 +227,16 @@ def start_containerd(paths: Paths, registry: str) -> Proc:
 
 # -- registry ----------------------------------------------------------------------------------
 
-def start_registry(paths: Paths) -> tuple[Proc, str]:
+def start_registry(paths: Paths, port: int | None = None) -> tuple[Proc, str]:
     """The lab's registry: storage under registry/data, deletes enabled."""
-    return start_registry_at(paths.registry_dir, delete=True)
+    return start_registry_at(paths.registry_dir, delete=True, port=port)
 
 
 def start_registry_at(directory: Path, *, storage: Path | None = None, readonly: bool = False,
-                      delete: bool = False, extra_config: str = "") -> tuple[Proc, str]:
-    """A distribution registry on a free loopback port, its config and log in `directory`.
+                      delete: bool = False, extra_config: str = "",
+                      port: int | None = None) -> tuple[Proc, str]:
+    """A distribution registry on loopback `port` (default: a free one), its config and log in
+    `directory`.
 
     `extra_config` is appended to config.yml as is, e.g. an `auth:` section; a registry that
     answers /v2/ with 401 counts as ready.
@@ -228,7 +244,7 @@ def start_registry_at(directory: Path, *, storage: Path | None = None, readonly:
     binary = which("docker-registry")
     data = storage or directory / "data"
     data.mkdir(parents=True, exist_ok=True)
-    addr = f"127.0.0.1:{free_port()}"
+    addr = f"127.0.0.1:{port or free_port()}"
     config = directory / "config.yml"
     maintenance = ("  maintenance:\n    uploadpurging:\n      enabled: false\n"
                    "    readonly:\n      enabled: true\n") if readonly else ""

@@ -109,7 +109,7 @@ def up(directory: str | os.PathLike[str] | None = None, *, with_docker: bool = F
     state = LabState(dir=str(root))
     try:
         progress("starting the registry")
-        reg, addr = daemons.start_registry(paths)
+        reg, addr = daemons.start_registry(paths, registry_port(old, progress))
         state.procs.append(reg)
         state.registry = addr
         state.hosts_dir = str(write_hosts_dir(paths, addr))
@@ -140,6 +140,19 @@ def up(directory: str | os.PathLike[str] | None = None, *, with_docker: bool = F
     return UpResult(state, False, time.monotonic() - start)
 
 
+def registry_port(old: LabState | None, progress: Progress = _noop) -> int:
+    """The port the lab's registry had last time, if it is free: image names that carry it
+    (pulled through $OCIX_REGISTRY) keep working.  Else a new free port, and a progress line."""
+    wanted = old.registry_port if old else 0
+    if not wanted:
+        return daemons.free_port()
+    if daemons.port_is_free(wanted):
+        return wanted
+    port = daemons.free_port()
+    progress(f"registry port {wanted} is taken; using {port}")
+    return port
+
+
 def _add_docker(state: LabState) -> None:
     paths = Paths(Path(state.dir))
     state.procs.append(daemons.start_dockerd(paths, state.registry))
@@ -161,6 +174,18 @@ def seed_registry(state: LabState, *, large: bool = False, sized: tuple[int, ...
     refs = [f"{state.registry}/{image.repo}:{image.tag}" for image in images]
     known = set(state.images)
     return state.images + [r for r in refs if r not in known]
+
+
+def seed(directory: str | os.PathLike[str] | None = None, *, large: bool = False,
+         sized: tuple[int, ...] = (), progress: Progress = _noop) -> list[str]:
+    """`lab seed`: build and push the seed images (and benchmark ones) into the running lab."""
+    root = lab_dir(directory)
+    state = LabState.load(root)
+    if state is None or not is_running(state):
+        raise OcixError("the lab is not running", hint="start it with `ocix lab up`")
+    state.images = seed_registry(state, large=large, sized=sized, progress=progress)
+    state.save()
+    return state.images
 
 
 def pull_pause(state: LabState) -> None:

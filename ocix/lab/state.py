@@ -69,6 +69,12 @@ class LabState:
         procs = [Proc(**p) for p in data.pop("procs", [])]
         return cls(procs=procs, **{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
+    @property
+    def registry_port(self) -> int:
+        """The registry's port, 0 if none was recorded."""
+        _, _, port = self.registry.rpartition(":")
+        return int(port) if port.isdigit() else 0
+
     def proc(self, name: str) -> Proc | None:
         return next((p for p in self.procs if p.name == name), None)
 

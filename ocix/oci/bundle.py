@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import OcixError
-from .spec import go_key_order
+from .specjson import go_key_order
 from .user import ReadFile, expand_link, path_parts
 
 BUNDLE_CGROUP_PREFIX = "/ocix-bundle"
@@ -195,6 +195,27 @@ def empty_rootfs(directory: Path) -> Path:
     if rootfs.exists() and any(rootfs.iterdir()):
         raise OcixError(f"{rootfs} exists and is not empty: choose a new directory")
     return rootfs
+
+
+def prepare_bundle_dir(directory: Path, *, force: bool = False) -> bool:
+    """Make DIR ready for a bundle; True if it was created here.
+
+    A missing DIR is created; an existing one must be empty (its config.json would be
+    overwritten), unless `force`.  A non-empty DIR/rootfs is refused even then.
+    """
+    try:
+        if directory.is_dir():
+            if not force and any(directory.iterdir()):
+                raise OcixError(f"{directory} is not empty: a bundle needs a new or empty directory",
+                                hint="choose another directory, or use --force to write into it")
+            empty_rootfs(directory)
+            return False
+        if directory.exists():
+            raise OcixError(f"{directory} exists and is not a directory")
+        directory.mkdir(parents=True)
+    except OSError as e:
+        raise OcixError(f"cannot use {directory} for a bundle: {e.strerror or e}") from None
+    return True
 
 
 def write_bundle(directory: Path, spec: dict[str, Any], rootfs_source: Path | None = None) -> Path:

@@ -10,7 +10,6 @@ config.json containerd writes.
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 from collections.abc import Iterable
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidArgumentError
-from ..kernel.caps import CAP_NAMES, LAST_KNOWN_CAP, cap_last_cap, normalize_cap
+from ..kernel.caps import CAP_NAMES, CAP_NUMBERS, LAST_KNOWN_CAP, normalize_cap
 from .user import ReadFile, resolve_user
 
 # specs.Version of the runtime-spec Go package containerd 1.6.20 is built with (Debian's too).
@@ -192,14 +191,21 @@ def apply_image_config(spec: dict[str, Any], image_config: dict[str, Any] | None
     process["user"] = resolve_user(who, read_file).to_json()
 
 
-def apply_capabilities(spec: dict[str, Any], cap_add: Iterable[str], cap_drop: Iterable[str],
-                       *, last_cap: int | None = None) -> None:
-    """--cap-add / --cap-drop, in place.
+@dataclass(frozen=True)
+class CapChange:
+    add: list[str]
+    drop: list[str]
+    drop_all: bool
 
-    Named caps: added to bounding/effective/permitted (appended when missing), then dropped
-    from them, in that order like ctr. "ALL" in cap_drop starts from nothing (all five sets
-    empty, so CapEff is 0 inside) and then adds cap_add; "ALL" in cap_add adds every cap the
-    kernel knows, in number order.
+
+def capability_change(cap_add: Iterable[str], cap_drop: Iterable[str], *,
+                      last_cap: int | None = None, bounding: int | None = None) -> CapChange:
+    """--cap-add / --cap-drop as names, checked.
+
+    `last_cap` is the kernel's highest capability, `bounding` the caller's bounding set (a
+    CapBnd mask): the runtime can grant only capabilities inside it (docs/vm-limits.md).
+    "ALL" in cap_add means every capability both allow, in number order; a named one outside
+    the bounding set is refused by name.  None means no such limit.
     """
     top = min(LAST_KNOWN_CAP if last_cap is None else last_cap, LAST_KNOWN_CAP)
     add = [c.strip() for c in cap_add]
@@ -210,8 +216,29 @@ def apply_capabilities(spec: dict[str, Any], cap_add: Iterable[str], cap_drop: I
         raise SpecError("--cap-add ALL and --cap-drop ALL contradict each other")
     add_names = [normalize_cap(c, last_cap) for c in add if c.upper() != "ALL"]
     drop_names = [normalize_cap(c, last_cap) for c in drop if c.upper() != "ALL"]
+    if bounding is not None:
+        refused = [n for n in add_names if not bounding >> CAP_NUMBERS[n] & 1]
+        if refused:
+            raise SpecError(f"cannot add {', '.join(refused)}: not in this process's bounding set "
+                            f"(CapBnd {bounding:016x}), so the runtime cannot grant "
+                            f"{'it' if len(refused) == 1 else 'them'}",
+                            hint="--cap-add ALL adds every capability that can be granted")
     if add_all:
-        add_names = list(CAP_NAMES[: top + 1])
+        add_names = [n for i, n in enumerate(CAP_NAMES[: top + 1])
+                     if bounding is None or bounding >> i & 1]
+    return CapChange(add_names, drop_names, drop_all)
+
+
+def apply_capabilities(spec: dict[str, Any], cap_add: Iterable[str], cap_drop: Iterable[str],
+                       *, last_cap: int | None = None, bounding: int | None = None) -> None:
+    """--cap-add / --cap-drop, in place (names checked by capability_change).
+
+    Named caps: added to bounding/effective/permitted (appended when missing), then dropped
+    from them, in that order like ctr. "ALL" in cap_drop starts from nothing (all five sets
+    empty, so CapEff is 0 inside) and then adds cap_add.
+    """
+    change = capability_change(cap_add, cap_drop, last_cap=last_cap, bounding=bounding)
+    add_names, drop_names, drop_all = change.add, change.drop, change.drop_all
     caps = spec.setdefault("process", {}).setdefault("capabilities", {})
     sets = ("bounding", "effective", "permitted")
     if drop_all:
@@ -248,7 +275,15 @@ class RunOptions:
     replace_entrypoint: bool = False
 
 
-def _check_options(opts: RunOptions) -> None:
+def check_options(opts: RunOptions, *, last_cap: int | None = None,
+                  bounding: int | None = None) -> None:
+    """Refuse options that cannot work, before anything is created (see generate's limits)."""
+    _check_values(opts)
+    if opts.cap_add or opts.cap_drop:
+        capability_change(opts.cap_add, opts.cap_drop, last_cap=last_cap, bounding=bounding)
+
+
+def _check_values(opts: RunOptions) -> None:
     for e in opts.env:
         if "=" not in e or e.startswith("="):
             raise SpecError(f"environment entry {e!r} is not KEY=VALUE")
@@ -275,14 +310,16 @@ def _no_files(path: str) -> bytes | None:
 
 def generate(namespace: str, container_id: str, image_config: dict[str, Any] | None,
              opts: RunOptions | None = None, read_file: ReadFile | None = None, *,
-             last_cap: int | None = None, host_hostname: str | None = None) -> dict[str, Any]:
+             last_cap: int | None = None, bounding: int | None = None,
+             host_hostname: str | None = None) -> dict[str, Any]:
     """The spec `ocix run` sends, applying options in `ctr run`'s order (run_unix.go).
 
-    `read_file` reads the image rootfs (for USER lookups); `last_cap` defaults to the running
-    kernel's cap_last_cap; `host_hostname` (for HOSTNAME with net=host) to this host's name.
+    `read_file` reads the image rootfs (for USER lookups); `last_cap` (the kernel's
+    cap_last_cap) and `bounding` (the caller's CapBnd mask) limit --cap-add, None meaning no
+    limit; `host_hostname` (for HOSTNAME with net=host) defaults to this host's name.
     """
     opts = opts or RunOptions()
-    _check_options(opts)
+    _check_values(opts)
     read = read_file or _no_files
     spec = default_spec(namespace, container_id, unix_devices=True)
     process = spec["process"]
@@ -314,9 +351,7 @@ def generate(namespace: str, container_id: str, image_config: dict[str, Any] | N
         name = opts.hostname or host_hostname or socket.gethostname()
         process["env"] = merge_env(process["env"], [f"HOSTNAME={name}"])
     if opts.cap_add or opts.cap_drop:
-        if last_cap is None:
-            last_cap = cap_last_cap()
-        apply_capabilities(spec, opts.cap_add, opts.cap_drop, last_cap=last_cap)
+        apply_capabilities(spec, opts.cap_add, opts.cap_drop, last_cap=last_cap, bounding=bounding)
     cpu: dict[str, int] = {}
     if opts.cpu_shares is not None:
         cpu["shares"] = opts.cpu_shares
@@ -330,38 +365,3 @@ def generate(namespace: str, container_id: str, image_config: dict[str, Any] | N
     if opts.pids_limit is not None:
         resources["pids"] = {"limit": opts.pids_limit}
     return spec
-
-
-# One key order that is each runtime-spec Go struct's field order (Spec, Process, User,
-# LinuxCapabilities, Root, Mount, POSIXRlimit, Linux, LinuxResources, LinuxDeviceCgroup,
-# LinuxNamespace, LinuxCPU ...), so spec_bytes can match json.Marshal's output byte for byte.
-_GO_KEY_ORDER = {k: i for i, k in enumerate((
-    "ociVersion", "process", "terminal", "consoleSize", "user", "uid", "gid", "umask",
-    "additionalGids", "args", "env", "cwd", "capabilities", "bounding", "effective",
-    "inheritable", "permitted", "ambient", "rlimits", "noNewPrivileges", "root", "hostname",
-    "mounts", "destination", "allow", "type", "hard", "soft", "major", "minor", "access",
-    "source", "path", "readonly", "options", "annotations", "linux", "uidMappings",
-    "gidMappings", "sysctl", "resources", "devices", "memory", "cpu", "shares", "quota",
-    "period", "pids", "limit", "cgroupsPath", "namespaces", "seccomp", "rootfsPropagation",
-    "maskedPaths", "readonlyPaths",
-))}
-
-
-def go_key_order(value: Any) -> Any:
-    """A copy with every object's keys in the Go structs' field order (unknown keys last)."""
-    if isinstance(value, dict):
-        keys = sorted(value, key=lambda k: _GO_KEY_ORDER.get(k, len(_GO_KEY_ORDER)))
-        return {k: go_key_order(value[k]) for k in keys}
-    if isinstance(value, list):
-        return [go_key_order(v) for v in value]
-    return value
-
-
-def spec_bytes(spec: dict[str, Any]) -> bytes:
-    """The spec as containerd stores it: compact JSON in Go field order, with json.Marshal's
-    HTML-safe escapes, so it compares byte for byte with `ctr c info`'s Spec."""
-    text = json.dumps(go_key_order(spec), separators=(",", ":"), ensure_ascii=False)
-    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                    ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
-        text = text.replace(ch, esc)
-    return text.encode()

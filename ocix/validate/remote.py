@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import IO, Any
 
-from ..errors import NotFoundError
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
 from ..oci.streams import chunk_stream
@@ -18,19 +17,13 @@ from .walker import validate_image_tree
 
 def validate_containerd_image(conn: Any, name: str) -> Report:
     """An image in containerd: its record's target, walked through the content store."""
-    from ..containerd import content, images
-    from ..registry.reference import parse
+    from ..containerd import content
+    from ..jobs.imagetree import find_image
 
     def open_blob(d: Descriptor) -> IO[bytes]:
         return chunk_stream(content.read(conn, d.digest))
 
-    try:
-        record = images.get(conn, name)
-    except NotFoundError:
-        normalized = parse(name).name  # `busybox` names docker.io/library/busybox:latest
-        if normalized == name:
-            raise
-        record = images.get(conn, normalized)
+    record = find_image(conn, name)
     return validate_image_tree(open_blob, record.target, target=record.name, kind="image")
 
 

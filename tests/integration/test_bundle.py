@@ -84,7 +84,7 @@ def test_bundle_refuses_a_used_directory_and_leaves_no_mount(lab_env: dict[str, 
                                                              tmp_path: Path) -> None:
     (tmp_path / "rootfs").mkdir()
     (tmp_path / "rootfs" / "keep").write_text("x")
-    r = run_cli(["-n", ns, "bundle", "busybox", str(tmp_path)], env=lab_env)
+    r = run_cli(["-n", ns, "bundle", "--force", "busybox", str(tmp_path)], env=lab_env)
     assert r.exit_code == 1
     assert r.stderr == f"Error: {tmp_path}/rootfs exists and is not empty: choose a new directory\n"
     assert (tmp_path / "rootfs" / "keep").read_text() == "x"

@@ -96,7 +96,9 @@ def test_status_json(lab: LabState) -> None:
     comps = {c["name"]: c for c in data["components"]}
     assert comps["containerd"]["version"].startswith("1.6")
     assert comps["registry"]["version"].startswith("2.8")
-    assert all(c["pid"] > 0 and c["running"] for c in comps.values())
+    assert all(c["running"] for c in comps.values()), comps
+    # podman is daemonless: its row has no pid (another test may have added it to this lab)
+    assert all(c["pid"] > 0 for name, c in comps.items() if name != "podman"), comps
 
 
 @pytest.mark.parametrize("name", ["busybox:latest", "layers:latest", "multiarch:latest", "pause:3.6"])

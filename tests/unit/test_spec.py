@@ -22,9 +22,9 @@ from ocix.oci.spec import (
     generate,
     image_config_section,
     merge_env,
-    spec_bytes,
     validate_container_id,
 )
+from ocix.oci.specjson import spec_bytes
 from ocix.oci.user import (
     ResolvedUser,
     UserLookupError,
