@@ -298,6 +298,40 @@ def rootless(session: Session, step: Step, out: list[str]) -> None:
     m = re.search(r"uid map\s+0->(\d+)", transcript)
     if not m or m.group(1) == "0":
         raise StepFailed("uid 0 inside is not mapped to an unprivileged host uid")
+    if rs.docker_socket:
+        out.append(_rootless_docker(session, rs.docker_socket))
+
+
+def _rootless_docker(session: Session, socket: str) -> str:
+    """The same question to the rootless dockerd: a container that prints its uid_map."""
+    from ..dockerapi.client import DockerClient
+
+    name = f"{PREFIX}rootless-docker"
+    d = DockerClient(socket, timeout=120)
+    session.on_close("the rootless Docker client", d.close)
+
+    def remove() -> None:
+        try:
+            d.call(f"DELETE /containers/{name}", d.api.remove_container, name, force=True)
+        except NotFoundError:
+            pass
+
+    remove()
+    session.on_close(f"rootless docker container {name}", remove)
+    d.call("POST /images/create", lambda: list(d.api.pull(IMAGE, tag="latest", stream=True)))
+    cmd = ["sh", "-c", "cat /proc/self/uid_map; grep CapEff /proc/self/status"]
+    d.call("POST /containers/create", d.api.create_container, IMAGE, command=cmd, name=name,
+           host_config=d.api.create_host_config(network_mode="none"))
+    d.call(f"POST /containers/{name}/start", d.api.start, name)
+    code = d.call(f"POST /containers/{name}/wait", d.api.wait, name, timeout=60)["StatusCode"]
+    logs = d.call(f"GET /containers/{name}/logs", d.api.logs, name).decode(errors="replace")
+    if code != 0 or not re.search(r"^\s*0\s+[1-9]\d*\s+1\s*$", logs, re.M):
+        raise StepFailed(f"the rootless dockerd's container exited {code} or maps uid 0 to root:\n"
+                         f"{logs}")
+    lines = "\n".join(" ".join(ln.split()) for ln in logs.splitlines())
+    return (f"$ DOCKER_HOST=unix://{socket} docker run --rm --network none {IMAGE} "
+            f"sh -c 'cat /proc/self/uid_map; grep CapEff /proc/self/status'   (through ocix's "
+            f"Docker client)\n{lines}")
 
 
 FIXTURES: dict[str, Callable[[Session, list[str]], None]] = {
