@@ -317,8 +317,13 @@ def _rootless_docker(session: Session, socket: str) -> str:
             pass
 
     remove()
+    try:
+        d.call(f"GET /images/{IMAGE}/json", d.api.inspect_image, IMAGE)
+    except NotFoundError:
+        session.on_close(f"rootless docker image {IMAGE}", lambda: d.call(
+            f"DELETE /images/{IMAGE}", d.api.remove_image, IMAGE, force=True))
+        d.call("POST /images/create", lambda: list(d.api.pull(IMAGE, tag="latest", stream=True)))
     session.on_close(f"rootless docker container {name}", remove)
-    d.call("POST /images/create", lambda: list(d.api.pull(IMAGE, tag="latest", stream=True)))
     cmd = ["sh", "-c", "cat /proc/self/uid_map; grep CapEff /proc/self/status"]
     d.call("POST /containers/create", d.api.create_container, IMAGE, command=cmd, name=name,
            host_config=d.api.create_host_config(network_mode="none"))

@@ -104,6 +104,10 @@ def test_nothing_is_left_behind(tour_run: tuple[dict, Path, bool]) -> None:
         left += [f"docker container {c['Names']}" for c in d.api.containers(all=True)]
     rs = rootless.RootlessState.load(root)
     assert rs is not None
+    if rs.docker_socket:
+        with DockerClient(rs.docker_socket) as d:
+            left += [f"rootless docker container {c['Names']}" for c in d.api.containers(all=True)]
+            left += [f"rootless docker image {i['RepoTags']}" for i in d.api.images()]
     ps = rootless.podman(rs, "ps", "--all", "--format", "{{.Names}}").stdout.split()
     left += [f"podman container {n}" for n in ps]
     own = str(root / "docker" / "root")  # dockerd binds its data root onto itself at start
