@@ -17,7 +17,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import OcixError
@@ -45,7 +45,6 @@ class RootlessState:
     docker_socket: str = ""
     dockerd_error: str = ""  # why the rootless dockerd could not start, word for word
     created_user: bool = False
-    notes: list[str] = field(default_factory=list)
 
     @property
     def run_dir(self) -> str:
