@@ -87,7 +87,10 @@ class Connection:
                 "unix://" + path,
                 options=[("grpc.max_receive_message_length", MAX_MESSAGE),
                          ("grpc.max_send_message_length", MAX_MESSAGE),
-                         ("grpc.enable_http_proxy", 0)])
+                         ("grpc.enable_http_proxy", 0),
+                         # A fixed receive window: with BDP probing, a long Content.Read
+                         # buffers up to ~50 MiB ahead of the reader (docs/layers.md).
+                         ("grpc.http2.bdp_probe", 0)])
         return self._channel
 
     def close(self) -> None:
