@@ -133,7 +133,8 @@ class CriClient:
         return {c.type: c.status for c in self.info(verbose=False).conditions}
 
     def list_images(self, image: str = "") -> list[Image]:
-        """All images, or those whose id, tag or digest reference is `image`.
+        """All images, or those whose id, tag or digest reference is `image`, or the image the
+        runtime resolves `image` to (a short name such as `busybox`).
 
         The filter is sent, but containerd 1.6 ignores it, so it is applied here as well."""
         req = self._pb.ListImagesRequest()
@@ -142,7 +143,9 @@ class CriClient:
         r = self._call("image", "ListImages", req, "list CRI images")
         found = [image_from_pb(i) for i in r.images]
         if image:
-            found = [i for i in found if image == i.id or image in i.repo_tags or image in i.repo_digests]
+            resolved = self.image_status(image)
+            found = [i for i in found if image == i.id or image in i.repo_tags
+                     or image in i.repo_digests or (resolved is not None and i.id == resolved.id)]
         return found
 
     def image_status(self, image: str) -> Image | None:
