@@ -124,15 +124,25 @@ class Connection:
     # -- calls ---------------------------------------------------------------------------
     def unary(self, service: str, method: str, request: Any, *, lease: str | None = None,
               timeout: float | None = -1.0, what: str = "", namespace: str | None = None) -> Any:
-        return self.call(self.stub(service), method, request, label=f"containerd.{service}.{method}",
-                         metadata=self.metadata(lease, namespace), timeout=timeout, what=what,
-                         extra=f"ns={namespace or self.namespace}" + (f" lease={lease}" if lease else ""))
+        fn = getattr(self.stub(service), method)
+        label = f"containerd.{service}.{method}"
+        start = time.monotonic()
+        status = "OK"
+        try:
+            return fn(request, metadata=self.metadata(lease, namespace),
+                      timeout=self.timeout if timeout == -1.0 else timeout)
+        except Exception as e:
+            status = _status_name(e)
+            raise self.convert(e, what) from e
+        finally:
+            trace.emit("grpc", label, time.monotonic() - start, status,
+                       f"ns={namespace or self.namespace}" + (f" lease={lease}" if lease else ""))
 
     def call(self, stub: Any, method: str, request: Any, *, label: str,
              metadata: list[tuple[str, str]] | None = None, timeout: float | None = -1.0,
              what: str = "", extra: str = "") -> Any:
-        """One unary call on any stub bound to this channel (containerd's, or another API's such
-        as CRI, which sends no namespace header): the one place that maps errors and traces."""
+        """One unary call on any stub bound to this channel, e.g. CRI's, which sends no
+        namespace header: errors mapped and the --trace line written as `unary` does."""
         start = time.monotonic()
         status = "OK"
         try:

@@ -49,19 +49,6 @@ class DeviceSpec:
     permissions: str = "rwm"
 
 
-@dataclass
-class Resources:
-    """cgroup limits; 0 / "" leave the runtime's default."""
-
-    cpu_period: int = 0
-    cpu_quota: int = 0
-    cpu_shares: int = 0
-    memory_limit_in_bytes: int = 0
-    oom_score_adj: int = 0
-    cpuset_cpus: str = ""
-    cpuset_mems: str = ""
-
-
 def _namespaces(pb: Any, network: str, pid: str, ipc: str, target_id: str = "") -> Any:
     return pb.NamespaceOption(network=NAMESPACE_MODES[network], pid=NAMESPACE_MODES[pid],
                               ipc=NAMESPACE_MODES[ipc], target_id=target_id)
@@ -144,7 +131,14 @@ class ContainerConfig:
     pid: str = "container"
     ipc: str = "pod"
     target_id: str = ""
-    resources: Resources | None = None
+    # cgroup limits; 0 / "" leave the runtime's default
+    memory_limit: int = 0  # bytes
+    cpu_period: int = 0
+    cpu_quota: int = 0
+    cpu_shares: int = 0
+    oom_score_adj: int = 0
+    cpuset_cpus: str = ""
+    cpuset_mems: str = ""
     privileged: bool = False
     readonly_rootfs: bool = False
     no_new_privs: bool = False
@@ -152,17 +146,16 @@ class ContainerConfig:
     run_as_group: int | None = None
     run_as_username: str = ""
     supplemental_groups: list[int] = field(default_factory=list)
-    add_capabilities: list[str] = field(default_factory=list)
-    drop_capabilities: list[str] = field(default_factory=list)
+    cap_add: list[str] = field(default_factory=list)  # e.g. NET_ADMIN, or ALL
+    cap_drop: list[str] = field(default_factory=list)
     masked_paths: list[str] = field(default_factory=list)
     readonly_paths: list[str] = field(default_factory=list)
 
     def to_pb(self) -> Any:
         pb = api_pb2()
         caps = None
-        if self.add_capabilities or self.drop_capabilities:
-            caps = pb.Capability(add_capabilities=self.add_capabilities,
-                                 drop_capabilities=self.drop_capabilities)
+        if self.cap_add or self.cap_drop:
+            caps = pb.Capability(add_capabilities=self.cap_add, drop_capabilities=self.cap_drop)
         security = pb.LinuxContainerSecurityContext(
             capabilities=caps, privileged=self.privileged,
             namespace_options=_namespaces(pb, self.network, self.pid, self.ipc, self.target_id),
@@ -170,11 +163,10 @@ class ContainerConfig:
             run_as_username=self.run_as_username, readonly_rootfs=self.readonly_rootfs,
             supplemental_groups=self.supplemental_groups, no_new_privs=self.no_new_privs,
             masked_paths=self.masked_paths, readonly_paths=self.readonly_paths)
-        r = self.resources
-        resources = None if r is None else pb.LinuxContainerResources(
-            cpu_period=r.cpu_period, cpu_quota=r.cpu_quota, cpu_shares=r.cpu_shares,
-            memory_limit_in_bytes=r.memory_limit_in_bytes, oom_score_adj=r.oom_score_adj,
-            cpuset_cpus=r.cpuset_cpus, cpuset_mems=r.cpuset_mems)
+        resources = pb.LinuxContainerResources(
+            cpu_period=self.cpu_period, cpu_quota=self.cpu_quota, cpu_shares=self.cpu_shares,
+            memory_limit_in_bytes=self.memory_limit, oom_score_adj=self.oom_score_adj,
+            cpuset_cpus=self.cpuset_cpus, cpuset_mems=self.cpuset_mems)
         return pb.ContainerConfig(
             metadata=pb.ContainerMetadata(name=self.name, attempt=self.attempt),
             image=pb.ImageSpec(image=self.image), command=self.command, args=self.args,

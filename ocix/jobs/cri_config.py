@@ -20,7 +20,6 @@ from ..cri.config import (
     MountSpec,
     PodConfig,
     PortMapping,
-    Resources,
 )
 from ..errors import UsageError
 
@@ -194,8 +193,7 @@ def container_config(data: dict[str, Any]) -> ContainerConfig:
         raise UsageError("container config: metadata.name is required")
     if not image:
         raise UsageError("container config: image.image is required")
-    sc = "linux.security_context."
-    res = _get(d, "linux.resources")
+    sc, res = "linux.security_context.", "linux.resources."
     return ContainerConfig(
         name=name, image=image, command=d.get("command", []), args=d.get("args", []),
         env={e.get("key", ""): e.get("value", "") for e in d.get("envs", [])},
@@ -214,15 +212,18 @@ def container_config(data: dict[str, Any]) -> ContainerConfig:
         pid=_get(d, sc + "namespace_options.pid", "pod"),
         ipc=_get(d, sc + "namespace_options.ipc", "pod"),
         target_id=_get(d, sc + "namespace_options.target_id", ""),
-        resources=None if res is None else Resources(**res),
+        memory_limit=_get(d, res + "memory_limit_in_bytes", 0),
+        cpu_period=_get(d, res + "cpu_period", 0), cpu_quota=_get(d, res + "cpu_quota", 0),
+        cpu_shares=_get(d, res + "cpu_shares", 0), oom_score_adj=_get(d, res + "oom_score_adj", 0),
+        cpuset_cpus=_get(d, res + "cpuset_cpus", ""), cpuset_mems=_get(d, res + "cpuset_mems", ""),
         privileged=_get(d, sc + "privileged", False),
         readonly_rootfs=_get(d, sc + "readonly_rootfs", False),
         no_new_privs=_get(d, sc + "no_new_privs", False),
         run_as_user=_get(d, sc + "run_as_user.value"), run_as_group=_get(d, sc + "run_as_group.value"),
         run_as_username=_get(d, sc + "run_as_username", ""),
         supplemental_groups=_get(d, sc + "supplemental_groups", []),
-        add_capabilities=_get(d, sc + "capabilities.add_capabilities", []),
-        drop_capabilities=_get(d, sc + "capabilities.drop_capabilities", []),
+        cap_add=_get(d, sc + "capabilities.add_capabilities", []),
+        cap_drop=_get(d, sc + "capabilities.drop_capabilities", []),
         masked_paths=_get(d, sc + "masked_paths", []), readonly_paths=_get(d, sc + "readonly_paths", []))
 
 

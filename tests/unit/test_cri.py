@@ -83,14 +83,14 @@ def test_container_config_maps_fields_and_omitted_namespaces_mean_pod() -> None:
     c = container_config(CONTAINER_FILE)
     assert (c.name, c.image, c.command, c.args) == ("app", "busybox:latest", ["sh", "-c"], ["sleep 1"])
     assert c.env == {"A": "1", "B": "2"} and c.mounts[0].propagation == "host_to_container"
-    assert c.resources is not None and c.resources.memory_limit_in_bytes == 64 << 20
+    assert (c.memory_limit, c.cpu_shares, c.cap_drop) == (64 << 20, 512, ["ALL"])
     pb = c.to_pb()
     assert [(e.key, e.value) for e in pb.envs] == [("A", "1"), ("B", "2")]
     assert pb.mounts[0].propagation == 1 and pb.mounts[0].readonly
     assert list(pb.linux.security_context.capabilities.drop_capabilities) == ["ALL"]
     assert pb.linux.resources.cpu_shares == 512 and pb.tty
     bare = container_config({"metadata": {"name": "x"}, "image": {"image": "y"}})
-    assert (bare.network, bare.pid, bare.ipc, bare.resources) == ("pod", "pod", "pod", None)
+    assert (bare.network, bare.pid, bare.ipc, bare.memory_limit) == ("pod", "pod", "pod", 0)
     assert pod_config({"metadata": {"name": "p"}}).network == "pod"
 
 
