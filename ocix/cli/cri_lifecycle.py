@@ -1,4 +1,4 @@
-"""`ocix cri` commands that change the node: runp, create, start, stop, rm, stopp, rmp."""
+"""`ocix cri` commands that change the node: runp, create, start, stop, rm, stopp, rmp, rmi."""
 
 from __future__ import annotations
 
@@ -146,4 +146,26 @@ def rmp(state: CriState, ids: tuple[str, ...], force: bool, remove_all: bool) ->
         click.echo(f"Removed sandbox {pid}")
 
 
-COMMANDS = [runp, create, start, stop, rm, stopp, rmp]
+@click.command()
+@click.argument("images", nargs=-1, required=True)
+@pass_cri
+def rmi(state: CriState, images: tuple[str, ...]) -> None:
+    """Remove images from the runtime, by reference or ID.
+
+    \b
+    Examples:
+      ocix cri rmi busybox:latest
+      ocix cri rmi "$(ocix cri images -q busybox)"
+    """
+    client = state.client()
+    for image in images:
+        if client.image_status(image) is None:
+            from ..errors import NotFoundError
+
+            raise NotFoundError(f"no image {image} in the runtime",
+                                hint="list them with `ocix cri images`")
+        client.remove_image(image)
+        click.echo(f"Deleted: {image}")
+
+
+COMMANDS = [runp, create, start, stop, rm, stopp, rmp, rmi]

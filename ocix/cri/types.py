@@ -24,10 +24,25 @@ CONTAINER_NAME_LABEL = "io.kubernetes.container.name"
 
 
 def message_json(pb: Any) -> dict[str, Any]:
-    """A protobuf message as protobuf JSON, default values included."""
+    """A protobuf message as protobuf JSON, default values included, keys in field-number order
+    (as Go's protojson, and so crictl, writes them)."""
     from google.protobuf import json_format
 
-    out: dict[str, Any] = json_format.MessageToDict(pb, always_print_fields_with_no_presence=True)
+    return _ordered(pb.DESCRIPTOR,
+                    json_format.MessageToDict(pb, always_print_fields_with_no_presence=True))
+
+
+def _ordered(descriptor: Any, doc: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in sorted(descriptor.fields, key=lambda f: f.number):
+        if f.json_name not in doc:
+            continue
+        value = doc[f.json_name]
+        sub = f.message_type
+        if sub is not None and not sub.GetOptions().map_entry:
+            value = ([_ordered(sub, v) for v in value] if isinstance(value, list)
+                     else _ordered(sub, value))
+        out[f.json_name] = value
     return out
 
 

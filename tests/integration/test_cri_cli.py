@@ -213,9 +213,28 @@ def test_version_and_images_agree_with_the_api(cri_env: dict[str, str], client: 
         t for i in listed for t in i["repoTags"]}
     (img,) = client.list_images(busybox)
     assert cli(cri_env, "images", "-q", busybox).stdout == img.id + "\n"
+    traced = run_cli(["--trace", "cri", "version"], env=cri_env)
+    assert re.search(r"^\[trace .*\] grpc cri\.runtime\.Version -> OK \(", traced.stderr, re.M), \
+        traced.stderr
     info = json.loads(cli(cri_env, "info", "--json").stdout)
     assert {c["type"] for c in info["status"]["conditions"]} == {"RuntimeReady", "NetworkReady"}
     assert info["config"]["sandboxImage"].endswith("/library/pause:3.6")
+
+
+def test_pull_and_rmi(lab: LabState, cri_env: dict[str, str], client: CriClient) -> None:
+    ref = f"{lab.registry}/library/multiarch:latest"
+    image_id = cli(cri_env, "pull", ref).stdout.removeprefix("Image is up to date for ").strip()
+    try:
+        assert [i.id for i in client.list_images(ref)] == [image_id]
+        assert cli(cri_env, "images", "-q", ref).stdout == image_id + "\n"
+        assert cli(cri_env, "rmi", ref).stdout == f"Deleted: {ref}\n"
+    finally:
+        if client.image_status(ref) is not None:
+            client.remove_image(ref)
+    assert client.list_images(ref) == []
+    r = cli(cri_env, "rmi", ref, code=1)
+    assert r.stderr.splitlines() == [f"Error: no image {ref} in the runtime",
+                                     "Hint: list them with `ocix cri images`"]
 
 
 @pytest.mark.parametrize(("args", "line"), [

@@ -214,6 +214,25 @@ def test_status_document_is_crictls_shape() -> None:
     assert rfc3339(1_700_000_000_120_000_000) == "2023-11-14T22:13:20.12Z"
 
 
+def test_api_json_is_protobuf_json_in_field_number_order() -> None:
+    from ocix.cri.config import api_pb2
+    from ocix.cri.types import message_json
+
+    pb = api_pb2()
+    img = pb.Image(id="sha256:1", pinned=True, size=5, repo_tags=["a:1"])
+    img.uid.value = 0
+    assert list(message_json(img)) == ["id", "repoTags", "repoDigests", "size", "uid", "username",
+                                       "pinned"]
+    assert message_json(img)["size"] == "5" and message_json(img)["uid"] == {"value": "0"}
+    c = pb.Container(id="c", state=pb.CONTAINER_EXITED, created_at=7,
+                     metadata=pb.ContainerMetadata(name="n", attempt=1))
+    doc = message_json(c)
+    assert list(doc) == ["id", "podSandboxId", "metadata", "imageRef", "state", "createdAt",
+                         "labels", "annotations"]
+    assert doc["state"] == "CONTAINER_EXITED" and doc["createdAt"] == "7"
+    assert list(doc["metadata"]) == ["name", "attempt"]
+
+
 # -- the library's listing rules over a fake client ------------------------------------------
 
 class FakeClient:
