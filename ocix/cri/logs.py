@@ -57,19 +57,27 @@ def read(path: str, tail: int | None = None) -> list[LogEntry]:
 
 
 def follow(path: str, running: Callable[[], bool], tail: int | None = None,
-           interval: float = 0.25) -> Iterator[LogEntry]:
-    """The log's lines (or the last `tail`), then new ones while `running()` stays true."""
+           interval: float = 0.25, settle: float = 0.5) -> Iterator[LogEntry]:
+    """The log's lines (or the last `tail`), then new ones while `running()` stays true.
+
+    The runtime may copy a container's last output after it reports the exit, so once the
+    container has stopped the file is read until it has been quiet for `settle` seconds."""
     with _open(path).open(encoding="utf-8", errors="replace") as f:
         yield from deque(parse(f), maxlen=tail) if tail is not None and tail >= 0 else parse(f)
         pending = ""
+        quiet_since: float | None = None
         while True:
             chunk = f.read()
             if chunk:
                 pending += chunk
                 *complete, pending = pending.split("\n")
                 yield from parse(complete)
+                if quiet_since is not None:
+                    quiet_since = time.monotonic()
                 continue
-            if not running():
-                yield from parse([pending, *f.read().split("\n")])
+            if quiet_since is None and not running():
+                quiet_since = time.monotonic()
+            if quiet_since is not None and time.monotonic() - quiet_since >= settle:
+                yield from parse([pending])
                 return
-            time.sleep(interval)
+            time.sleep(interval if quiet_since is None else 0.05)

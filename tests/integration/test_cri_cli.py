@@ -199,6 +199,26 @@ def test_force_removes_a_running_container_and_a_ready_pod(
     assert not {pod_id, cid} & (k8s_ids(lab, "containers") | k8s_ids(lab, "tasks"))
 
 
+def test_logs_follow_ends_when_the_container_exits(
+        cri_env: dict[str, str], client: CriClient, busybox: str, tmp_path: Path) -> None:
+    pod_file, ctr_file = write_configs(tmp_path, busybox, "ocix-cli-follow")
+    config = json.loads(ctr_file.read_text())
+    config["command"] = ["sh", "-c", "for i in 1 2 3; do echo n$i; sleep 0.3; done; echo bye >&2"]
+    ctr_file.write_text(json.dumps(config))
+    pod_id = cli(cri_env, "runp", str(pod_file)).stdout.strip()
+    try:
+        cid = cli(cri_env, "create", pod_id, str(ctr_file), str(pod_file)).stdout.strip()
+        cli(cri_env, "start", cid)
+        started = time.monotonic()
+        r = cli(cri_env, "logs", "-f", cid)
+        assert (r.stdout, r.stderr) == ("n1\nn2\nn3\n", "bye\n")
+        assert time.monotonic() - started < 20
+        assert client.container_status(cid).state == "exited"
+    finally:
+        leftovers = _cleanup(client, pod_id)
+    assert not leftovers, f"teardown could not remove: {leftovers}"
+
+
 def test_version_and_images_agree_with_the_api(cri_env: dict[str, str], client: CriClient,
                                                busybox: str) -> None:
     v = client.version()
