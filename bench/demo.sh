@@ -7,9 +7,11 @@ OCIX=.venv/bin/ocix
 step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
 have() { "$OCIX" "$1" --help >/dev/null 2>&1; }
 
-"$OCIX" lab up --with-docker
+"$OCIX" lab up --with-docker --with-podman
 eval "$("$OCIX" lab env)"
 step "Client and daemon" "$OCIX" version
+step "Every daemon, socket and runtime on this host (ps aux | grep dockerd, docker info)" "$OCIX" info
+step "docker's default capabilities against podman's" "$OCIX" caps --diff 00000000a80425fb 00000000800405fb
 step "What containerd loaded (like ctr plugins ls)" "$OCIX" plugins 'type==io.containerd.snapshotter.v1'
 step "Pull through the lab's docker.io mirror, over raw gRPC" "$OCIX" pull busybox
 step "A three-layer image with whiteouts" "$OCIX" pull layers

@@ -163,3 +163,54 @@ def _redact_url(url: str) -> str:
     from .trace import redact_url
 
     return redact_url(url)
+
+
+DOCKER_HINT = "start the lab with `ocix lab up --with-docker`, then `eval \"$(ocix lab env)\"`"
+
+
+def from_docker(exc: BaseException, *, socket: str = "", what: str = "") -> OcixError:
+    """Convert a docker SDK, requests or socket failure, keeping dockerd's own message.
+
+    404 -> NotFoundError, 409 -> ConflictError, no connection -> UnreachableError."""
+    prefix = f"docker {what}: " if what else "docker: "
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        response = getattr(exc, "response", None)
+        status = getattr(response, "status_code", None)
+    if isinstance(status, int):
+        explanation = getattr(exc, "explanation", None)
+        detail = str(explanation or exc).strip()
+        msg = f"{prefix}{status} {detail}"
+        if status == 404:
+            return NotFoundError(msg, code=str(status))
+        if status == 409:
+            return ConflictError(msg, code=str(status))
+        return OcixError(msg, code=str(status))
+    if _cannot_connect(exc):
+        where = socket or "its socket"
+        return UnreachableError(f"cannot reach dockerd at {where}: {_root_reason(exc)}",
+                                hint=DOCKER_HINT, retryable=False)
+    return OcixError(f"{prefix}{exc}")
+
+
+def _cannot_connect(exc: BaseException) -> bool:
+    """A refused or missing socket, or a read timeout, anywhere in the exception's chain."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (FileNotFoundError, ConnectionError)):
+            return True
+        name = type(seen).__name__
+        if name in ("ConnectionError", "ReadTimeout", "ConnectTimeout", "ProtocolError"):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "Connection aborted" in str(exc) or "No such file or directory" in str(exc)
+
+
+def _root_reason(exc: BaseException) -> str:
+    """The innermost OSError's text ("No such file or directory"), else the whole message."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        seen = seen.__cause__ or seen.__context__
+    return str(exc)

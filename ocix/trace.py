@@ -6,12 +6,16 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 _enabled = False
 _stream: TextIO | None = None  # None: whatever sys.stderr is when a line is written
 _lock = threading.Lock()
 _t0 = time.monotonic()
+# Called with (kind, what, status) for every call, traced or not (compare records its calls).
+_listeners: list[Callable[[str, str, str], None]] = []
 
 
 def enable(stream: TextIO | None = None) -> None:
@@ -43,7 +47,21 @@ def redact_url(url: str) -> str:
     return _SECRET_QUERY.sub(r"\1***", url)
 
 
+@contextmanager
+def listening(fn: Callable[[str, str, str], None]) -> Iterator[None]:
+    """Call `fn(kind, what, status)` for each call emitted while the block runs."""
+    with _lock:
+        _listeners.append(fn)
+    try:
+        yield
+    finally:
+        with _lock:
+            _listeners.remove(fn)
+
+
 def emit(kind: str, what: str, elapsed: float, status: str, extra: str = "") -> None:
+    for fn in list(_listeners):
+        fn(kind, what, status)
     if not _enabled:
         return
     at = time.monotonic() - _t0

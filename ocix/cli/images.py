@@ -153,3 +153,125 @@ def images_rm(state: State, names: tuple[str, ...], sync: bool) -> None:
             imgs.delete(conn, full, sync=sync)
             name = full
         click.echo(name)
+
+
+@images.command("inspect")
+@click.argument("image")
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]",
+              help="Which manifest of an index (default: this host's).")
+@click.option("--snapshotter", default="overlayfs", show_default=True,
+              help="Snapshotter whose snapshots to look up.")
+@json_option
+@pass_state
+def images_inspect(state: State, image: str, platform: str | None, snapshotter: str,
+                   as_json: bool) -> None:
+    """Show an image's anatomy: index → manifest → config, layers, snapshots, history, config.
+
+    For each layer: media type, digest, diff ID (the digest of the uncompressed tar), chain ID
+    (the name of its snapshot), compressed and uncompressed size.  The uncompressed size is
+    what the snapshot takes on disk when the layer is unpacked (Snapshots.Usage), otherwise
+    the length of the tar, measured by streaming the blob; the output says which.
+
+    \b
+    Examples:
+      ocix images inspect busybox
+      ocix images inspect "$OCIX_REGISTRY/library/layers:latest" --json
+      ocix images inspect "$OCIX_REGISTRY/library/multiarch:latest" --platform linux/arm64
+    """
+    from ..jobs.inspect import inspect_image
+
+    info = inspect_image(state.conn(), image, platform, snapshotter)
+    if as_json:
+        print_json(info)
+        return
+    print_kv([("Image", info.name), ("Digest", f"{info.digest} ({info.media_type})"),
+              ("Manifest", info.manifest), ("Platform", info.platform), ("Config", info.config),
+              ("Env", " ".join(info.env) or "-"),
+              ("Entrypoint", _argv(info.entrypoint)), ("Cmd", _argv(info.cmd)),
+              ("User", info.user or "-"), ("WorkingDir", info.working_dir or "-")]
+             + [(f"Label {k}", v) for k, v in sorted(info.labels.items())])
+    click.echo()
+    print_table(["LAYER", "MEDIA TYPE", "DIGEST", "DIFF ID", "CHAIN ID = SNAPSHOT", "SIZE",
+                 "UNCOMPRESSED", "FROM", "UNPACKED"],
+                [[x.layer, x.media_type, short_digest(x.digest), short_digest(x.diff_id),
+                  short_digest(x.chain_id), human_size(x.size),
+                  "-" if x.uncompressed_size is None else human_size(x.uncompressed_size),
+                  x.uncompressed_from, "yes" if x.unpacked else "no"] for x in info.layers],
+                title=f"layers ({info.snapshotter} snapshots)", empty="no layers")
+    print_table(["#", "CREATED", "CREATED BY", "LAYER"],
+                [[i + 1, h.created, h.created_by, "(empty)" if h.layer is None else h.layer]
+                 for i, h in enumerate(info.history)],
+                title="history", empty="no history in the config")
+
+
+@images.command("history")
+@click.argument("image")
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]",
+              help="Which manifest of an index (default: this host's).")
+@json_option
+@pass_state
+def images_history(state: State, image: str, platform: str | None, as_json: bool) -> None:
+    """Show how an image was built, newest first, like `docker history`.
+
+    SIZE is the compressed layer blob; UNPACKED is what its snapshot takes on disk (empty
+    when the layer is not unpacked); `empty_layer` steps (ENV, CMD, ...) made no layer.
+
+    \b
+    Examples:
+      ocix images history busybox
+      ocix images history "$OCIX_REGISTRY/library/layers:latest" --json
+    """
+    from ..jobs.inspect import image_history
+
+    entries = image_history(state.conn(), image, platform)
+    if as_json:
+        print_json(entries)
+        return
+    print_table(["CREATED", "CREATED BY", "SIZE", "UNPACKED", "LAYER"],
+                [[h.created, h.created_by, human_size(h.size),
+                  "" if h.unpacked_size is None else human_size(h.unpacked_size),
+                  "<empty layer>" if h.layer is None else f"{h.layer} {short_digest(h.digest)}"]
+                 for h in entries], empty="no history in the config")
+
+
+@images.command("diff")
+@click.argument("a")
+@click.argument("b")
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]",
+              help="Which manifest of an index (default: this host's).")
+@json_option
+@pass_state
+def images_diff(state: State, a: str, b: str, platform: str | None, as_json: bool) -> None:
+    """Show which layers images A and B share (by digest) and which differ.
+
+    A shared layer is stored once; pulling B after A fetches only B's other layers.  Layers
+    that also sit on the same base (equal chain IDs) share their unpacked snapshot too.
+
+    \b
+    Examples:
+      ocix images diff busybox "$OCIX_REGISTRY/library/layers:latest"
+      ocix images diff A B --json
+    """
+    from ..jobs.inspect import diff_images
+
+    d = diff_images(state.conn(), a, b, platform)
+    if as_json:
+        print_json(d)
+        return
+    print_table(["DIGEST", "SIZE", "IN A", "IN B", "CREATED BY"],
+                [[short_digest(x.digest), human_size(x.size), x.in_a or "-", x.in_b or "-",
+                  x.created_by] for x in d.layers], empty="no layers")
+    only_b = sum(1 for x in d.layers if x.in_b and not x.in_a)
+    print_kv([("A", f"{d.a} ({d.a_platform})"), ("B", f"{d.b} ({d.b_platform})"),
+              ("Shared", f"{d.shared} layer{'s' if d.shared != 1 else ''}, "
+                         f"{human_size(d.shared_bytes)} stored once"),
+              ("Only in A", human_size(d.only_a_bytes)),
+              ("Only in B", f"{human_size(d.only_b_bytes)} ({only_b} layer"
+                            f"{'s' if only_b != 1 else ''}): what pulling B after A downloads"),
+              ("Snapshots", f"{d.shared_snapshots} shared (equal chain IDs from the base up)")])
+
+
+def _argv(value: list[str] | None) -> str:
+    import shlex
+
+    return "-" if value is None else shlex.join(value)

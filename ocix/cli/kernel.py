@@ -48,19 +48,11 @@ def kernel(state: State, task: str | None, pid: int | None, docker_name: str | N
         pid = _exec_pid(state, task, exec_id) if exec_id else tasks.get(state.conn(), task).pid
         origin = f"task {task} in namespace {state.conn().namespace}"
     elif docker_name is not None:
-        import os
+        from ..dockerapi.client import DockerClient
 
-        from ..dockerapi.client import DockerAPI
-
-        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        data = DockerAPI(host).get_json(f"/containers/{docker_name}/json")
-        pid = int(data.get("State", {}).get("Pid") or 0)
-        if pid <= 0:
-            from ..errors import OcixError
-
-            raise OcixError(f"docker container {docker_name} is not running",
-                            hint=f"start it: docker start {docker_name}")
-        origin = f"docker container {data.get('Name', docker_name).lstrip('/')}"
+        with DockerClient.from_env() as client:
+            pid = client.container_pid(docker_name)
+        origin = f"docker container {docker_name}"
     assert pid is not None
     view = kernel_view(pid)
     if as_json:

@@ -1,4 +1,4 @@
-"""`ocix lab`: the embedded, offline lab (private containerd + loopback registry [+ dockerd])."""
+"""`ocix lab`: the embedded, offline lab (private containerd + loopback registry [+ dockerd, podman])."""
 
 from __future__ import annotations
 
@@ -21,16 +21,20 @@ def _progress(quiet: bool) -> Callable[[str], None]:
 
 @click.group()
 def lab() -> None:
-    """Run the embedded lab: a private containerd, a loopback registry, optionally dockerd.
+    """Run the embedded lab: a private containerd, a loopback registry, optionally dockerd, podman.
 
     Everything works offline: the registry is seeded with images ocix builds from files on
     this machine, and it mirrors docker.io, so `ocix pull busybox` and
     `ctr images pull --hosts-dir "$OCIX_HOSTS_DIR" docker.io/library/busybox:latest` both work.
+    With --with-podman, a podman with the lab's own storage and config (never
+    /var/lib/containers or /etc/containers) pulls from the same registry; after
+    `eval "$(ocix lab env)"`, a plain `podman` uses it.
 
     \b
     Examples:
       ocix lab up && eval "$(ocix lab env)"
       ocix lab up --with-docker
+      ocix lab up --with-podman && eval "$(ocix lab env)" && podman images
       ocix lab status
       ocix lab seed --large
       ocix lab down
@@ -40,21 +44,26 @@ def lab() -> None:
 @lab.command()
 @DIR_OPTION
 @click.option("--with-docker", is_flag=True, help="Also start a dockerd wired to the lab containerd.")
+@click.option("--with-podman", is_flag=True,
+              help="Also configure a lab-owned podman (own root, runroot, registries) and pull "
+                   "the seed images into it.")
 @click.option("--no-seed", is_flag=True, help="Do not build and push the seed images.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
-def up(directory: str | None, with_docker: bool, no_seed: bool, quiet: bool) -> None:
+def up(directory: str | None, with_docker: bool, with_podman: bool, no_seed: bool,
+       quiet: bool) -> None:
     """Start the lab (a no-op if it already runs)."""
     from ..lab import lab as labmod
 
-    result = labmod.up(directory, with_docker=with_docker, seed=not no_seed,
-                       progress=_progress(quiet))
+    result = labmod.up(directory, with_docker=with_docker, with_podman=with_podman,
+                       seed=not no_seed, progress=_progress(quiet))
     st = result.state
     if result.already_running:
         click.echo(f"lab already running in {st.dir} (containerd {st.containerd_socket}, "
                    f"registry {st.registry})")
         return
     click.echo(f"lab up in {result.seconds:.1f}s: containerd {st.containerd_socket}, "
-               f"registry {st.registry}" + (f", dockerd {st.docker_socket}" if st.docker_socket else ""))
+               f"registry {st.registry}" + (f", dockerd {st.docker_socket}" if st.docker_socket else "")
+               + (f", podman {st.dir}/podman" if st.podman else ""))
     click.echo('next: eval "$(ocix lab env)"')
 
 

@@ -41,11 +41,17 @@ def new_id(prefix: str = "ocix") -> str:
     return f"{prefix}-{time.time_ns()}-{os.urandom(4).hex()}"
 
 
-def create(conn: Connection, lease_id: str | None = None, *, expire: timedelta = timedelta(hours=24),
-           labels: dict[str, str] | None = None) -> Lease:
-    until = (datetime.now(UTC) + expire).strftime("%Y-%m-%dT%H:%M:%SZ")
-    all_labels = {EXPIRE_LABEL: until, OWNER_LABEL: f"{socket.gethostname()}:{os.getpid()}",
-                  **(labels or {})}
+def create(conn: Connection, lease_id: str | None = None, *,
+           expire: timedelta | None = timedelta(hours=24), labels: dict[str, str] | None = None,
+           owned: bool = True) -> Lease:
+    """A new lease; `expire` None never expires, `owned` False leaves out the owner label (a
+    lease the user keeps, which no later run may treat as stale)."""
+    all_labels: dict[str, str] = {}
+    if expire is not None:
+        all_labels[EXPIRE_LABEL] = (datetime.now(UTC) + expire).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if owned:
+        all_labels[OWNER_LABEL] = f"{socket.gethostname()}:{os.getpid()}"
+    all_labels.update(labels or {})  # the caller's labels win, as before
     r = conn.unary("leases", "Create", _pb.CreateRequest(id=lease_id or new_id(), labels=all_labels),
                    what="create lease")
     return Lease(r.lease.id, dict(r.lease.labels), timestamp(r.lease.created_at))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,13 @@ def cap_name(number: int) -> str:
     return CAP_NAMES[number] if 0 <= number < len(CAP_NAMES) else f"cap_{number}"
 
 
+def cap_number(name: str) -> int:
+    """The inverse of cap_name: 'CAP_NET_RAW' -> 13, 'cap_45' -> 45."""
+    if name in CAP_NUMBERS:
+        return CAP_NUMBERS[name]
+    return int(name.removeprefix("cap_"))
+
+
 def normalize_cap(name: str, last_cap: int | None = None) -> str:
     """'net_admin', 'NET_ADMIN' or 'CAP_NET_ADMIN' -> 'CAP_NET_ADMIN', or a clear error.
 
@@ -139,3 +147,60 @@ class CapSets:
         """From the parsed /proc/PID/status; a missing line reads as an empty set."""
         sets = [CapSet.from_hex(status.get(k, "0") or "0") for k in STATUS_KEYS]
         return cls(*sets)
+
+
+def parse_caps(text: str, last_cap: int | None = None) -> CapSet:
+    """A hex mask ('00000000a80425fb', '0xa80425fb') or names ('NET_RAW,CAP_MKNOD', 'ALL')."""
+    stripped = text.strip()
+    if _HEX.fullmatch(stripped):
+        return CapSet.from_hex(stripped.removeprefix("0x").removeprefix("0X"))
+    names = [n for n in stripped.replace(",", " ").split() if n]
+    if not names:
+        raise InvalidArgumentError("no capability given",
+                                   hint="give a hex mask like 00000000a80425fb or names like NET_RAW")
+    return names_to_set(names, last_cap)
+
+
+def names_to_set(names: Iterable[str], last_cap: int | None = None) -> CapSet:
+    """Names (any spelling normalize_cap takes, or ALL: every capability up to `last_cap`)."""
+    value = 0
+    for n in names:
+        if n.strip().upper() in ("ALL", "CAP_ALL"):
+            value |= (1 << ((LAST_KNOWN_CAP if last_cap is None else last_cap) + 1)) - 1
+        else:
+            value |= 1 << CAP_NUMBERS[normalize_cap(n, last_cap)]
+    return CapSet(value, decode_caps(value))
+
+
+def parse_cap_args(args: Iterable[str], last_cap: int | None = None) -> list[tuple[str, CapSet]]:
+    """`ocix caps` arguments: each hex mask is its own set; all names together form one set."""
+    out: list[tuple[str, CapSet]] = []
+    names: list[str] = []
+    at = -1  # the names' set goes where the first name was
+    for arg in args:
+        if _HEX.fullmatch(arg.strip()):
+            out.append((arg, parse_caps(arg, last_cap)))
+        else:
+            at = len(out) if at < 0 else at
+            names += [n for n in arg.replace(",", " ").split() if n]
+    if names:
+        out.insert(at, (",".join(names), names_to_set(names, last_cap)))
+    return out
+
+
+@dataclass(frozen=True)
+class CapDiff:
+    a: CapSet
+    b: CapSet
+    only_a: list[str]
+    only_b: list[str]
+    both: list[str]
+
+
+def diff_caps(a: CapSet, b: CapSet) -> CapDiff:
+    """What each set has that the other lacks, lowest bit first."""
+    return CapDiff(a, b, decode_caps(a.mask & ~b.mask), decode_caps(b.mask & ~a.mask),
+                   decode_caps(a.mask & b.mask))
+
+
+_HEX = re.compile(r"(0[xX])?[0-9a-fA-F]+")

@@ -2,8 +2,10 @@
 
 `up` starts a loopback registry, a private containerd (CRI enabled) and optionally dockerd,
 seeds the registry with images built from files on this machine, writes a containerd hosts
-dir in which the lab registry mirrors docker.io, and pulls the pause image into k8s.io.
-`down` stops only what `up` recorded, by pid, and unmounts whatever is left under the lab dir.
+dir in which the lab registry mirrors docker.io, and pulls the pause image into k8s.io; with
+podman it also configures a lab-owned podman and pulls the seed images into it.
+`down` removes podman's containers, stops only what `up` recorded, by pid, and unmounts
+whatever is left under the lab dir.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import OcixError
-from . import daemons
+from . import daemons, podmanlab
 from .state import LabState, Paths, Proc, lab_dir
 
 Progress = Callable[[str], None]
@@ -79,7 +81,7 @@ def is_running(state: LabState | None) -> bool:
 
 
 def up(directory: str | os.PathLike[str] | None = None, *, with_docker: bool = False,
-       seed: bool = True, progress: Progress = _noop) -> UpResult:
+       with_podman: bool = False, seed: bool = True, progress: Progress = _noop) -> UpResult:
     start = time.monotonic()
     root = lab_dir(directory)
     if os.geteuid() != 0:
@@ -90,8 +92,11 @@ def up(directory: str | os.PathLike[str] | None = None, *, with_docker: bool = F
         if with_docker and not old.proc("dockerd"):
             progress("starting dockerd")
             _add_docker(old)
+        if with_podman and not old.podman:
+            progress("configuring podman")
+            podmanlab.add(old, progress)
         return UpResult(old, True, time.monotonic() - start)
-    if old and old.procs:  # half-dead lab from a crash: clear it first
+    if old and (old.procs or old.podman):  # half-dead lab from a crash: clear it first
         progress("cleaning up a previous lab that is partly stopped")
         down(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -116,6 +121,9 @@ def up(directory: str | os.PathLike[str] | None = None, *, with_docker: bool = F
             state.save()
             progress("pulling the pause image into k8s.io")
             pull_pause(state)
+        if with_podman:
+            progress("configuring podman")
+            podmanlab.add(state, progress)
     except BaseException:
         state.save()
         down(root)
@@ -169,6 +177,11 @@ def down(directory: str | os.PathLike[str] | None = None, *, purge: bool = False
         _unmount_under(root)
         return stopped
     by_name = {p.name: p for p in state.procs}
+    if state.podman:
+        progress("removing podman's containers")
+        for problem in podmanlab.remove(state):
+            progress(problem)
+        stopped.append("podman")
     if "dockerd" in by_name:
         progress("stopping dockerd")
         daemons.stop(by_name["dockerd"], timeout=30)
@@ -263,6 +276,9 @@ def status(directory: str | os.PathLike[str] | None = None) -> LabStatus:
             address = f"unix://{state.docker_socket}"
             version = _docker_version(state.docker_socket) if running else ""
         comps.append(ComponentStatus(p.name, p.pid, running, address, version, p.log))
+    if state.podman:
+        usable, graph_root, version = podmanlab.status(state)
+        comps.append(ComponentStatus("podman", 0, usable, graph_root, version, ""))
     return LabStatus(dir=str(root), running=all(c.running for c in comps), components=comps,
                      images=state.images)
 
@@ -280,11 +296,12 @@ def _containerd_version(socket: str) -> str:
 
 
 def _docker_version(socket: str) -> str:
-    from ..dockerapi.client import DockerAPI
+    from ..dockerapi.client import DockerClient
 
     try:
-        v = DockerAPI(socket).get_json("/version")
-        return f"{v.get('Version', '?')} (API {v.get('ApiVersion', '?')})"
+        with DockerClient.from_env(socket) as client:
+            v = client.version()
+        return f"{v.version} (API {v.api_version})"
     except OcixError as e:
         return f"unreachable: {e.message}"
 
@@ -299,4 +316,6 @@ def env(directory: str | os.PathLike[str] | None = None) -> dict[str, str]:
            "OCIX_REGISTRY": state.registry, "OCIX_HOSTS_DIR": state.hosts_dir}
     if state.docker_socket and state.proc("dockerd"):
         out["DOCKER_HOST"] = f"unix://{state.docker_socket}"
+    if state.podman:
+        out.update(podmanlab.env(state))
     return out

@@ -11,6 +11,8 @@ Everything belongs to one directory, `$OCIX_LAB_DIR` (default /var/lib/ocix-lab)
     hosts/<host>/hosts.toml   containerd hosts dir (certs.d format) for ctr --hosts-dir and the CRI
     layout/                   the OCI image layout the seed images are built into
     docker/                   dockerd's data-root, exec-root, config and socket (with --with-docker)
+    podman/                   podman's root, runroot, tmp dir and its three config files (with
+                              --with-podman; layout in ocix/podman/config.py)
     cni/                      the lab's own CNI conf dir (the host's /etc/cni is never used)
     logs/                     one log per daemon
 """
@@ -44,6 +46,7 @@ class LabState:
     registry: str = ""  # host:port
     docker_socket: str = ""
     hosts_dir: str = ""
+    podman: bool = False  # podman is configured (it has no daemon: no pid in procs)
     procs: list[Proc] = field(default_factory=list)
     images: list[str] = field(default_factory=list)  # seeded references, host-qualified
 

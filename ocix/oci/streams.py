@@ -10,20 +10,24 @@ from typing import Any
 class _ChunkReader(io.RawIOBase):
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._buf = b""
+        self._buf = memoryview(b"")
+        self._pos = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b: Any) -> int:
-        while not self._buf:
+        # An offset into the current chunk: slicing off what was read would copy the rest of
+        # a 1 MiB chunk on every small read (tarfile reads 10 KiB at a time).
+        while self._pos >= len(self._buf):
             try:
-                self._buf = next(self._chunks)
+                self._buf = memoryview(next(self._chunks)).cast("B")
             except StopIteration:
                 return 0
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
+            self._pos = 0
+        n = min(len(b), len(self._buf) - self._pos)
+        b[:n] = self._buf[self._pos:self._pos + n]
+        self._pos += n
         return n
 
 

@@ -45,6 +45,14 @@ def docker_lab(lab: LabState) -> LabState:
 
 
 @pytest.fixture(scope="session")
+def podman_lab(lab: LabState) -> LabState:
+    """The same lab with its podman configured and the seed images pulled (once, on first use)."""
+    if not shutil.which("podman") or not shutil.which("conmon"):
+        pytest.skip("podman and conmon are not installed; run `make setup`")
+    return labmod.up(lab.dir, with_podman=True).state
+
+
+@pytest.fixture(scope="session")
 def lab_env(lab: LabState) -> dict[str, str]:
     return {"CONTAINERD_ADDRESS": lab.containerd_socket, "OCIX_REGISTRY": lab.registry,
             "OCIX_HOSTS_DIR": lab.hosts_dir, "OCIX_LAB_DIR": lab.dir,

@@ -1,0 +1,182 @@
+"""`ocix compare`: one command through every container stack on the host, side by side."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from ..jobs.compare.model import DEFAULT_TIMEOUT, NAMESPACE_TYPES, PATH_NAMES
+from .main import State, pass_state
+from .output import console, json_option, print_json
+from .run import parse_bytes
+
+if TYPE_CHECKING:
+    from ..jobs.compare.differences import Difference
+    from ..jobs.compare.model import CompareResult, PathResult
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option("--cap-drop", multiple=True, metavar="CAP", help="Drop a capability (or ALL).")
+@click.option("--cap-add", multiple=True, metavar="CAP", help="Add a capability (or ALL).")
+@click.option("--memory", "-m", metavar="BYTES", help="Memory limit: bytes or 64m, 1g.")
+@click.option("--pids-limit", type=int, metavar="N", help="Most processes the container may have.")
+@click.option("--user", "-u", metavar="USER[:GROUP]", help="Run the command as this user.")
+@click.option("--env", "-e", multiple=True, metavar="KEY=VALUE", help="Set an environment variable.")
+@click.option("--path", "paths", multiple=True, type=click.Choice(PATH_NAMES),
+              help="Only these paths (repeatable); default: all six.")
+@click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
+              metavar="SECONDS", help="Time budget of each path, image pull included.")
+@json_option
+@pass_state
+def compare(state: State, image: str, command: tuple[str, ...], cap_drop: tuple[str, ...],
+            cap_add: tuple[str, ...], memory: str | None, pids_limit: int | None,
+            user: str | None, env: tuple[str, ...], paths: tuple[str, ...], timeout: float,
+            as_json: bool) -> None:
+    """Run COMMAND through docker, containerd, runc, crun, CRI and podman, and compare them.
+
+    Each available path runs the same command in IMAGE with the same flags: the Docker Engine
+    API, containerd over gRPC (`ocix run`), runc and crun on an `ocix bundle`, a CRI pod on
+    containerd's cri plugin, and podman's conmon stack. For each, the kernel's evidence is
+    read from /proc while the container's init is held: namespaces, cgroup limits,
+    capabilities, no_new_privs, seccomp, the init's parent. Then come the rows where the
+    paths disagree, each with why. A missing daemon is skipped with its reason; everything
+    a path made is removed, also on failure or Ctrl-C.
+
+    \b
+    Examples:
+      ocix lab up --with-docker --with-podman && eval "$(ocix lab env)"
+      ocix compare busybox -- sh -c 'grep CapEff /proc/self/status'
+      ocix compare --cap-drop ALL busybox -- true
+      ocix compare --memory 64m --pids-limit 50 --path docker --path podman busybox -- true
+      ocix compare --json busybox -- id | jq '.paths[] | {path, cap_eff}'
+    """
+    from ..jobs.compare.model import CompareOptions, Endpoints
+    from ..jobs.compare.run import compare as run_compare
+
+    opts = CompareOptions(image=image, command=list(command), cap_add=list(cap_add),
+                          cap_drop=list(cap_drop), memory=parse_bytes(memory) if memory else None,
+                          pids_limit=pids_limit, user=user, env=list(env), paths=list(paths),
+                          timeout=timeout)
+    endpoints = Endpoints.from_env(state.address, state.namespace)
+    tty = sys.stderr.isatty() and not as_json
+
+    def progress(r: PathResult) -> None:
+        if tty:
+            click.echo(f"{r.path}: {_status(r)}", err=True)
+
+    result = run_compare(opts, endpoints, on_path=progress)
+    if as_json:
+        print_json({"paths": result.paths, "differences": result.differences})
+    else:
+        _render(result)
+    if any(r.error for r in result.paths):
+        sys.exit(1)
+
+
+def _status(r: PathResult) -> str:
+    if not r.available:
+        return f"skipped: {r.skipped_reason}"
+    if r.error:
+        return f"failed: {r.error}"
+    return f"exit {r.exit_code}"
+
+
+def _calls(calls: list[str]) -> str:
+    """Repeated calls in a row shown once with a count."""
+    out: list[list[object]] = []
+    for c in calls:
+        if out and out[-1][0] == c:
+            out[-1][1] = int(str(out[-1][1])) + 1
+        else:
+            out.append([c, 1])
+    return "\n".join(f"{c} ×{n}" if int(str(n)) > 1 else str(c) for c, n in out)
+
+
+def _limit(v: int | None) -> str:
+    return "none" if v is None else str(v)
+
+
+def _rows(r: PathResult) -> dict[str, str]:
+    if not r.available:
+        return {"status": f"skipped: {r.skipped_reason}"}
+    rows = {"status": _status(r), "chain": " → ".join(r.chain)}
+    if r.parent:
+        rows["parent"] = f"{r.parent.name} ({r.parent.pid})"
+    rows.update({"pid": "" if r.pid is None else str(r.pid),
+                 "exit_code": "" if r.exit_code is None else str(r.exit_code),
+                 "stdout": (r.stdout or "").rstrip("\n")})
+    for t in NAMESPACE_TYPES:
+        ns = r.namespaces.get(t)
+        if ns is not None:
+            state = {True: "isolated", False: "shared", None: "?"}[ns.isolated]
+            rows[f"ns {t}"] = f"{state} {ns.inode or ''}".strip()
+    if r.cgroup:
+        c = r.cgroup
+        rows["cgroup"] = c.path
+        rows["memory limit"] = _limit(c.memory_limit)
+        rows["pids limit"] = _limit(c.pids_limit)
+        rows["cpu quota"] = "none" if c.cpu_quota_us is None else \
+            f"{c.cpu_quota_us}/{c.cpu_period_us}"
+    if r.cap_eff is not None:
+        rows["cap_eff"] = r.cap_eff
+        rows["capabilities"] = " ".join(n.removeprefix("CAP_") for n in r.capabilities) or "none"
+    if r.no_new_privs is not None:
+        rows["no_new_privs"] = str(r.no_new_privs).lower()
+    if r.seccomp:
+        rows["seccomp"] = r.seccomp
+    if r.rootfs:
+        rows["rootfs"] = r.rootfs
+    if r.timings:
+        rows["timings"] = "\n".join(f"{k} {v * 1000:.0f} ms" for k, v in r.timings.items())
+    if r.calls:
+        rows["calls"] = _calls(r.calls)
+    return rows
+
+
+def _render(result: CompareResult) -> None:
+    from rich import box
+    from rich.table import Table
+
+    per_path = [_rows(r) for r in result.paths]
+    names: list[str] = []
+    for rows in per_path:
+        names += [k for k in rows if k not in names]
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold",
+                  show_lines=True)
+    table.add_column("")
+    for r in result.paths:
+        table.add_column(r.path, overflow="fold")
+    for name in names:
+        table.add_row(name, *(rows.get(name, "") for rows in per_path))
+    out = console()
+    out.print(table)
+    _render_differences(result.differences)
+
+
+def _render_differences(diffs: list[Difference]) -> None:
+    out = console()
+    if not diffs:
+        click.echo("\nDifferences: none among the paths that ran.")
+        return
+    click.echo("\nDifferences (only the rows where the paths disagree):")
+    for d in diffs:
+        groups: dict[str, list[str]] = {}
+        for path, value in d.values.items():
+            groups.setdefault(value, []).append(path)
+        shown = "; ".join(f"{', '.join(ps)}: {_short(v)}" for v, ps in groups.items())
+        out.print(f"  [bold]{d.row}[/bold]  {shown}", markup=True, highlight=False)
+        if d.detail:
+            click.echo(f"    {d.detail}")
+        click.echo(f"    why: {d.why}")
+
+
+def _short(value: str) -> str:
+    one = value.rstrip("\n").replace("\n", "\\n")
+    return one if len(one) <= 80 else one[:77] + "..."
+
+
+

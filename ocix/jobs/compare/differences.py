@@ -1,0 +1,174 @@
+"""The differences section: the rows where the paths that ran disagree, each with why.
+
+Values that always differ (pids, inodes, container ids inside paths) are compared in a
+normalised form: a namespace is "isolated" or "shared", a cgroup path becomes its parent with
+ids replaced by <id>, a rootfs becomes the store it lives in. The sentences live in WHY, keyed
+by row and by the path whose value stands out; docs/compare.md explains them at length.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from .model import NAMESPACE_TYPES, PATH_NAMES, PathResult
+
+_SHIM = ("docker", "containerd", "cri")
+_BUNDLE = ("runc", "crun")
+
+# (row, path) -> why that path's value is what it is.  A row's sentence for a path is looked up
+# when that path is not in the majority; ROW_WHY is the fallback for the whole row.
+WHY: dict[tuple[str, str], str] = {
+    ("capabilities", "podman"): "podman takes its default capabilities from containers-common's "
+    "containers.conf, the list CRI-O's defaults follow too, which leaves out NET_RAW, MKNOD and "
+    "AUDIT_WRITE (CRI-O and older lists also SYS_CHROOT) of the 14 that docker and containerd grant.",
+    **{("capabilities", p): "docker, containerd and the CRI plugin grant the same 14 default "
+       "capabilities; podman and CRI-O leave some of them out (NET_RAW, MKNOD, AUDIT_WRITE)."
+       for p in (*_SHIM, *_BUNDLE)},
+    **{("parent", p): "containerd starts a containerd-shim-runc-v2 for each container (each pod "
+       "for the CRI); the shim stays the init's parent after runc exits." for p in _SHIM},
+    ("parent", "podman"): "podman has no daemon: it hands the container to conmon, which stays "
+    "its parent, holds its stdio and records its exit code.",
+    **{("parent", p): f"`{p} run -d` exits once the container started; ocix is a child "
+       "subreaper while it runs a bundle, so the orphaned init is reparented to ocix, the "
+       "runtime's caller." for p in _BUNDLE},
+    ("namespaces.net", "cri"): "the CRI pod runs with host networking (NODE) because the lab "
+    "has no CNI plugin, so its containers share the host's network namespace.",
+    ("namespaces.uts", "cri"): "a host-network pod also keeps the host's UTS namespace (its "
+    "hostname follows the network), so the CRI container shares it.",
+    ("namespaces.cgroup", "docker"): "docker gives a container a cgroup namespace of its own "
+    "only on cgroup v2 hosts (or with --cgroupns private).",
+    ("namespaces.cgroup", "podman"): "podman gives a container a cgroup namespace of its own "
+    "only on cgroup v2 hosts (or with --cgroupns private).",
+    **{("cgroup.parent", p): "each manager picks the parent of the container's cgroup: dockerd "
+       "/docker, containerd /<namespace>, the CRI plugin the pod's cgroup parent, podman "
+       "/libpod_parent, and a bundle the cgroupsPath ocix wrote (/ocix-bundle)."
+       for p in PATH_NAMES},
+    **{("cgroup.pids_limit", p): "the bundle's config.json asked for no pids limit, so the "
+       "runtime set none." for p in _BUNDLE},
+    ("cgroup.pids_limit", "podman"): "podman applies containers.conf's pids_limit (2048) when "
+    "no --pids-limit is given; the others ask for no limit.",
+    ("cgroup.pids_limit", "cri"): "the CRI has no per-container pids limit (the kubelet sets one "
+    "per pod), so --pids-limit cannot reach the CRI path.",
+    **{("cgroup.memory_limit", p): "the bundle's config.json asked for no memory limit, so the "
+       "runtime set none." for p in _BUNDLE},
+    **{("no_new_privs", p): "containerd's default spec (ctr run, and the bundles ocix makes "
+       "from it) sets noNewPrivileges; docker, podman and the CRI set it only when asked."
+       for p in ("containerd", *_BUNDLE)},
+    **{("no_new_privs", p): "docker, podman and the CRI set no_new_privs only when asked "
+       "(--security-opt no-new-privileges, allowPrivilegeEscalation: false); containerd's "
+       "default spec always sets it." for p in ("docker", "podman", "cri")},
+    **{("seccomp", p): "docker and podman apply their default seccomp profile (a BPF filter) "
+       "unless told otherwise." for p in ("docker", "podman")},
+    **{("seccomp", p): "containerd's default spec and the CRI (unless the pod asks for "
+       "RuntimeDefault) carry no seccomp profile, so no filter is loaded."
+       for p in ("containerd", "cri", *_BUNDLE)},
+    **{("rootfs.store", p): "each stack keeps the root filesystem in its own store: dockerd's "
+       "overlay2 dir, containerd's overlayfs snapshots (shared by the CRI), a copied "
+       "bundle/rootfs, containers/storage's overlay dir." for p in PATH_NAMES},
+}
+ROW_WHY: dict[str, str] = {
+    "exit_code": "the command saw a different container on these paths (see the other rows).",
+    "stdout": "what the command printed depends on what it saw, which differs in the other rows.",
+    "cgroup.cpu": "only the paths given a CPU limit set a CFS quota.",
+}
+_ID = re.compile(r"ocix-compare-[0-9a-f]+(-[a-z]+)?|[0-9a-f]{12,}|"
+                 r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|[0-9a-f_]{20,}")
+
+
+@dataclass(frozen=True)
+class Difference:
+    row: str
+    values: dict[str, str]  # path -> the compared value
+    why: str
+    detail: str = ""  # e.g. which capabilities a path lacks or has in addition
+    odd: list[str] = field(default_factory=list)  # the paths outside the majority
+
+
+def generalise(path: str) -> str:
+    """Ids inside a path (container ids, pod uids, ocix's names) become <id>."""
+    return _ID.sub("<id>", path)
+
+
+def _limit(v: int | None) -> str:
+    return "none" if v is None else str(v)
+
+
+def rows_of(r: PathResult) -> dict[str, str]:
+    """The comparable rows of one path that ran."""
+    rows: dict[str, str] = {
+        "exit_code": str(r.exit_code),
+        "stdout": r.stdout or "",
+        "parent": r.parent.name if r.parent else "?",
+        "capabilities": r.cap_eff or "?",  # the names of what differs go in the detail
+        "no_new_privs": str(r.no_new_privs).lower(),
+        "seccomp": r.seccomp or "?",
+    }
+    for t in NAMESPACE_TYPES:
+        ns = r.namespaces.get(t)
+        if ns is not None and ns.isolated is not None:
+            rows[f"namespaces.{t}"] = "isolated" if ns.isolated else "shared"
+    if r.cgroup is not None:
+        rows["cgroup.parent"] = generalise(os.path.dirname(r.cgroup.path.rstrip("/")) or "/")
+        rows["cgroup.memory_limit"] = _limit(r.cgroup.memory_limit)
+        rows["cgroup.pids_limit"] = _limit(r.cgroup.pids_limit)
+        rows["cgroup.cpu"] = ("none" if r.cgroup.cpu_quota_us is None
+                              else f"{r.cgroup.cpu_quota_us}/{r.cgroup.cpu_period_us}")
+    if r.rootfs:
+        rows["rootfs.store"] = generalise(os.path.dirname(r.rootfs.rstrip("/")))
+    return rows
+
+
+def _majority(groups: dict[str, list[str]], order: list[str]) -> str:
+    """The value most paths share; a tie goes to the value of the earliest path."""
+    return max(groups, key=lambda v: (len(groups[v]), -min(order.index(p) for p in groups[v])))
+
+
+def _cap_detail(results: dict[str, PathResult], odd: list[str], ref: str) -> str:
+    base = set(results[ref].capabilities)
+    parts = []
+    for p in odd:
+        caps = set(results[p].capabilities)
+        lacks, extra = sorted(base - caps), sorted(caps - base)
+        bits = ([f"lacks {', '.join(lacks)}"] if lacks else []) + \
+               ([f"adds {', '.join(extra)}"] if extra else [])
+        parts.append(f"{p} {' and '.join(bits)} (against {ref})")
+    return "; ".join(parts)
+
+
+def why_for(row: str, odd: list[str]) -> str:
+    sentences: list[str] = []
+    for p in odd:
+        s = WHY.get((row, p))
+        if s and s not in sentences:
+            sentences.append(s)
+    return " ".join(sentences) or ROW_WHY.get(row, "")
+
+
+def differences(results: list[PathResult]) -> list[Difference]:
+    """Rows on which the paths that ran disagree, in row order, each with its reason."""
+    ran = [r for r in results if r.ran]
+    if len(ran) < 2:
+        return []
+    order = [r.path for r in ran]
+    by_path = {r.path: r for r in ran}
+    table = {r.path: rows_of(r) for r in ran}
+    row_names: list[str] = []
+    for rows in table.values():
+        row_names += [k for k in rows if k not in row_names]
+    out: list[Difference] = []
+    for row in row_names:
+        values = {p: table[p][row] for p in order if row in table[p]}
+        groups: dict[str, list[str]] = {}
+        for p, v in values.items():
+            groups.setdefault(v, []).append(p)
+        if len(groups) < 2:
+            continue
+        major = _majority(groups, order)
+        odd = [p for p in order if p in values and values[p] != major]
+        detail = ""
+        if row == "capabilities":
+            detail = _cap_detail(by_path, odd, groups[major][0])
+        out.append(Difference(row, values, why_for(row, odd), detail, odd))
+    return out

@@ -1,0 +1,89 @@
+"""The podman path: the conmon stack CRI-O is built on (conmon, containers/storage and image).
+
+podman create (with the lab's RUN_DEFAULTS), start, inspect (init pid, overlay dir), wait,
+logs, rm -f: each call a `podman` process through ocix.podman.client.Podman.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from contextlib import suppress
+from pathlib import Path
+
+from ...errors import NotFoundError, OcixError
+from . import evidence
+from .context import PathRun
+from .model import CompareOptions, Endpoints, final_argv, hold_argv
+
+
+def unavailable(endpoints: Endpoints) -> str | None:
+    from ...podman.config import PodmanPaths
+
+    if shutil.which("podman") is None:
+        return "podman is not installed (make setup installs it)"
+    if not endpoints.lab_dir or not PodmanPaths(Path(endpoints.lab_dir).absolute()).configured():
+        return "the lab has no podman (start it with `ocix lab up --with-podman`)"
+    return None
+
+
+def create_flags(opts: CompareOptions) -> list[str]:
+    out: list[str] = []
+    for c in opts.cap_drop:
+        out += ["--cap-drop", c]
+    for c in opts.cap_add:
+        out += ["--cap-add", c]
+    if opts.memory is not None:
+        out += ["--memory", str(opts.memory)]
+    if opts.pids_limit is not None:
+        out += ["--pids-limit", str(opts.pids_limit)]
+    if opts.user:
+        out += ["--user", opts.user]
+    for e in opts.env:
+        out += ["--env", e]
+    return out
+
+
+def run(ctx: PathRun) -> None:
+    from ...podman.client import RUN_DEFAULTS, Podman
+
+    r, opts, name = ctx.result, ctx.opts, ctx.name
+    assert ctx.endpoints.lab_dir is not None
+    pm = Podman.for_lab(ctx.endpoints.lab_dir)
+
+    def call(*args: str, check: bool = True) -> str:
+        return pm.run(*args, timeout=min(60.0, ctx.deadline.remaining(f"podman {args[0]}")),
+                      check=check).stdout
+
+    v = pm.version()
+    with ctx.phase("image"):
+        if pm.run("image", "exists", opts.image, check=False).returncode != 0:
+            call("pull", "--quiet", opts.image)
+        config = json.loads(call("image", "inspect", opts.image))[0]
+    argv = hold_argv(name, final_argv(config, opts.command))
+    with ctx.phase("create"):
+        ctx.cleanups.add(f"podman container {name}",
+                         lambda: call("rm", "--force", "--ignore", name))
+        call("create", "--name", name, *RUN_DEFAULTS, *create_flags(opts),
+             "--entrypoint", json.dumps(argv[:1]), opts.image, *argv[1:])
+    with ctx.phase("start"):
+        call("start", name)
+        info = json.loads(call("inspect", "--type", "container", name))[0]
+        pid = int((info.get("State") or {}).get("Pid") or 0)
+        if pid <= 0:
+            raise OcixError(f"podman container {name} is not running: "
+                            f"{(info.get('State') or {}).get('Error') or 'no pid'}")
+        evidence.wait_held(pid, ctx.deadline)
+    evidence.read_into(r, pid)
+    r.chain = [f"podman {v.version}", f"conmon {v.conmon_version}",
+               f"{v.runtime} {v.runtime_version}"]
+    r.rootfs = ((info.get("GraphDriver") or {}).get("Data") or {}).get("MergedDir")
+    with ctx.phase("run"):
+        evidence.release(pid, name, ctx.deadline)
+        code = call("wait", name).strip()
+        try:
+            r.exit_code = int(code.splitlines()[-1])
+        except (ValueError, IndexError):
+            raise OcixError(f"podman wait {name}: unexpected answer {code!r}") from None
+        with suppress(NotFoundError):
+            r.stdout = call("logs", name)

@@ -1,0 +1,91 @@
+"""Run the compare: each selected path in turn, each alone, bounded, and always cleaned up.
+
+A path that is missing gets `available: false` and its reason; a path that fails gets its
+error and the others still run. Ctrl-C stops the compare after the current path's cleanups
+ran (KeyboardInterrupt is re-raised: the CLI exits 130).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from ...errors import OcixError, UsageError
+from ...kernel.caps import normalize_cap
+from . import containerd, cri, docker, podman, runtime
+from .context import Deadline, PathRun
+from .differences import differences
+from .model import PATH_NAMES, CompareOptions, CompareResult, Endpoints, PathResult
+
+Unavailable = Callable[[Endpoints], "str | None"]
+Runner = Callable[[PathRun], None]
+
+PATHS: dict[str, tuple[Unavailable, Runner]] = {
+    "docker": (docker.unavailable, docker.run),
+    "containerd": (containerd.unavailable, containerd.run),
+    "runc": (lambda e: runtime.unavailable("runc", e), lambda c: runtime.run(c, "runc")),
+    "crun": (lambda e: runtime.unavailable("crun", e), lambda c: runtime.run(c, "crun")),
+    "cri": (cri.unavailable, cri.run),
+    "podman": (podman.unavailable, podman.run),
+}
+
+
+def check_options(opts: CompareOptions) -> list[str]:
+    """The selected paths, in table order; a clear UsageError for a bad flag."""
+    unknown = [p for p in opts.paths if p not in PATH_NAMES]
+    if unknown:
+        raise UsageError(f"unknown path {', '.join(map(repr, unknown))}: choose from "
+                         f"{', '.join(PATH_NAMES)}")
+    for c in opts.cap_add + opts.cap_drop:
+        if c.upper() != "ALL":
+            normalize_cap(c)
+    for e in opts.env:
+        if "=" not in e or e.startswith("="):
+            raise UsageError(f"--env {e!r} is not KEY=VALUE")
+    if opts.memory is not None and opts.memory <= 0:
+        raise UsageError("--memory must be a positive size")
+    if opts.pids_limit is not None and opts.pids_limit < 3:
+        raise UsageError("--pids-limit must be at least 3 (the held init and its sleep count)")
+    if opts.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    return [p for p in PATH_NAMES if not opts.paths or p in opts.paths]
+
+
+def run_path(name: str, opts: CompareOptions, endpoints: Endpoints, tag: str) -> PathResult:
+    """One path, start to cleanup; only KeyboardInterrupt escapes (after the cleanup ran)."""
+    unavailable, runner = PATHS[name]
+    result = PathResult(path=name)
+    reason = unavailable(endpoints)
+    if reason:
+        result.available, result.skipped_reason = False, reason
+        return result
+    ctx = PathRun(opts, endpoints, result, Deadline(opts.timeout), f"ocix-compare-{tag}-{name}")
+    try:
+        with ctx.recording():
+            try:
+                runner(ctx)
+            except OcixError as e:
+                result.error = e.message
+            finally:
+                with ctx.phase("cleanup"):
+                    left = ctx.cleanups.run()
+                if left:
+                    note = "could not remove: " + "; ".join(left)
+                    result.error = f"{result.error}; {note}" if result.error else note
+    except KeyboardInterrupt:
+        raise
+    return result
+
+
+def compare(opts: CompareOptions, endpoints: Endpoints,
+            on_path: Callable[[PathResult], None] | None = None) -> CompareResult:
+    """Every selected path, then the differences between those that ran."""
+    names = check_options(opts)
+    tag = os.urandom(4).hex()
+    results: list[PathResult] = []
+    for name in names:
+        res = run_path(name, opts, endpoints, tag)
+        results.append(res)
+        if on_path:
+            on_path(res)
+    return CompareResult(opts.image, list(opts.command), results, differences(results))
