@@ -127,19 +127,11 @@ class Connection:
     # -- calls ---------------------------------------------------------------------------
     def unary(self, service: str, method: str, request: Any, *, lease: str | None = None,
               timeout: float | None = -1.0, what: str = "", namespace: str | None = None) -> Any:
-        fn = getattr(self._stub(service), method)
-        label = f"containerd.{service}.{method}"
-        start = time.monotonic()
-        status = "OK"
-        try:
-            return fn(request, metadata=self._metadata(lease, namespace),
-                      timeout=self.timeout if timeout == -1.0 else timeout)
-        except Exception as e:
-            status = _status_name(e)
-            raise self.convert(e, what) from e
-        finally:
-            trace.emit("grpc", label, time.monotonic() - start, status,
-                       f"ns={namespace or self.namespace}" + (f" lease={lease}" if lease else ""))
+        """One unary call to a containerd service, with the namespace (and lease) headers."""
+        return self.call(self._stub(service), method, request,
+                         label=f"containerd.{service}.{method}",
+                         metadata=self._metadata(lease, namespace), timeout=timeout, what=what,
+                         extra=f"ns={namespace or self.namespace}" + (f" lease={lease}" if lease else ""))
 
     def call(self, stub: Any, method: str, request: Any, *, label: str,
              metadata: list[tuple[str, str]] | None = None, timeout: float | None = -1.0,
