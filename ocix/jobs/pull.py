@@ -23,7 +23,7 @@ from ..oci import platform as plat
 from ..oci.descriptor import Descriptor, json_object
 from ..oci.digest import chain_ids
 from ..registry.auth import Credentials
-from ..registry.client import RegistryClient
+from ..registry.client import RegistryClient, preload_transport
 from ..registry.reference import parse
 from . import unpack
 
@@ -319,6 +319,7 @@ def pull(conn: Connection, ref: str, opts: PullOptions | None = None,
          on_event: EventFn | None = None) -> PullResult:
     """Pull `ref` into containerd like `ctr images pull`; see the module docstring."""
     opts = opts or PullOptions()
+    preload_transport()  # overlaps the oras import with the lease's gRPC round trips
     try:
         return _Puller(conn, ref, opts, on_event).run()
     except DigestMismatchError as e:
