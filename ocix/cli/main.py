@@ -62,6 +62,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "containers": ("run", "containers_group",
                    "List, inspect and remove containers (the metadata records `ctr containers` shows)."),
     "tasks": ("run", "tasks_group", "List, signal, remove tasks and run processes in them."),
+    "cri": ("cri", "cri",
+            "Explore a node through the Kubernetes CRI (containerd's cri plugin or CRI-O), like crictl."),
     "kernel": ("kernel", "kernel",
                "Show the kernel view of a container's process: namespaces, cgroups, capabilities."),
     "compare": ("compare", "compare",

@@ -87,7 +87,10 @@ class Connection:
                 "unix://" + path,
                 options=[("grpc.max_receive_message_length", MAX_MESSAGE),
                          ("grpc.max_send_message_length", MAX_MESSAGE),
-                         ("grpc.enable_http_proxy", 0)])
+                         ("grpc.enable_http_proxy", 0),
+                         # A fixed receive window: with BDP probing, a long Content.Read
+                         # buffers up to ~50 MiB ahead of the reader (docs/layers.md).
+                         ("grpc.http2.bdp_probe", 0)])
         return self._channel
 
     def close(self) -> None:
@@ -124,19 +127,27 @@ class Connection:
     # -- calls ---------------------------------------------------------------------------
     def unary(self, service: str, method: str, request: Any, *, lease: str | None = None,
               timeout: float | None = -1.0, what: str = "", namespace: str | None = None) -> Any:
-        fn = getattr(self._stub(service), method)
-        label = f"containerd.{service}.{method}"
+        """One unary call to a containerd service, with the namespace (and lease) headers."""
+        return self.call(self._stub(service), method, request,
+                         label=f"containerd.{service}.{method}",
+                         metadata=self._metadata(lease, namespace), timeout=timeout, what=what,
+                         extra=f"ns={namespace or self.namespace}" + (f" lease={lease}" if lease else ""))
+
+    def call(self, stub: Any, method: str, request: Any, *, label: str,
+             metadata: list[tuple[str, str]] | None = None, timeout: float | None = -1.0,
+             what: str = "", extra: str = "") -> Any:
+        """One unary call on any stub bound to this channel, e.g. CRI's, which sends no
+        namespace header: errors mapped and the --trace line written as `unary` does."""
         start = time.monotonic()
         status = "OK"
         try:
-            return fn(request, metadata=self._metadata(lease, namespace),
-                      timeout=self.timeout if timeout == -1.0 else timeout)
+            return getattr(stub, method)(request, metadata=metadata,
+                                         timeout=self.timeout if timeout == -1.0 else timeout)
         except Exception as e:
             status = _status_name(e)
             raise self.convert(e, what) from e
         finally:
-            trace.emit("grpc", label, time.monotonic() - start, status,
-                       f"ns={namespace or self.namespace}" + (f" lease={lease}" if lease else ""))
+            trace.emit("grpc", label, time.monotonic() - start, status, extra)
 
     def server_stream(self, service: str, method: str, request: Any, *, lease: str | None = None,
                       timeout: float | None = None, what: str = "",

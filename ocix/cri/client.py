@@ -1,226 +1,94 @@
-"""The Kubernetes CRI (runtime.v1) as containerd's `cri` plugin serves it on its main socket.
+"""The Kubernetes CRI (runtime.v1) client: RuntimeService and ImageService on any CRI socket.
 
-A small client over ocix's own CRI subset (proto/cri/runtime/v1/api.proto): version, images,
-pod sandboxes and containers.  The CRI plugin always works in containerd namespace `k8s.io`, so
-no namespace header is sent.  Every gRPC failure becomes an OcixError via `errors.from_grpc`.
+It speaks to containerd's `cri` plugin (which keeps everything in containerd namespace `k8s.io`)
+or to CRI-O, through ocix's own CRI subset (proto/cri/runtime/v1/api.proto).  No namespace header
+is sent.  Every call goes through `Connection.call`, which maps gRPC failures to OcixError and
+writes the `--trace` line; see docs/cri.md for the endpoint rules.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import stat
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from .. import trace
-from ..containerd.connection import Connection, socket_path
-from ..errors import OcixError, from_grpc
+from ..containerd.connection import DEFAULT_ADDRESS, Connection, socket_path
+from ..errors import NotFoundError, OcixError, UnreachableError, UsageError
+from .config import ContainerConfig, PodConfig, api_pb2
+from .types import (
+    CONTAINER_STATES,
+    SANDBOX_STATES,
+    Container,
+    ContainerStats,
+    ContainerStatus,
+    ExecResult,
+    FsUsage,
+    Image,
+    PodSandbox,
+    PodSandboxStatus,
+    RuntimeInfo,
+    Version,
+    container_from_pb,
+    container_status_from_pb,
+    fs_usage_from_pb,
+    image_from_pb,
+    runtime_info_from_pb,
+    sandbox_from_pb,
+    sandbox_status_from_pb,
+    stats_from_pb,
+    version_from_pb,
+)
 
-CRI_NAMESPACE = "k8s.io"  # where the CRI plugin keeps its images, containers and tasks
+CRI_NAMESPACE = "k8s.io"  # where containerd's CRI plugin keeps its images, containers and tasks
+ENDPOINT_ENV = "CONTAINER_RUNTIME_ENDPOINT"  # crictl's variable
+CRIO_SOCKET = "/run/crio/crio.sock"
+CRI_HINT = ("pass --cri-address unix:///path/to.sock or set CONTAINER_RUNTIME_ENDPOINT; "
+            "for the lab: `ocix lab up` then `eval \"$(ocix lab env)\"`")
 
-SANDBOX_STATES = {0: "ready", 1: "notready"}
-CONTAINER_STATES = {0: "created", 1: "running", 2: "exited", 3: "unknown"}
+
+def resolve_endpoint(explicit: str | None = None, containerd_address: str | None = None) -> str:
+    """The CRI socket path: --cri-address, else $CONTAINER_RUNTIME_ENDPOINT, else the containerd
+    socket ocix uses (--address / $CONTAINERD_ADDRESS, as the lab's env sets), else the first of
+    containerd's and CRI-O's default sockets that exists."""
+    endpoint = explicit or os.environ.get(ENDPOINT_ENV) or containerd_address
+    if not endpoint:
+        candidates = [DEFAULT_ADDRESS, CRIO_SOCKET]
+        endpoint = next((c for c in candidates if os.path.exists(c)), DEFAULT_ADDRESS)
+    if "://" in endpoint and not endpoint.startswith("unix://"):
+        raise UsageError(f"unsupported CRI endpoint {endpoint!r}: only unix sockets are supported",
+                         hint="forward a remote node's socket over SSH: "
+                              "ssh -nNT -L /tmp/node.sock:/run/containerd/containerd.sock NODE")
+    return socket_path(endpoint)
 
 
-def _load(name: str) -> Any:
+def check_socket(path: str) -> None:
+    """UnreachableError (exit 2) unless `path` is a unix socket we may open."""
     try:
-        return importlib.import_module("ocix._api.cri.runtime.v1." + name)
-    except ImportError as e:
-        raise OcixError(f"the generated CRI stubs are missing ({e.name})",
-                        hint="run `make stubs` (or `make setup`) in the ocix checkout") from e
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise UnreachableError(f"CRI endpoint {path} does not exist", hint=CRI_HINT) from None
+    except PermissionError:
+        raise UnreachableError(f"CRI endpoint {path} is not accessible (permission denied)",
+                               hint="run ocix as root") from None
+    if not stat.S_ISSOCK(mode):
+        raise UnreachableError(f"CRI endpoint {path} is not a unix socket", hint=CRI_HINT)
 
-
-# -- results ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Version:
-    version: str
-    runtime_name: str
-    runtime_version: str
-    runtime_api_version: str
-
-
-@dataclass(frozen=True)
-class Image:
-    id: str
-    repo_tags: list[str]
-    repo_digests: list[str]
-    size: int
-    username: str = ""
-    pinned: bool = False
-
-
-@dataclass(frozen=True)
-class FsUsage:
-    mountpoint: str
-    used_bytes: int
-    inodes_used: int
-    timestamp: int
-
-
-@dataclass(frozen=True)
-class PodSandbox:
-    id: str
-    name: str
-    uid: str
-    namespace: str
-    attempt: int
-    state: str
-    created_at: int
-    labels: dict[str, str]
-    runtime_handler: str = ""
-
-
-@dataclass(frozen=True)
-class Container:
-    id: str
-    pod_sandbox_id: str
-    name: str
-    attempt: int
-    image: str
-    image_ref: str
-    state: str
-    created_at: int
-    labels: dict[str, str]
-
-
-@dataclass(frozen=True)
-class ContainerStatus:
-    id: str
-    name: str
-    state: str
-    exit_code: int
-    created_at: int
-    started_at: int
-    finished_at: int
-    image: str
-    image_ref: str
-    reason: str
-    message: str
-    log_path: str
-
-
-# -- requests -----------------------------------------------------------------------------
-
-@dataclass
-class PodConfig:
-    """What RunPodSandbox needs; the same config goes again with each CreateContainer."""
-
-    name: str
-    uid: str
-    namespace: str = "default"
-    attempt: int = 0
-    log_directory: str = ""  # containers' log_path values are relative to it
-    hostname: str = ""
-    host_network: bool = True  # NODE network needs no CNI
-    labels: dict[str, str] = field(default_factory=dict)
-    annotations: dict[str, str] = field(default_factory=dict)
-    cgroup_parent: str = ""
-
-    def to_pb(self) -> Any:
-        pb = _load("api_pb2")
-        ns = pb.NamespaceOption(network=pb.NODE if self.host_network else pb.POD,
-                                pid=pb.POD, ipc=pb.POD)
-        return pb.PodSandboxConfig(
-            metadata=pb.PodSandboxMetadata(name=self.name, uid=self.uid, namespace=self.namespace,
-                                           attempt=self.attempt),
-            hostname=self.hostname, log_directory=self.log_directory,
-            labels=self.labels, annotations=self.annotations,
-            linux=pb.LinuxPodSandboxConfig(
-                cgroup_parent=self.cgroup_parent,
-                security_context=pb.LinuxSandboxSecurityContext(namespace_options=ns)))
-
-
-@dataclass
-class ContainerConfig:
-    name: str
-    image: str
-    command: list[str] = field(default_factory=list)  # replaces the image's entrypoint
-    args: list[str] = field(default_factory=list)  # replaces the image's cmd
-    env: dict[str, str] = field(default_factory=dict)
-    working_dir: str = ""
-    log_path: str = ""  # relative to the pod's log_directory
-    attempt: int = 0
-    labels: dict[str, str] = field(default_factory=dict)
-    host_network: bool = True  # should match the pod's
-    cap_add: list[str] = field(default_factory=list)  # NET_ADMIN or ALL (no CAP_ prefix)
-    cap_drop: list[str] = field(default_factory=list)
-    run_as_user: int | None = None
-    run_as_username: str = ""
-    run_as_group: int | None = None
-    memory_limit: int = 0  # bytes; 0: none
-
-    def to_pb(self) -> Any:
-        pb = _load("api_pb2")
-        # Like the kubelet: the pod's network, a pid namespace of the container's own.
-        ns = pb.NamespaceOption(network=pb.NODE if self.host_network else pb.POD,
-                                pid=pb.CONTAINER, ipc=pb.POD)
-        sc = pb.LinuxContainerSecurityContext(
-            namespace_options=ns, run_as_username=self.run_as_username,
-            capabilities=pb.Capability(add_capabilities=self.cap_add,
-                                       drop_capabilities=self.cap_drop))
-        if self.run_as_user is not None:
-            sc.run_as_user.value = self.run_as_user
-        if self.run_as_group is not None:
-            sc.run_as_group.value = self.run_as_group
-        return pb.ContainerConfig(
-            metadata=pb.ContainerMetadata(name=self.name, attempt=self.attempt),
-            image=pb.ImageSpec(image=self.image), command=self.command, args=self.args,
-            working_dir=self.working_dir,
-            envs=[pb.KeyValue(key=k, value=v) for k, v in self.env.items()],
-            labels=self.labels, log_path=self.log_path,
-            linux=pb.LinuxContainerConfig(
-                resources=pb.LinuxContainerResources(memory_limit_in_bytes=self.memory_limit),
-                security_context=sc))
-
-
-# -- conversions --------------------------------------------------------------------------
-
-def _image(pb: Any) -> Image:
-    return Image(id=pb.id, repo_tags=list(pb.repo_tags), repo_digests=list(pb.repo_digests),
-                 size=pb.size, username=pb.username, pinned=pb.pinned)
-
-
-def _sandbox(pb: Any) -> PodSandbox:
-    m = pb.metadata
-    return PodSandbox(id=pb.id, name=m.name, uid=m.uid, namespace=m.namespace, attempt=m.attempt,
-                      state=SANDBOX_STATES.get(pb.state, str(pb.state)), created_at=pb.created_at,
-                      labels=dict(pb.labels), runtime_handler=pb.runtime_handler)
-
-
-def _container(pb: Any) -> Container:
-    return Container(id=pb.id, pod_sandbox_id=pb.pod_sandbox_id, name=pb.metadata.name,
-                     attempt=pb.metadata.attempt, image=pb.image.image, image_ref=pb.image_ref,
-                     state=CONTAINER_STATES.get(pb.state, str(pb.state)),
-                     created_at=pb.created_at, labels=dict(pb.labels))
-
-
-def _container_status(pb: Any) -> ContainerStatus:
-    return ContainerStatus(id=pb.id, name=pb.metadata.name,
-                           state=CONTAINER_STATES.get(pb.state, str(pb.state)),
-                           exit_code=pb.exit_code, created_at=pb.created_at,
-                           started_at=pb.started_at, finished_at=pb.finished_at,
-                           image=pb.image.image, image_ref=pb.image_ref, reason=pb.reason,
-                           message=pb.message, log_path=pb.log_path)
-
-
-# -- the client ---------------------------------------------------------------------------
 
 class CriClient:
-    """runtime.v1 RuntimeService and ImageService on a containerd socket."""
+    """runtime.v1 RuntimeService and ImageService on one CRI socket."""
 
     def __init__(self, address: str, timeout: float | None = 30.0) -> None:
-        self.address = address
+        self.address = socket_path(address)
         self.timeout = timeout
-        # Connection checks the socket and owns the channel options; CRI needs none of its headers.
-        self._conn = Connection(address, CRI_NAMESPACE, timeout)
-        self._runtime: Any = None
-        self._images: Any = None
-        self._pb = _load("api_pb2")
+        self._conn = Connection(self.address, CRI_NAMESPACE, timeout)  # channel and call wrapper
+        self._stubs: dict[str, Any] = {}
+        self._pb = api_pb2()
 
     def close(self) -> None:
         self._conn.close()
-        self._runtime = self._images = None
+        self._stubs.clear()
 
     def __enter__(self) -> CriClient:
         return self
@@ -230,49 +98,65 @@ class CriClient:
 
     def _call(self, service: str, method: str, request: Any, what: str,
               timeout: float | None = -1.0) -> Any:
-        if self._runtime is None:
-            grpc_mod = _load("api_pb2_grpc")
+        if not self._stubs:
+            check_socket(self.address)
+            try:
+                grpc_mod = importlib.import_module("ocix._api.cri.runtime.v1.api_pb2_grpc")
+            except ImportError as e:
+                raise OcixError(f"the generated CRI stubs are missing ({e.name})",
+                                hint="run `make stubs` (or `make setup`)") from e
             channel = self._conn.channel()
-            self._runtime = grpc_mod.RuntimeServiceStub(channel)
-            self._images = grpc_mod.ImageServiceStub(channel)
-        stub = self._runtime if service == "runtime" else self._images
-        import grpc
-
-        start = time.monotonic()
-        status = "OK"
+            self._stubs = {"runtime": grpc_mod.RuntimeServiceStub(channel),
+                           "image": grpc_mod.ImageServiceStub(channel)}
         try:
-            return getattr(stub, method)(request, timeout=self.timeout if timeout == -1.0 else timeout)
-        except grpc.RpcError as e:
-            status = getattr(e.code(), "name", "ERROR") if hasattr(e, "code") else "ERROR"
-            raise from_grpc(e, address=socket_path(self.address), what=what) from e
-        finally:
-            trace.emit("grpc", f"cri.{service}.{method}", time.monotonic() - start, status)
+            return self._conn.call(self._stubs[service], method, request,
+                                   label=f"cri.{service}.{method}", timeout=timeout, what=what)
+        except UnreachableError as e:
+            if e.code == "DEADLINE_EXCEEDED":
+                raise
+            # The mapping speaks of containerd; this socket may be CRI-O's.
+            raise UnreachableError(e.message.replace("containerd", "the CRI runtime", 1),
+                                   hint=CRI_HINT, code=e.code) from e
 
     # -- runtime / images --------------------------------------------------------------
     def version(self) -> Version:
-        r = self._call("runtime", "Version", self._pb.VersionRequest(version="v1"), "CRI version")
-        return Version(r.version, r.runtime_name, r.runtime_version, r.runtime_api_version)
+        return version_from_pb(self._call("runtime", "Version",
+                                          self._pb.VersionRequest(version="v1"), "CRI version"))
+
+    def info(self, verbose: bool = True) -> RuntimeInfo:
+        """Status: conditions (RuntimeReady, NetworkReady) and, verbose, the runtime's config."""
+        return runtime_info_from_pb(self._call("runtime", "Status",
+                                               self._pb.StatusRequest(verbose=verbose), "CRI status"))
 
     def status(self) -> dict[str, bool]:
         """Runtime conditions (RuntimeReady, NetworkReady) -> status."""
-        r = self._call("runtime", "Status", self._pb.StatusRequest(), "CRI status")
-        return {c.type: c.status for c in r.status.conditions}
+        return {c.type: c.status for c in self.info(verbose=False).conditions}
 
     def list_images(self, image: str = "") -> list[Image]:
-        """All images, or those whose id, tag or digest reference is `image`.
+        """All images, or those whose id, tag or digest reference is `image`, or the image the
+        runtime resolves `image` to (a short name such as `busybox`).
 
         The filter is sent, but containerd 1.6 ignores it, so it is applied here as well."""
         req = self._pb.ListImagesRequest()
         if image:
             req.filter.image.image = image
         r = self._call("image", "ListImages", req, "list CRI images")
-        found = [_image(i) for i in r.images]
+        found = [image_from_pb(i) for i in r.images]
         if image:
-            found = [i for i in found if image == i.id or image in i.repo_tags or image in i.repo_digests]
+            resolved = self.image_status(image)
+            found = [i for i in found if image == i.id or image in i.repo_tags
+                     or image in i.repo_digests or (resolved is not None and i.id == resolved.id)]
         return found
 
+    def image_status(self, image: str) -> Image | None:
+        """The image `image` names (the runtime normalizes the reference), or None."""
+        r = self._call("image", "ImageStatus",
+                       self._pb.ImageStatusRequest(image=self._pb.ImageSpec(image=image)),
+                       f"CRI image {image}")
+        return image_from_pb(r.image) if r.HasField("image") and r.image.id else None
+
     def pull_image(self, image: str, *, timeout: float | None = 300.0) -> str:
-        """Pull through the CRI plugin (its registry config); returns the image id."""
+        """Pull through the runtime (its own registry config); returns the image id."""
         r = self._call("image", "PullImage",
                        self._pb.PullImageRequest(image=self._pb.ImageSpec(image=image)),
                        f"CRI pull {image}", timeout=timeout)
@@ -285,9 +169,7 @@ class CriClient:
 
     def image_fs_info(self) -> list[FsUsage]:
         r = self._call("image", "ImageFsInfo", self._pb.ImageFsInfoRequest(), "CRI image fs info")
-        return [FsUsage(mountpoint=u.fs_id.mountpoint, used_bytes=u.used_bytes.value,
-                        inodes_used=u.inodes_used.value, timestamp=u.timestamp)
-                for u in r.image_filesystems]
+        return [fs_usage_from_pb(u) for u in r.image_filesystems]
 
     # -- pod sandboxes -----------------------------------------------------------------
     def run_pod(self, config: PodConfig, runtime_handler: str = "", *,
@@ -299,68 +181,101 @@ class CriClient:
         return str(r.pod_sandbox_id)
 
     def stop_pod(self, pod_id: str) -> None:
-        self._call("runtime", "StopPodSandbox",
-                   self._pb.StopPodSandboxRequest(pod_sandbox_id=pod_id), f"stop pod {pod_id}")
+        self._call_id("runtime", "StopPodSandbox",
+                      self._pb.StopPodSandboxRequest(pod_sandbox_id=pod_id), "pod", pod_id,
+                      timeout=120.0)
 
     def remove_pod(self, pod_id: str) -> None:
-        self._call("runtime", "RemovePodSandbox",
-                   self._pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id), f"remove pod {pod_id}")
+        self._call_id("runtime", "RemovePodSandbox",
+                      self._pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id), "pod", pod_id,
+                      timeout=120.0)
 
-    def pod_status(self, pod_id: str) -> PodSandbox:
-        r = self._call("runtime", "PodSandboxStatus",
-                       self._pb.PodSandboxStatusRequest(pod_sandbox_id=pod_id), f"pod {pod_id}")
-        s = r.status
-        m = s.metadata
-        return PodSandbox(id=s.id, name=m.name, uid=m.uid, namespace=m.namespace,
-                          attempt=m.attempt, state=SANDBOX_STATES.get(s.state, str(s.state)),
-                          created_at=s.created_at, labels=dict(s.labels),
-                          runtime_handler=s.runtime_handler)
+    def pod_status(self, pod_id: str, verbose: bool = False) -> PodSandboxStatus:
+        r = self._call_id("runtime", "PodSandboxStatus",
+                          self._pb.PodSandboxStatusRequest(pod_sandbox_id=pod_id, verbose=verbose),
+                          "pod", pod_id)
+        return sandbox_status_from_pb(r.status, r.info)
 
-    def list_pod_sandboxes(self, *, labels: dict[str, str] | None = None) -> list[PodSandbox]:
+    def list_pod_sandboxes(self, *, labels: dict[str, str] | None = None, pod_id: str = "",
+                           state: str = "") -> list[PodSandbox]:
         req = self._pb.ListPodSandboxRequest()
         if labels:
             req.filter.label_selector.update(labels)
+        if pod_id:
+            req.filter.id = pod_id
+        if state:
+            req.filter.state.state = _code(SANDBOX_STATES, state, "pod state")
         r = self._call("runtime", "ListPodSandbox", req, "list pod sandboxes")
-        return [_sandbox(p) for p in r.items]
+        return [sandbox_from_pb(p) for p in r.items]
 
     # -- containers --------------------------------------------------------------------
     def create_container(self, pod_id: str, config: ContainerConfig, pod: PodConfig) -> str:
-        r = self._call("runtime", "CreateContainer",
-                       self._pb.CreateContainerRequest(pod_sandbox_id=pod_id, config=config.to_pb(),
-                                                       sandbox_config=pod.to_pb()),
-                       f"create container {config.name}")
+        r = self._call_id("runtime", "CreateContainer",
+                          self._pb.CreateContainerRequest(pod_sandbox_id=pod_id,
+                                                          config=config.to_pb(),
+                                                          sandbox_config=pod.to_pb()),
+                          "pod", pod_id, what=f"create container {config.name} in pod {pod_id}")
         return str(r.container_id)
 
     def start_container(self, container_id: str) -> None:
-        self._call("runtime", "StartContainer",
-                   self._pb.StartContainerRequest(container_id=container_id),
-                   f"start container {container_id}")
+        self._call_id("runtime", "StartContainer",
+                      self._pb.StartContainerRequest(container_id=container_id),
+                      "container", container_id)
 
     def stop_container(self, container_id: str, timeout: int = 10) -> None:
-        self._call("runtime", "StopContainer",
-                   self._pb.StopContainerRequest(container_id=container_id, timeout=timeout),
-                   f"stop container {container_id}", timeout=timeout + 30.0)
+        self._call_id("runtime", "StopContainer",
+                      self._pb.StopContainerRequest(container_id=container_id, timeout=timeout),
+                      "container", container_id, timeout=timeout + 30.0)
 
     def remove_container(self, container_id: str) -> None:
-        self._call("runtime", "RemoveContainer",
-                   self._pb.RemoveContainerRequest(container_id=container_id),
-                   f"remove container {container_id}")
+        self._call_id("runtime", "RemoveContainer",
+                      self._pb.RemoveContainerRequest(container_id=container_id),
+                      "container", container_id)
 
-    def container_status(self, container_id: str) -> ContainerStatus:
-        r = self._call("runtime", "ContainerStatus",
-                       self._pb.ContainerStatusRequest(container_id=container_id),
-                       f"container {container_id}")
-        return _container_status(r.status)
+    def container_status(self, container_id: str, verbose: bool = False) -> ContainerStatus:
+        r = self._call_id("runtime", "ContainerStatus",
+                          self._pb.ContainerStatusRequest(container_id=container_id,
+                                                          verbose=verbose),
+                          "container", container_id)
+        return container_status_from_pb(r.status, r.info)
 
-    def list_containers(self, *, pod_id: str = "",
-                        labels: dict[str, str] | None = None) -> list[Container]:
+    def list_containers(self, *, pod_id: str = "", labels: dict[str, str] | None = None,
+                        container_id: str = "", state: str = "") -> list[Container]:
         req = self._pb.ListContainersRequest()
         if pod_id:
             req.filter.pod_sandbox_id = pod_id
         if labels:
             req.filter.label_selector.update(labels)
+        if container_id:
+            req.filter.id = container_id
+        if state:
+            req.filter.state.state = _code(CONTAINER_STATES, state, "container state")
         r = self._call("runtime", "ListContainers", req, "list containers")
-        return [_container(c) for c in r.containers]
+        return [container_from_pb(c) for c in r.containers]
+
+    def exec_sync(self, container_id: str, cmd: list[str], timeout: int = 0) -> ExecResult:
+        """Run `cmd` in the running container and wait; timeout in seconds, 0 = none."""
+        r = self._call_id("runtime", "ExecSync",
+                          self._pb.ExecSyncRequest(container_id=container_id, cmd=cmd,
+                                                   timeout=timeout),
+                          "container", container_id, timeout=(timeout + 30.0) if timeout else None)
+        return ExecResult(stdout=bytes(r.stdout), stderr=bytes(r.stderr), exit_code=r.exit_code)
+
+    def container_stats(self, container_id: str) -> ContainerStats:
+        r = self._call_id("runtime", "ContainerStats",
+                          self._pb.ContainerStatsRequest(container_id=container_id),
+                          "container", container_id)
+        return stats_from_pb(r.stats)
+
+    def list_container_stats(self, *, container_id: str = "", pod_id: str = "",
+                             labels: dict[str, str] | None = None) -> list[ContainerStats]:
+        req = self._pb.ListContainerStatsRequest()
+        req.filter.id = container_id
+        req.filter.pod_sandbox_id = pod_id
+        if labels:
+            req.filter.label_selector.update(labels)
+        r = self._call("runtime", "ListContainerStats", req, "list container stats")
+        return [stats_from_pb(s) for s in r.stats]
 
     def wait_exited(self, container_id: str, timeout: float = 30.0,
                     interval: float = 0.2) -> ContainerStatus:
@@ -373,3 +288,21 @@ class CriClient:
             if time.monotonic() >= deadline:
                 raise OcixError(f"container {container_id} still {st.state} after {timeout:g} s")
             time.sleep(interval)
+
+    def _call_id(self, service: str, method: str, request: Any, kind: str, ident: str, *,
+                 what: str = "", timeout: float | None = -1.0) -> Any:
+        """A call about one pod or container: an unknown id gets a hint where to list them."""
+        if not ident:
+            raise UsageError(f"a {kind} ID is required")
+        try:
+            return self._call(service, method, request, what or f"{kind} {ident}", timeout)
+        except NotFoundError as e:
+            e.hint = e.hint or f"list them with `ocix cri {'pods' if kind == 'pod' else 'ps -a'}`"
+            raise
+
+
+def _code(table: dict[int, str], name: str, what: str) -> int:
+    for code, label in table.items():
+        if label == name.lower():
+            return code
+    raise UsageError(f"unknown {what} {name!r}: use one of {', '.join(table.values())}")

@@ -22,7 +22,7 @@ from ..oci import platform as plat
 from ..oci.descriptor import Descriptor
 from ..oci.digest import chain_ids
 from ..registry.auth import Credentials
-from ..registry.client import RegistryClient
+from ..registry.client import RegistryClient, preload_transport
 from ..registry.reference import parse
 from . import unpack
 from .pull_plan import Document, PullPlan, UnpackTarget, child_gc_labels, plan_pull
@@ -270,6 +270,7 @@ def pull(conn: Connection, ref: str, opts: PullOptions | None = None,
          on_event: EventFn | None = None) -> PullResult:
     """Pull `ref` into containerd like `ctr images pull`; see the module docstring."""
     opts = opts or PullOptions()
+    preload_transport()  # overlaps the oras import with the lease's gRPC round trips
     try:
         return _Puller(conn, ref, opts, on_event).run()
     except DigestMismatchError as e:

@@ -60,6 +60,26 @@ class RetryPolicy:
         return min(self.base_delay * (2 ** attempt), self.max_delay) * (0.5 + random.random() / 2)
 
 
+def load_transport() -> Any:
+    """Import the HTTP layer (oras-py and requests, ~110 ms here) and return TracedRegistry.
+
+    Safe to call from a thread: a pull starts it before its first gRPC calls so the import
+    overlaps them.  jsonschema, which oras imports but ocix never has it use, loads lazily."""
+    from ..startup import lazy_import
+
+    lazy_import("jsonschema")
+    from .http import TracedRegistry
+
+    return TracedRegistry
+
+
+def preload_transport() -> threading.Thread:
+    """Start importing the HTTP layer in the background; the caller's imports wait for it."""
+    t = threading.Thread(target=load_transport, name="ocix-import", daemon=True)
+    t.start()
+    return t
+
+
 class RegistryClient:
     """One repository on one registry host, through its endpoints in order."""
 
@@ -82,8 +102,7 @@ class RegistryClient:
         with self._lock:
             reg = self._registries.get(ep.base)
             if reg is None:
-                from .http import TracedRegistry
-
+                TracedRegistry = load_transport()
                 verify: bool | str = not ep.skip_verify
                 if ep.ca and verify:
                     verify = ep.ca[0]

@@ -88,6 +88,10 @@ def test_version_images_and_image_fs(lab: LabState, cri: CriClient) -> None:
     assert v.runtime_api_version == "v1", v
 
     pause = f"{lab.registry}/library/pause:3.6"
+    # The cri plugin learns of images put into k8s.io from events, shortly after the lab's pull.
+    deadline = time.monotonic() + 10
+    while not cri.list_images(pause) and time.monotonic() < deadline:
+        time.sleep(0.1)
     images = cri.list_images()
     tagged = [i for i in images if pause in i.repo_tags]
     assert len(tagged) == 1, [i.repo_tags for i in images]

@@ -306,9 +306,9 @@ def test_snapshot_ls_usage_and_content_rm(ns_env: dict[str, str], nsconn: Connec
 
 def test_snapshot_info_asks_the_labs_dockerd_where_its_layers_are(
         docker_lab: LabState, ns_env: dict[str, str], pulled: str) -> None:
-    from ocix.dockerapi.client import DockerAPI
-
-    truth = DockerAPI(docker_lab.docker_socket).get_json("/info")
+    out = subprocess.run(["docker", "-H", f"unix://{docker_lab.docker_socket}", "info", "--format",
+                          "{{json .}}"], capture_output=True, text=True, check=True).stdout
+    truth = json.loads(out)
     top = json.loads(cli(ns_env, "snapshots", "ls", "--json").stdout)[0]["name"]
     r = cli({**ns_env, "DOCKER_HOST": ""}, "snapshots", "info", top, "--json")
     docker = json.loads(r.stdout)["docker"]
