@@ -292,7 +292,8 @@ def components(lab_root: Path) -> list[tuple[str, int, bool, str, str, str]]:
     rs = RootlessState.load(lab_root)
     if rs is None or not rs.image:
         return []
-    rows = [(f"podman (rootless, {rs.user})", 0, True, rs.base, f"uid_map {rs.uid_map}", "")]
+    usable = user_exists(rs.user) and Path(rs.base, "storage").is_dir()  # daemonless: no pid
+    rows = [(f"podman (rootless, {rs.user})", 0, usable, rs.base, f"uid_map {rs.uid_map}", "")]
     if rs.dockerd is not None:
         running = daemons.alive(rs.dockerd)
         version = ""
