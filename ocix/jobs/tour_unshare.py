@@ -77,8 +77,9 @@ def unshare_step(session: Session, out: list[str]) -> None:
         nspid = next((ln.split(":", 1)[1].split() for ln in
                       Path(f"/proc/{child}/status").read_text().splitlines()
                       if ln.startswith("NSpid:")), [])
-        out.append(f"host view: unshare is pid {proc.pid}; its child `busybox sleep 300` is host pid "
-                   f"{child}, NSpid {' '.join(nspid)} (host pid, then pid inside)")
+        _, ps = session.host(["ps", "-o", "pid,ppid,args", "-p", f"{proc.pid},{child}"])
+        out.append(f"{ps}\nhost view: unshare is pid {proc.pid}; its child `busybox sleep 300` is "
+                   f"host pid {child}, NSpid {' '.join(nspid)} (host pid, then pid inside)")
         _, transcript = session.ocix(f"ocix kernel --pid {child}", ["Process", "NAMESPACE"])
         out.append(transcript)
         if nspid[-1:] != ["1"]:
