@@ -307,11 +307,12 @@ def test_bearer_push_tokens(bearer_registry: Served) -> None:
     """The fixture's push: pull tokens widened to pull+push per repository, all as alice."""
     assert bearer_registry.tokens is not None
     # A cross-repository mount asks for two scopes at once, in no fixed order: check the grants.
-    pushes = [r for r in bearer_registry.tokens.requests
-              if any(s.endswith(":pull,push") for s in r.scopes)]
-    assert pushes and all((r.account, r.status) == (USER, 200) for r in pushes)
+    requests = bearer_registry.tokens.requests
+    pushes = [r for r in requests if any(s.endswith((":pull,push", ":push,pull")) for s in r.scopes)]
+    assert pushes and all((r.account, r.status) == (USER, 200) for r in pushes), requests
     for repo in (PUBLIC, PRIVATE):
-        assert any((repo, ("pull", "push")) in r.access for r in pushes), repo
+        assert any(name == repo and set(actions) == {"pull", "push"}
+                   for r in pushes for name, actions in r.access), (repo, requests)
 
 
 def test_bearer_anonymous_pull_of_public_repo(bearer_registry: Served, env: dict[str, str],
