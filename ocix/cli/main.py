@@ -147,6 +147,8 @@ def cli(ctx: click.Context, address: str | None, namespace: str | None, trace: b
       ocix version                             # client and daemon versions
       ocix plugins                             # what the daemon has loaded
       ocix namespaces ls                       # namespaces with image/container counts
+      ocix explain                             # the stack, topic by topic, live on this host
+      ocix tour --list                         # the lab handout's 25 steps, run live
     """
     ctx.obj = State(address=address, namespace=namespace)
     if trace or os.environ.get("OCIX_TRACE") == "1":
