@@ -1,8 +1,11 @@
 """The gRPC connection to containerd: channel, namespace and lease headers, error mapping.
 
-Service wrappers (one module per containerd service) call `Connection.unary`,
-`Connection.server_stream` and `Connection.bidi_stream`; nothing else touches grpc directly, so
-errors and `--trace` lines are handled in exactly one place.
+Service wrappers (one module per containerd service) call `Connection.unary` and
+`Connection.server_stream`, which map errors and emit the `--trace` line, or
+`Connection.bidi_stream`, whose caller (content.py's Write) does both itself.  Two modules call
+grpc outside these wrappers, map errors through `errors.from_grpc` and emit their own trace
+lines: `tasks.WaitHandle` (a `Tasks.Wait` future) and `ocix/cri/client.py` (its own channel to
+the CRI services).  The headers are described in docs/containerd-protocol.md, "Metadata".
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ DEFAULT_ADDRESS = "/run/containerd/containerd.sock"
 DEFAULT_NAMESPACE = "default"
 MAX_MESSAGE = 16 << 20  # containerd's defaults.DefaultMaxRecvMsgSize
 
-# service key -> (generated module, stub class, full service name for --trace)
+# service key -> (generated stub module under ocix._api.containerd, stub class)
 _SERVICES: dict[str, tuple[str, str]] = {
     "version": ("services.version.v1.version_pb2_grpc", "VersionStub"),
     "introspection": ("services.introspection.v1.introspection_pb2_grpc", "IntrospectionStub"),

@@ -1,4 +1,4 @@
-"""`ocix pull` under faults, killed halfway, and eight at once (issue 3, item 9).
+"""`ocix pull` under faults, killed halfway, and eight at once.
 
 Every fault goes through the REAL lab registry: a fault-injecting proxy (faultproxy.py) sits in
 front of it, or the registry's own storage is corrupted, or a second real registry with

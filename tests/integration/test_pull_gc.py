@@ -1,4 +1,5 @@
-"""After the pull's lease is gone, containerd's GC keeps everything the image needs (issue 3.5)."""
+"""After the pull's lease is gone, containerd's GC keeps everything the image needs
+(docs/containerd-protocol.md, "GC labels and leases")."""
 
 from __future__ import annotations
 

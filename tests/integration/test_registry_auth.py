@@ -1,4 +1,4 @@
-"""`ocix pull` against REAL `docker-registry` servers that require authentication (issue 3).
+"""`ocix pull` against REAL `docker-registry` servers that require authentication.
 
 Two registries start per module on free loopback ports, storage in temp dirs:
 

@@ -1,4 +1,4 @@
-"""Every seeded lab image validates, from containerd and from the registry (issue 5)."""
+"""Every seeded lab image validates, from containerd and from the registry."""
 
 from __future__ import annotations
 
