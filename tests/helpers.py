@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 from click.testing import CliRunner, Result
 
@@ -26,6 +27,18 @@ def ctr(lab: LabState, namespace: str, *args: str, timeout: float = 60
     """containerd's own `ctr` against the lab, in `namespace`; the caller checks the result."""
     return subprocess.run(["ctr", "-a", lab.containerd_socket, "-n", namespace, *args],
                           capture_output=True, text=True, check=False, timeout=timeout)
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0,
+             interval: float = 0.05) -> None:
+    """Poll `check` until it is true; AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
 
 
 def is_root() -> bool:

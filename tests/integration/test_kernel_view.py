@@ -12,6 +12,8 @@ import pytest
 from ocix.lab.state import LabState
 from tests.helpers import run_cli
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def sleeper(ns_env: dict[str, str]) -> Iterator[dict[str, str]]:

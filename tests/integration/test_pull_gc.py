@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ocix.containerd import content, images, leases, snapshots
 from ocix.containerd.connection import Connection
 from ocix.errors import NotFoundError
@@ -11,6 +13,8 @@ from ocix.jobs.pull import PullOptions, pull
 from ocix.lab.state import LabState
 from ocix.oci.digest import chain_ids, sha256_digest
 from tests.helpers import ctr
+
+pytestmark = pytest.mark.integration
 
 
 def _gc(conn: Connection) -> None:
