@@ -150,11 +150,12 @@ def test_down_leaves_nothing_running_or_mounted(tmp_path_factory: pytest.TempPat
     state = labmod.up(root, seed=False).state
     try:
         # A running task (shim, runc mounts) and an image pulled from the shared lab's registry.
-        subprocess.run(["ctr", "-a", state.containerd_socket, "images", "pull", "--plain-http",
-                        f"{lab.registry}/library/busybox:latest"], check=True, capture_output=True)
-        subprocess.run(["ctr", "-a", state.containerd_socket, "run", "-d",
-                        f"{lab.registry}/library/busybox:latest", "sleeper", "sleep", "600"],
-                       check=True, capture_output=True)
+        for argv in (["images", "pull", "--plain-http", f"{lab.registry}/library/busybox:latest"],
+                     ["run", "-d", f"{lab.registry}/library/busybox:latest", "sleeper", "sleep",
+                      "600"]):
+            p = subprocess.run(["ctr", "-a", state.containerd_socket, *argv], check=False,
+                               capture_output=True, text=True, timeout=120)
+            assert p.returncode == 0, (argv, p.stderr)
         wait_for("the running container's rootfs mount", lambda: bool(labmod.mounts_under(root)),
                  timeout=10)
         assert _procs_mentioning(str(root))
