@@ -6,18 +6,17 @@ root; on a machine where they cannot run they are skipped with the reason.
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ocix.containerd.connection import Connection
 from ocix.lab import lab as labmod
 from ocix.lab.state import LabState
+from tests.helpers import remove_namespace
 
 NEEDED = ("containerd", "runc", "docker-registry", "ctr")
 
@@ -72,7 +71,8 @@ def namespace(lab: LabState, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh containerd namespace for one test, emptied and removed afterwards.
 
     Teardown removes whatever the test left (tasks, containers and their snapshots, leases,
-    ingests, images) and then the namespace; anything it could not remove fails the test.
+    ingests, images) and then the namespace.  Anything it could not remove, and any lease left
+    behind, fails the test.
     """
     name = "t-" + "".join(ch if ch.isalnum() else "-" for ch in request.node.name.lower())[:40]
     name = name.strip("-")
@@ -83,8 +83,7 @@ def namespace(lab: LabState, request: pytest.FixtureRequest) -> Iterator[str]:
     finally:
         c.close()
     if problems:
-        pytest.fail(f"teardown of namespace {name} could not remove:\n  " + "\n  ".join(problems),
-                    pytrace=False)
+        pytest.fail(f"teardown of namespace {name}:\n  " + "\n  ".join(problems), pytrace=False)
 
 
 @pytest.fixture
@@ -98,61 +97,3 @@ def ns(lab: LabState, namespace: str) -> str:
     finally:
         c.close()
     return namespace
-
-
-def remove_namespace(c: Connection, name: str) -> list[str]:
-    """Empty namespace `name` and remove it; one line per thing that could not be removed."""
-    from ocix.containerd import containers, content, images, leases, namespaces, snapshots, tasks
-    from ocix.errors import NotFoundError, OcixError
-
-    problems: list[str] = []
-
-    def attempt(what: str, fn: Callable[..., object], *args: Any) -> None:
-        try:
-            fn(c, *args)
-        except NotFoundError:
-            pass  # gone already: nothing to remove
-        except OcixError as e:
-            problems.append(f"{what}: {e}")
-
-    try:
-        if name not in {n.name for n in namespaces.list_namespaces(c)}:
-            return []  # the test never created anything in it
-        for t in tasks.list_tasks(c):
-            attempt(f"task {t.container_id}", tasks.force_remove, t.container_id)
-        for ct in containers.list_containers(c):
-            if ct.snapshot_key:
-                attempt(f"snapshot {ct.snapshot_key} of container {ct.id}", snapshots.remove,
-                        ct.snapshot_key, ct.snapshotter or snapshots.DEFAULT_SNAPSHOTTER)
-            attempt(f"container {ct.id}", containers.delete, ct.id)
-        for lease in leases.list_leases(c):
-            attempt(f"lease {lease.id}", leases.delete, lease.id)
-        for st in content.statuses(c):
-            attempt(f"ingest {st.ref}", content.abort, st.ref)
-        for img in images.list_images(c):
-            attempt(f"image {img.name}", images.delete, img.name)
-        # One synchronous garbage collection takes the content and snapshots nothing holds now.
-        gc = leases.create(c, leases.new_id("teardown"))
-        attempt(f"lease {gc.id}", functools.partial(leases.delete, sync=True), gc.id)
-        if problems:
-            return problems
-        try:
-            namespaces.remove(c, name)
-        except OcixError as e:
-            return [f"namespace {name}: {e}", *_remaining(c)]
-    except OcixError as e:  # containerd itself is gone or refused a listing
-        problems.append(f"namespace {name}: {e}")
-    return problems
-
-
-def _remaining(c: Connection) -> list[str]:
-    """What is still in the namespace, for the teardown report."""
-    from ocix.containerd import containers, content, images, leases, snapshots
-
-    left = [f"image {i.name}" for i in images.list_images(c)]
-    left += [f"container {x.id}" for x in containers.list_containers(c)]
-    left += [f"lease {x.id}" for x in leases.list_leases(c)]
-    left += [f"snapshot {x.name} ({x.kind})" for x in snapshots.list_snapshots(c)]
-    left += [f"blob {x.digest}" for x in content.list_content(c)]
-    left += [f"ingest {x.ref}" for x in content.statuses(c)]
-    return left

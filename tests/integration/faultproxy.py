@@ -11,9 +11,10 @@ Tests pull `127.0.0.1:<proxy port>/library/...` (loopback, so plain HTTP) and ad
 The first matching rule that still has `times` left applies; a request no rule matches is
 forwarded unchanged.  Every request is recorded (method, path, Range header, status, bytes
 sent) so a test can assert what went over the wire.  A request is recorded when its answer
-ends, which for a client that was killed mid-body is when the proxy notices the dead socket:
-call `wait_idle()` before clearing `seen` so that such a late record cannot land afterwards.  The server runs in daemon threads,
-every loop is bounded, and `stop()` (or leaving the `with`) shuts it down.
+ends, which for a client killed mid-body is when the proxy notices the dead socket: call
+`wait_idle()` before clearing `seen`, so that such a late record cannot land afterwards.  The
+server runs in daemon threads, every loop is bounded, and `stop()` (or leaving the `with`)
+shuts it down.
 """
 
 from __future__ import annotations
