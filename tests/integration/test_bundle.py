@@ -5,26 +5,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ocix.containerd.connection import Connection
-from ocix.jobs.pull import PullOptions, pull
-from ocix.lab.state import LabState
 from tests.helpers import run_cli
 
 SCRIPT = "id; pwd; echo FOO=$FOO; echo PATH=$PATH; grep CapEff /proc/self/status"
 FLAGS = ["-u", "nobody", "-w", "/tmp", "-e", "FOO=bar"]
 
-
-@pytest.fixture
-def ns(lab: LabState, namespace: str) -> Iterator[str]:
-    c = Connection(lab.containerd_socket, namespace)
-    pull(c, "busybox", PullOptions(hosts_dir=lab.hosts_dir))
-    yield namespace
-    c.close()
+pytestmark = pytest.mark.integration
 
 
 def _mounts_mentioning(text: str) -> list[str]:
