@@ -1,8 +1,10 @@
 """The gRPC connection to containerd: channel, namespace and lease headers, error mapping.
 
-Service wrappers (one module per containerd service) call `Connection.unary`,
-`Connection.server_stream` and `Connection.bidi_stream`; nothing else touches grpc directly, so
-errors and `--trace` lines are handled in exactly one place.
+Every gRPC call ocix makes goes through this class, so errors and `--trace` lines are handled in
+one place: `call` (any unary stub on this channel; the CRI client uses it directly),
+`unary` (a containerd service, with its headers), `unary_future` (Tasks.Wait sent before
+Start), `server_stream` and `bidi_stream` (Content.Read and Content.Write).  The headers are
+described in docs/containerd-protocol.md, "Metadata".
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ DEFAULT_ADDRESS = "/run/containerd/containerd.sock"
 DEFAULT_NAMESPACE = "default"
 MAX_MESSAGE = 16 << 20  # containerd's defaults.DefaultMaxRecvMsgSize
 
-# service key -> (generated module, stub class, full service name for --trace)
+# service key -> (generated stub module under ocix._api.containerd, stub class)
 _SERVICES: dict[str, tuple[str, str]] = {
     "version": ("services.version.v1.version_pb2_grpc", "VersionStub"),
     "introspection": ("services.introspection.v1.introspection_pb2_grpc", "IntrospectionStub"),

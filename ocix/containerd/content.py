@@ -1,9 +1,10 @@
 """containerd.services.content.v1.Content: the content store, including the Write stream.
 
-Write is a bidirectional stream (notes §2): STAT answers the offset already ingested under a
-ref (the resume point), WRITE sends data at the current offset, COMMIT checks size and digest.
-A blob that already exists fails the stream with ALREADY_EXISTS, after containerd has added it
-to the caller's lease, which is what a pull wants: that counts as success.
+Write is a bidirectional stream: STAT answers the offset already ingested under a ref (the
+resume point), WRITE sends data at the current offset, COMMIT checks size and digest.  A blob
+that already exists fails the stream with ALREADY_EXISTS, after containerd has added it to the
+caller's lease, which is what a pull wants: that counts as success.  The rules are in
+docs/containerd-protocol.md, "Content writes".
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .connection import Connection, load_stub_module
 
 _pb = load_stub_module("services.content.v1.content_pb2")
 STAT, WRITE, COMMIT = 0, 1, 2
-CHUNK = 1 << 20  # 1 MiB WRITE chunks were the fastest from Python (notes §2)
+CHUNK = 1 << 20  # 1 MiB WRITE chunks were the fastest from Python (docs/containerd-protocol.md)
 WINDOW = 4  # WRITE requests in flight per blob: bounds memory to WINDOW MiB per layer
 
 

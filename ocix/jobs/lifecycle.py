@@ -1,7 +1,7 @@
 """Create and remove a container: its snapshot, its record and (on removal) its task.
 
 What `ctr run` does before the task exists, and what `ctr containers rm` does after: on a
-failure nothing made here is left behind (docs/containerd-protocol.md, containers and tasks).
+failure nothing made here is left behind (docs/containerd-protocol.md, "Containers and tasks").
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """`ocix pull`: resolve, fetch into the content store, label for GC, unpack, record the image.
 
-Everything runs under one lease (notes §3) that is deleted at the end, on failure and on
-Ctrl-C too.  Layers download concurrently; the unpacker applies layer N as soon as it and the
-layers below it are committed, while later layers are still downloading.  The image record is
-written last, so a failed pull never leaves an image that points at missing content.
+Everything runs under one lease that is deleted at the end, on failure and on Ctrl-C too
+(docs/containerd-protocol.md, "GC labels and leases").  Layers download concurrently; the
+unpacker applies layer N as soon as it and the layers below it are committed, while later layers
+are still downloading.  The image record is written last, so a failed pull never leaves an image
+that points at missing content.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""`ocix run` over raw gRPC, in `ctr run`'s order (docs/containerd-protocol.md, containers and tasks).
+"""`ocix run` over raw gRPC, in `ctr run`'s order.
+
+The calls (the order is explained in docs/containerd-protocol.md, "Containers and tasks"):
 
 run:  Leases.Create → Snapshots.Prepare{key=id, parent=top chain ID} → the spec (USER looked up
       in the snapshot's layer directories, nothing mounted) → Containers.Create → Leases.Delete

@@ -1,9 +1,10 @@
-"""Unpack layers into a snapshotter, as containerd's unpacker.go does (notes §4).
+"""Unpack layers into a snapshotter, as containerd's unpacker.go does.
 
 Per layer i: chainID = ChainID(diff_ids[:i+1]); if a snapshot named chainID exists, skip;
 else Prepare("extract-<nanos>-<rand> <chainID>", parent), Diff.Apply the layer blob onto its
 mounts, check the applied digest against diff_ids[i], Commit(chainID), and label the blob
 `containerd.io/uncompressed`.  Another client committing the same chain first is fine.
+See docs/containerd-protocol.md, "Unpack".
 """
 
 from __future__ import annotations

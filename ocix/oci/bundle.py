@@ -2,9 +2,10 @@
 
 A snapshot's mounts (overlay with lowerdir/upperdir, or a bind of one directory) can be read
 two ways:
-- `layered_reader(mounts)` reads files through the layer directories the way overlayfs merges
-  them (upper first, whiteouts and opaque directories honoured, symlinks resolved inside the
-  rootfs), without mounting anything; `ocix run` uses it for the USER lookup;
+- `layered_reader(layer_dirs(mounts))` reads files through the layer directories (top first)
+  the way overlayfs merges them (whiteouts and opaque directories honoured, symlinks resolved
+  inside the rootfs), without mounting anything; `layer_dirs` gives None when the mounts are
+  not a single overlay or bind; `ocix run` uses it for the USER lookup;
 - `mounted(mounts)` mounts them read-only on a temp directory and always unmounts it again;
   `ocix bundle` copies the rootfs out of such a mount.
 """

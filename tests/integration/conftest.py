@@ -16,6 +16,7 @@ import pytest
 from ocix.containerd.connection import Connection
 from ocix.lab import lab as labmod
 from ocix.lab.state import LabState
+from tests.helpers import remove_namespace
 
 NEEDED = ("containerd", "runc", "docker-registry", "ctr")
 
@@ -75,18 +76,32 @@ def nsconn(lab: LabState, namespace: str) -> Iterator[Connection]:
 
 @pytest.fixture
 def namespace(lab: LabState, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh containerd namespace for one test, removed (with its images) afterwards."""
-    from ocix.containerd import images, namespaces
+    """A fresh containerd namespace for one test, emptied and removed afterwards.
 
+    Teardown removes whatever the test left (tasks, containers and their snapshots, leases,
+    ingests, images) and then the namespace.  Anything it could not remove, and any lease left
+    behind, fails the test.
+    """
     name = "t-" + "".join(ch if ch.isalnum() else "-" for ch in request.node.name.lower())[:40]
     name = name.strip("-")
-    c = Connection(lab.containerd_socket, name)
     yield name
+    c = Connection(lab.containerd_socket, name, timeout=30)
     try:
-        for img in images.list_images(c):
-            images.delete(c, img.name, sync=True)
-        namespaces.remove(c, name)
-    except Exception:
-        pass
+        problems = remove_namespace(c, name)
     finally:
         c.close()
+    if problems:
+        pytest.fail(f"teardown of namespace {name}:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def ns(lab: LabState, namespace: str) -> str:
+    """The test's own namespace with busybox pulled from the lab (through the docker.io mirror)."""
+    from ocix.jobs.pull import PullOptions, pull
+
+    c = Connection(lab.containerd_socket, namespace)
+    try:
+        pull(c, "busybox", PullOptions(hosts_dir=lab.hosts_dir))
+    finally:
+        c.close()
+    return namespace

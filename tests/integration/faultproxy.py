@@ -10,8 +10,11 @@ Tests pull `127.0.0.1:<proxy port>/library/...` (loopback, so plain HTTP) and ad
 
 The first matching rule that still has `times` left applies; a request no rule matches is
 forwarded unchanged.  Every request is recorded (method, path, Range header, status, bytes
-sent) so a test can assert what went over the wire.  The server runs in daemon threads,
-every loop is bounded, and `stop()` (or leaving the `with`) shuts it down.
+sent) so a test can assert what went over the wire.  A request is recorded when its answer
+ends, which for a client killed mid-body is when the proxy notices the dead socket: call
+`wait_idle()` before clearing `seen`, so that such a late record cannot land afterwards.  The
+server runs in daemon threads, every loop is bounded, and `stop()` (or leaving the `with`)
+shuts it down.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class FaultProxy:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._progress = 0  # body bytes sent in total, updated while streaming
+        self._open = 0  # client connections being served
 
     # -- control --------------------------------------------------------------------------
     @property
@@ -92,6 +96,20 @@ class FaultProxy:
 
     def bytes_sent(self, pattern: str = "") -> int:
         return sum(s.sent for s in self.requests(pattern))
+
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return self._open
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until no client connection is open, so every request made so far is recorded."""
+        deadline = time.monotonic() + timeout
+        while self.open_connections:
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{self.open_connections} proxy connection(s) still open "
+                                     f"after {timeout:g}s")
+            time.sleep(0.02)
 
     @property
     def progress(self) -> int:
@@ -139,6 +157,10 @@ class FaultProxy:
         with self._lock:
             self.seen.append(seen)
 
+    def _count_connection(self, delta: int) -> None:
+        with self._lock:
+            self._open += delta
+
     def _add_progress(self, n: int) -> None:
         with self._lock:
             self._progress += n
@@ -157,6 +179,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def handle(self) -> None:
+        """Serve the connection's requests, counted as open until the client is gone."""
+        self.owner._count_connection(1)
+        try:
+            super().handle()
+        finally:
+            self.owner._count_connection(-1)
 
     def do_GET(self) -> None:
         self._handle()

@@ -5,31 +5,22 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ocix.containerd.connection import Connection
-from ocix.jobs.pull import PullOptions, pull
-from ocix.lab.state import LabState
 from tests.helpers import run_cli
 
 SCRIPT = "id; pwd; echo FOO=$FOO; echo PATH=$PATH; grep CapEff /proc/self/status"
 FLAGS = ["-u", "nobody", "-w", "/tmp", "-e", "FOO=bar"]
 
-
-@pytest.fixture
-def ns(lab: LabState, namespace: str) -> Iterator[str]:
-    c = Connection(lab.containerd_socket, namespace)
-    pull(c, "busybox", PullOptions(hosts_dir=lab.hosts_dir))
-    yield namespace
-    c.close()
+pytestmark = pytest.mark.integration
 
 
-def _mounts_mentioning(text: str) -> list[str]:
+def _mounts_mentioning(text: str, lab_dir: str) -> list[str]:
+    """This lab's mounts that mention `text` (another test session has its own lab)."""
     with open("/proc/self/mountinfo") as f:
-        return [line for line in f if text in line]
+        return [line for line in f if text in line and lab_dir in line]
 
 
 def _runtime_argv(name: str) -> list[str]:
@@ -54,7 +45,7 @@ def test_runtimes_run_the_bundle_like_ocix_run(lab_env: dict[str, str], ns: str,
     assert config["linux"]["cgroupsPath"] == f"/ocix-bundle/{cid}"
     assert (bundle / "rootfs" / "bin" / "busybox").exists()
     assert (bundle / "rootfs" / "etc" / "passwd").exists()
-    assert _mounts_mentioning("ocix-rootfs-") == []  # the View mount is gone
+    assert _mounts_mentioning("ocix-rootfs-", lab_env["OCIX_LAB_DIR"]) == []  # the View mount is gone
 
     expected = run_cli(["-n", ns, "run", "--rm", *FLAGS, "busybox", "sh", "-c", SCRIPT],
                        env=lab_env)
@@ -88,4 +79,4 @@ def test_bundle_refuses_a_used_directory_and_leaves_no_mount(lab_env: dict[str, 
     assert r.exit_code == 1
     assert r.stderr == f"Error: {tmp_path}/rootfs exists and is not empty: choose a new directory\n"
     assert (tmp_path / "rootfs" / "keep").read_text() == "x"
-    assert _mounts_mentioning("ocix-rootfs-") == []
+    assert _mounts_mentioning("ocix-rootfs-", lab_env["OCIX_LAB_DIR"]) == []

@@ -23,12 +23,13 @@ def pulled(lab: LabState, ns_env: dict[str, str], nsconn: Connection) -> Iterato
     yield ns_env
     views = [s.name for s in snapshots.list_snapshots(nsconn) if s.kind != "committed"]
     assert views == [], f"left behind: {views}"
-    assert _rootfs_mounts() == []
+    assert _rootfs_mounts(lab.dir) == []
 
 
-def _rootfs_mounts() -> list[str]:
+def _rootfs_mounts(lab_dir: str) -> list[str]:
+    """This lab's View mounts (another test session on the machine has its own lab)."""
     with open("/proc/self/mountinfo") as f:
-        return [line for line in f if "ocix-rootfs-" in line]
+        return [line for line in f if "ocix-rootfs-" in line and lab_dir in line]
 
 
 def test_a_directory_that_cannot_be_made_is_one_line(pulled: dict[str, str]) -> None:

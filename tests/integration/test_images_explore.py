@@ -37,7 +37,7 @@ def cli_json(args: list[str], env: dict[str, str]) -> object:
     return json.loads(r.stdout)
 
 
-def manifest_and_config(conn: Connection, ref: str) -> tuple[dict, dict]:  # type: ignore[type-arg]
+def manifest_and_config(conn: Connection, ref: str) -> tuple[dict, dict]:
     from ocix.containerd import images
 
     target = images.get(conn, ref).target

@@ -12,17 +12,19 @@ import pytest
 from ocix.lab.state import LabState
 from tests.helpers import run_cli
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
-def sleeper(ns_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    assert run_cli(["pull", "-q", "busybox"], env=ns_env).exit_code == 0
+def sleeper(ns: str, ns_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """Container `kv` running `sleep 600` with limits and one capability; removed afterwards."""
     r = run_cli(["run", "-d", "--name", "kv", "--memory", "67108864", "--pids-limit", "50",
                  "--cpus", "1.5", "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE",
                  "busybox", "sleep", "600"], env=ns_env)
     assert r.exit_code == 0, r.stderr
     yield ns_env
-    run_cli(["tasks", "kill", "-s", "KILL", "kv"], env=ns_env)
-    run_cli(["containers", "rm", "-f", "kv"], env=ns_env)
+    r = run_cli(["containers", "rm", "-f", "kv"], env=ns_env)
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "kv\n", ""), "teardown: containers rm -f kv"
 
 
 def test_task_kernel_view(sleeper: dict[str, str], namespace: str) -> None:

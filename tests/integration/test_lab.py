@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,9 @@ import pytest
 from ocix.lab import lab as labmod
 from ocix.lab.state import LabState
 from tests.helpers import ctr as run_ctr
-from tests.helpers import run_cli
+from tests.helpers import run_cli, wait_for
+
+pytestmark = pytest.mark.integration
 
 
 def ctr(lab: LabState, *args: str, ns: str = "default", timeout: float = 120) -> str:
@@ -151,13 +152,14 @@ def test_down_leaves_nothing_running_or_mounted(tmp_path_factory: pytest.TempPat
     state = labmod.up(root, seed=False).state
     try:
         # A running task (shim, runc mounts) and an image pulled from the shared lab's registry.
-        subprocess.run(["ctr", "-a", state.containerd_socket, "images", "pull", "--plain-http",
-                        f"{lab.registry}/library/busybox:latest"], check=True, capture_output=True)
-        subprocess.run(["ctr", "-a", state.containerd_socket, "run", "-d",
-                        f"{lab.registry}/library/busybox:latest", "sleeper", "sleep", "600"],
-                       check=True, capture_output=True)
-        time.sleep(0.3)
-        assert labmod.mounts_under(root), "a running container should have a rootfs mount"
+        for argv in (["images", "pull", "--plain-http", f"{lab.registry}/library/busybox:latest"],
+                     ["run", "-d", f"{lab.registry}/library/busybox:latest", "sleeper", "sleep",
+                      "600"]):
+            p = subprocess.run(["ctr", "-a", state.containerd_socket, *argv], check=False,
+                               capture_output=True, text=True, timeout=120)
+            assert p.returncode == 0, (argv, p.stderr)
+        wait_for("the running container's rootfs mount", lambda: bool(labmod.mounts_under(root)),
+                 timeout=10)
         assert _procs_mentioning(str(root))
     finally:
         stopped = labmod.down(root)

@@ -30,8 +30,9 @@ from tests.integration.registries import registry as start_registry
 REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 OCI_ACCEPT = f"{mt.OCI_MANIFEST}, {mt.OCI_INDEX}"
 
-pytestmark = pytest.mark.skipif(not Path(REGISTRY_BIN).exists(),
-                                reason="docker-registry is not installed")
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(not Path(REGISTRY_BIN).exists(),
+                                 reason="docker-registry is not installed")]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""`ocix pull` under faults, killed halfway, and eight at once (issue 3, item 9).
+"""`ocix pull` under faults, killed halfway, and eight at once.
 
 Every fault goes through the REAL lab registry: a fault-injecting proxy (faultproxy.py) sits in
 front of it, or the registry's own storage is corrupted, or a second real registry with
@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from ocix.lab import lab as labmod
 from ocix.lab.daemons import free_port
 from ocix.lab.state import LabState
 from ocix.oci import mediatypes as mt
-from tests.helpers import run_cli
+from tests.helpers import run_cli, wait_for
 from tests.integration.faultproxy import FaultProxy
 from tests.integration.registries import registry as start_registry
 
@@ -114,15 +114,6 @@ def assert_clean(conn: Connection, *absent: str) -> None:
     wait_for("the ingests to be collected", lambda: content.statuses(conn) == [], 10)
     for digest in absent:
         assert not content.exists(conn, digest), f"{digest} was committed"
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def ingested(conn: Connection, digest: str) -> int:
@@ -385,6 +376,7 @@ def test_containerd_dies_mid_pull(lab: LabState, proxy: FaultProxy, blobs: dict[
             assert 0 < part < b.layer_size
             assert not content.exists(conn, b.layer)
 
+            proxy.wait_idle()  # the failed run's request is recorded before `seen` is cleared
             proxy.clear()
             proxy.seen.clear()
             r = run_cli(["pull", ref, "--json"], env={**env, "CONTAINERD_ADDRESS": state.containerd_socket})
@@ -426,6 +418,8 @@ def test_sigkill_halfway_then_resume(proxy: FaultProxy, blobs: dict[str, Blobs],
     (dead,) = leases.list_leases(nsconn)
     assert dead.labels["ocix.io/owner"].endswith(f":{proc.pid}")
 
+    # The proxy records the killed run's request only once it notices the dead connection.
+    proxy.wait_idle()
     proxy.clear()
     proxy.seen.clear()
     r = pull(ns_env, ref, "--json")

@@ -1,6 +1,9 @@
-"""After the pull's lease is gone, containerd's GC keeps everything the image needs (issue 3.5)."""
+"""After the pull's lease is gone, containerd's GC keeps everything the image needs
+(docs/containerd-protocol.md, "GC labels and leases")."""
 
 from __future__ import annotations
+
+import pytest
 
 from ocix.containerd import content, images, leases, snapshots
 from ocix.containerd.connection import Connection
@@ -10,6 +13,8 @@ from ocix.jobs.pull import PullOptions, pull
 from ocix.lab.state import LabState
 from ocix.oci.digest import chain_ids, sha256_digest
 from tests.helpers import ctr
+
+pytestmark = pytest.mark.integration
 
 
 def _gc(conn: Connection) -> None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ocix.lab.state import LabState
 from tests.helpers import ctr, run_cli
+
+pytestmark = pytest.mark.integration
 
 
 def test_index_narrows_to_the_host_platform(lab: LabState, namespace: str,

@@ -131,11 +131,11 @@ def test_snapshots_tree_info_and_the_printed_mount_command(
         ctr(lab, namespace, "containers", "rm", "explore-c1")
 
     # Committed: a View under a lease; the command runs as printed and shows the image's files.
-    r = cli(ns_env, "snapshots", "mounts", top)
-    assert r.exit_code == 0, r.stderr
-    command = r.stdout.strip()
+    res = cli(ns_env, "snapshots", "mounts", top)
+    assert res.exit_code == 0, res.stderr
+    command = res.stdout.strip()
     assert command.startswith("mount ") and command.endswith(" DIR")
-    undo = r.stderr.splitlines()[-1]
+    undo = res.stderr.splitlines()[-1]
     view = undo.split("ocix snapshots rm ")[1].split()[0]
     lease_id = undo.split("ocix leases rm ")[1].split()[0]
     assert snapshots.stat(nsconn, view).kind == "view"
@@ -150,8 +150,8 @@ def test_snapshots_tree_info_and_the_printed_mount_command(
     assert cli(ns_env, "leases", "rm", lease_id).exit_code == 0
 
     with tempfile.TemporaryDirectory() as d:
-        r = cli(ns_env, "snapshots", "mounts", top, "--exec", d, "--json")
-        plan = json.loads(r.stdout)
+        res = cli(ns_env, "snapshots", "mounts", top, "--exec", d, "--json")
+        plan = json.loads(res.stdout)
         try:
             assert (Path(d) / "bin" / "busybox").exists()
             assert plan["mounted_on"] == d

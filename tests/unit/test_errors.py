@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+import pytest
 import requests
 
 from ocix.errors import (
@@ -79,7 +80,7 @@ def test_trace_redacts_credentials_and_signed_urls() -> None:
         "https://auth/token?service=s&access_token=***"
 
 
-def test_trace_lines_go_to_the_current_stderr(capsys: object) -> None:
+def test_trace_lines_go_to_the_current_stderr(capsys: pytest.CaptureFixture[str]) -> None:
     from ocix import trace
 
     trace.enable()
@@ -87,7 +88,7 @@ def test_trace_lines_go_to_the_current_stderr(capsys: object) -> None:
         trace.emit("grpc", "containerd.version.Version", 0.0012, "OK")
     finally:
         trace.disable()
-    err = capsys.readouterr().err  # type: ignore[attr-defined]
+    err = capsys.readouterr().err
     assert "grpc containerd.version.Version -> OK (1.2 ms)" in err
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +26,7 @@ from ocix.kernel import (
 from ocix.kernel.caps import CAP_NAMES, CapSet, UnknownCapabilityError, cap_last_cap
 from ocix.kernel.cgroups import ResourceSummary, hierarchy_dir, parse_proc_cgroup, summarize
 from ocix.kernel.proc import is_identity_map, namespaces, parse_id_map, parse_ns_link, parse_status
+from tests.helpers import run_cli
 
 HOST_NS = {"cgroup": 4026531835, "ipc": 4026531839, "mnt": 4026531840, "net": 4026531992,
            "pid": 4026531836, "pid_for_children": 4026531836, "time": 4026531834,
@@ -377,5 +380,25 @@ def test_live_empty_bounding_set_gives_no_caps() -> None:
         p.wait()
 
 
-def test_access_error_is_ocix_error() -> None:
-    assert issubclass(ProcAccessError, OcixError)
+@live
+def test_unreadable_proc_file_is_an_access_error_with_one_line(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """EACCES on /proc/PID/status (ptrace access checks) is ProcAccessError: exit 1, a hint."""
+    target = Path(f"/proc/{os.getpid()}/status")
+    real_read_text = Path.read_text
+
+    def read_text(self: Path, *args: Any, **kwargs: Any) -> str:
+        if self == target:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    with pytest.raises(ProcAccessError) as e:
+        kernel_view(os.getpid())
+    assert (str(e.value), e.value.exit_code) == (f"cannot read {target}: Permission denied", 1)
+    hint = ("run as root; a process in a user namespace that is not ours (or a non-dumpable one) "
+            "may stay unreadable even then")
+    assert e.value.hint == hint
+    r = run_cli(["kernel", "--pid", str(os.getpid())])
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr == f"Error: cannot read {target}: Permission denied\nHint: {hint}\n"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 
 from ocix.jobs.pull import child_gc_labels, source_label
@@ -17,12 +15,22 @@ B = "sha256:" + "b" * 64
 C = "sha256:" + "c" * 64
 
 
-def test_chain_id_follows_the_spec_formula() -> None:
-    ab = "sha256:" + hashlib.sha256(f"{A} {B}".encode()).hexdigest()
-    abc = "sha256:" + hashlib.sha256(f"{ab} {C}".encode()).hexdigest()
-    assert chain_id([A]) == A
-    assert chain_id([A, B]) == ab
-    assert chain_ids([A, B, C]) == [A, ab, abc]
+# The inputs of image-spec's own ChainID test (identity/chainid_test.go: "sha256:a", "sha256:b",
+# "sha256:c"), with the answers computed outside ocix by coreutils:
+#   printf '%s' 'sha256:a sha256:b' | sha256sum
+#   printf '%s' 'sha256:970a...73a8 sha256:c' | sha256sum
+# tests/integration/test_chain_ids.py checks the same function against containerd's snapshots.
+SPEC_AB = "sha256:970a948bffa8de94d6e22d747ba8c95030e6e546909f98f54e99a13005e173a8"
+SPEC_ABC = "sha256:dee159b33409cefa3f6eda71539f006014283e9d9130c18a1dea7bd8a33c9b1b"
+
+
+def test_chain_ids_match_known_answers() -> None:
+    assert chain_ids([]) == []
+    assert chain_id(["sha256:a"]) == "sha256:a"
+    assert chain_id(["sha256:a", "sha256:b"]) == SPEC_AB
+    assert chain_ids(["sha256:a", "sha256:b", "sha256:c"]) == ["sha256:a", SPEC_AB, SPEC_ABC]
+    # order matters: B applied before A is another stack
+    assert chain_id(["sha256:b", "sha256:a"]) != SPEC_AB
 
 
 @pytest.mark.parametrize(("digest", "ok"), [

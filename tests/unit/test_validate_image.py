@@ -153,8 +153,8 @@ class Layout:
         raw = _tar(entries if entries is not None else [_entry("etc/hostname")])
         self.diff_id = "sha256:" + hashlib.sha256(raw).hexdigest()
         self.layer = self.put(gzip.compress(raw), mt.OCI_LAYER_GZIP)
-        self.config_doc = {"architecture": "amd64", "os": "linux",
-                           "rootfs": {"type": "layers", "diff_ids": [self.diff_id]}}
+        self.config_doc: dict[str, Any] = {"architecture": "amd64", "os": "linux",
+                                           "rootfs": {"type": "layers", "diff_ids": [self.diff_id]}}
         self.write()
 
     def put(self, data: bytes, media: str) -> dict[str, Any]:
