@@ -57,7 +57,10 @@ def compare(state: State, image: str, command: tuple[str, ...], cap_drop: tuple[
     from ..jobs.compare.model import CompareOptions, Endpoints
     from ..jobs.compare.run import compare as run_compare
 
-    opts = CompareOptions(image=image, command=list(command), cap_add=list(cap_add),
+    argv = list(command)
+    if argv[:1] == ["--"]:  # after IMAGE every word is the command's; a leading -- is ours
+        argv = argv[1:]
+    opts = CompareOptions(image=image, command=argv, cap_add=list(cap_add),
                           cap_drop=list(cap_drop), memory=parse_bytes(memory) if memory else None,
                           pids_limit=pids_limit, user=user, env=list(env), paths=list(paths),
                           timeout=timeout)

@@ -79,7 +79,7 @@ def run(ctx: PathRun) -> None:
         waiter = tasks.wait_async(conn, cid)
         ctx.cleanups.add("the Tasks.Wait call", waiter.cancel)
         tasks.start(conn, cid)
-        evidence.wait_held(pid, ctx.deadline)
+        evidence.wait_held(pid, ctx.name, ctx.deadline)
     evidence.read_into(r, pid)
     r.rootfs = evidence.root_mount_dir(pid)
     with ctx.phase("run"):

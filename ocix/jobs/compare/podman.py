@@ -73,7 +73,7 @@ def run(ctx: PathRun) -> None:
         if pid <= 0:
             raise OcixError(f"podman container {name} is not running: "
                             f"{(info.get('State') or {}).get('Error') or 'no pid'}")
-        evidence.wait_held(pid, ctx.deadline)
+        evidence.wait_held(pid, ctx.name, ctx.deadline)
     evidence.read_into(r, pid)
     r.chain = [f"podman {v.version}", f"conmon {v.conmon_version}",
                f"{v.runtime} {v.runtime_version}"]

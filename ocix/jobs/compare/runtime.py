@@ -116,7 +116,7 @@ def run(ctx: PathRun, runtime: str) -> None:
                             f"{err_path.read_text(errors='replace').strip()[-500:]}")
         state = json.loads(ctx.exec([*argv0, "state", cid], what=f"{runtime} state").stdout)
         pid.append(int(state["pid"]))
-        evidence.wait_held(pid[0], ctx.deadline)
+        evidence.wait_held(pid[0], ctx.name, ctx.deadline)
     evidence.read_into(r, pid[0])
     with ctx.phase("run"):
         evidence.release(pid[0], ctx.name, ctx.deadline)
