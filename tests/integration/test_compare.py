@@ -156,7 +156,7 @@ def test_namespace_inodes_are_the_containers_own(env: dict[str, str], nothing_le
     script = "for t in " + " ".join(types) + "; do readlink /proc/self/ns/$t; done"
     r, doc = compare(env, "busybox", "--", "sh", "-c", script)
     succeeded(r, doc)
-    host = {t: os.readlink(f"/proc/1/ns/{t}") for t in types}
+    host = {t: os.readlink(f"/proc/self/ns/{t}") for t in types}  # pid 1's may be unreadable
     for name, p in by_path(doc).items():
         seen = p["stdout"].split()
         assert seen == [f"{t}:[{p['namespaces'][t]['inode']}]" for t in types], (name, seen)
@@ -199,11 +199,12 @@ def test_a_missing_or_broken_daemon_fails_alone(env: dict[str, str], full_lab: L
 
 def test_each_path_is_bounded_in_time(env: dict[str, str], nothing_left: None) -> None:
     start = time.monotonic()
-    r, doc = compare(env, "--timeout", "3", "--path", "runc", "--path", "containerd",
-                     "busybox", "--", "sleep", "60")
-    assert r.returncode == 1 and time.monotonic() - start < 30, r.stderr
+    r, doc = compare(env, "--timeout", "3", "busybox", "--", "sleep", "60")
+    assert r.returncode == 1 and time.monotonic() - start < 90, r.stderr
+    assert [p["path"] for p in doc["paths"]] == PATHS
     for p in doc["paths"]:
         assert p["error"].startswith("timed out after 3 s"), p
+        assert "could not remove" not in p["error"], p
 
 
 @pytest.mark.parametrize("marker", [

@@ -62,8 +62,8 @@ def run(ctx: PathRun) -> None:
         config = json.loads(call("image", "inspect", opts.image))[0]
     argv = hold_argv(name, final_argv(config, opts.command))
     with ctx.phase("create"):
-        ctx.cleanups.add(f"podman container {name}",
-                         lambda: call("rm", "--force", "--ignore", name))
+        ctx.cleanups.add(f"podman container {name}",  # not bounded by the path's deadline
+                         lambda: pm.run("rm", "--force", "--ignore", name, timeout=60))
         call("create", "--name", name, *RUN_DEFAULTS, *create_flags(opts),
              "--entrypoint", json.dumps(argv[:1]), opts.image, *argv[1:])
     with ctx.phase("start"):

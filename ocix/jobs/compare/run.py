@@ -13,7 +13,7 @@ from collections.abc import Callable
 from ...errors import OcixError, UsageError
 from ...kernel.caps import normalize_cap
 from . import containerd, cri, docker, podman, runtime
-from .context import Deadline, PathRun
+from .context import Deadline, PathRun, PathTimeoutError
 from .differences import differences
 from .model import PATH_NAMES, CompareOptions, CompareResult, Endpoints, PathResult
 
@@ -64,8 +64,12 @@ def run_path(name: str, opts: CompareOptions, endpoints: Endpoints, tag: str) ->
         with ctx.recording():
             try:
                 runner(ctx)
-            except OcixError as e:
+            except PathTimeoutError as e:
                 result.error = e.message
+            except OcixError as e:
+                # A client's own timeout that the path's deadline caused is a timeout too.
+                result.error = e.message if ctx.deadline.left() > 0 else \
+                    f"timed out after {opts.timeout:g} s ({e.message})"
             finally:
                 with ctx.phase("cleanup"):
                     left = ctx.cleanups.run()

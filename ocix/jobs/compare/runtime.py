@@ -75,7 +75,10 @@ def _reap(pid: int, block_for: float) -> int | None:
 def _remove(ctx: PathRun, argv0: list[str], cid: str, pid: list[int]) -> None:
     if ctx.result.exit_code is not None:
         return  # deleted already, on the way out of run()
-    ctx.exec([*argv0, "delete", "--force", cid], what=f"{ctx.result.path} delete", check=False)
+    r = ctx.exec([*argv0, "delete", "--force", cid], what=f"{ctx.result.path} delete",
+                 timeout=30, cleanup=True, check=False)
+    if r.returncode != 0 and "does not exist" not in r.stderr:
+        raise OcixError(f"{ctx.result.path} delete --force {cid}: {r.stderr.strip()}")
     if pid:
         with suppress(ChildProcessError):
             _reap(pid[0], 2.0)
