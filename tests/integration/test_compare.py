@@ -228,3 +228,12 @@ def test_ctrl_c_leaves_nothing_behind(env: dict[str, str], marker: str, nothing_
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err[-2000:]
     assert err.splitlines()[-1] == "Interrupted."
+
+
+def test_an_image_without_a_shell_fails_every_path_alone(env: dict[str, str], full_lab: LabState,
+                                                         nothing_left: None) -> None:
+    r, doc = compare(env, f"{full_lab.registry}/library/pause:3.6")  # catatonit only
+    assert r.returncode == 1
+    for p in doc["paths"]:
+        assert p["error"].startswith("the image has no /bin/sh, which compare runs to hold the "
+                                     "container while it reads /proc ("), p

@@ -22,7 +22,7 @@ from ocix.jobs.compare.model import (
     final_argv,
     hold_argv,
 )
-from ocix.jobs.compare.run import check_options
+from ocix.jobs.compare.run import check_options, explain
 from ocix.kernel.caps import decode_caps
 
 DOCKER_CAPS = "00000000a80425fb"
@@ -243,3 +243,12 @@ def test_cri_log_keeps_one_stream_and_joins_partial_lines(tmp_path: Path) -> Non
     assert read_cri_log(log) == "hello\n\n"
     assert read_cri_log(log, "stderr") == "oops\n"
     assert read_cri_log(tmp_path / "missing.log") == ""
+
+
+def test_errors_are_explained() -> None:
+    crun = "crun run failed (exit 1): executable file `/bin/sh` not found in $PATH"
+    assert explain(crun, False, 120) == (
+        "the image has no /bin/sh, which compare runs to hold the container while it reads "
+        f"/proc ({crun})")
+    assert explain("Read timed out.", True, 3) == "timed out after 3 s (Read timed out.)"
+    assert explain("docker: 500 boom", False, 3) == "docker: 500 boom"

@@ -15,7 +15,7 @@ from ...kernel.caps import normalize_cap
 from . import containerd, cri, docker, podman, runtime
 from .context import Deadline, PathRun, PathTimeoutError
 from .differences import differences
-from .model import PATH_NAMES, CompareOptions, CompareResult, Endpoints, PathResult
+from .model import HOLD_SHELL, PATH_NAMES, CompareOptions, CompareResult, Endpoints, PathResult
 
 Unavailable = Callable[[Endpoints], "str | None"]
 Runner = Callable[[PathRun], None]
@@ -51,6 +51,17 @@ def check_options(opts: CompareOptions) -> list[str]:
     return [p for p in PATH_NAMES if not opts.paths or p in opts.paths]
 
 
+def explain(message: str, past_deadline: bool, timeout: float) -> str:
+    """The error a path reports: timeouts and a missing hold shell said in ocix's words."""
+    if past_deadline:  # a client's own timeout that the path's deadline caused
+        return f"timed out after {timeout:g} s ({message})"
+    low = message.lower()
+    if HOLD_SHELL in message and ("no such file" in low or "not found" in low):
+        return (f"the image has no {HOLD_SHELL}, which compare runs to hold the container "
+                f"while it reads /proc ({message})")
+    return message
+
+
 def run_path(name: str, opts: CompareOptions, endpoints: Endpoints, tag: str) -> PathResult:
     """One path, start to cleanup; only KeyboardInterrupt escapes (after the cleanup ran)."""
     unavailable, runner = PATHS[name]
@@ -67,9 +78,7 @@ def run_path(name: str, opts: CompareOptions, endpoints: Endpoints, tag: str) ->
             except PathTimeoutError as e:
                 result.error = e.message
             except OcixError as e:
-                # A client's own timeout that the path's deadline caused is a timeout too.
-                result.error = e.message if ctx.deadline.left() > 0 else \
-                    f"timed out after {opts.timeout:g} s ({e.message})"
+                result.error = explain(e.message, ctx.deadline.left() <= 0, opts.timeout)
             finally:
                 with ctx.phase("cleanup"):
                     left = ctx.cleanups.run()
