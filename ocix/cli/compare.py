@@ -161,7 +161,7 @@ def _render(result: CompareResult) -> None:
 
 
 def _render_differences(diffs: list[Difference]) -> None:
-    out = console()
+    bold = sys.stdout.isatty()
     if not diffs:
         click.echo("\nDifferences: none among the paths that ran.")
         return
@@ -171,7 +171,7 @@ def _render_differences(diffs: list[Difference]) -> None:
         for path, value in d.values.items():
             groups.setdefault(value, []).append(path)
         shown = "; ".join(f"{', '.join(ps)}: {_short(v)}" for v, ps in groups.items())
-        out.print(f"  [bold]{d.row}[/bold]  {shown}", markup=True, highlight=False)
+        click.echo(f"  {click.style(d.row, bold=bold)}  {shown}")
         if d.detail:
             click.echo(f"    {d.detail}")
         click.echo(f"    why: {d.why}")

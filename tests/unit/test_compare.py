@@ -12,7 +12,7 @@ from ocix.errors import OcixError, UsageError
 from ocix.jobs.compare import evidence
 from ocix.jobs.compare.context import Cleanups, Deadline, PathTimeoutError
 from ocix.jobs.compare.cri import read_cri_log
-from ocix.jobs.compare.differences import WHY, Difference, differences, generalise
+from ocix.jobs.compare.differences import ROW_WHY, WHY, Difference, differences, generalise
 from ocix.jobs.compare.model import (
     Cgroup,
     CompareOptions,
@@ -88,7 +88,8 @@ def test_host_network_pod_and_parents_and_cgroup_parents() -> None:
                           "cri": "shared"}
     assert "host networking" in net.why
     parent = rows["parent"]
-    assert parent.odd == ["runc"] and "subreaper" in parent.why
+    assert parent.odd == ["runc"] and parent.why == ROW_WHY["parent"]
+    assert "subreaper" in parent.why
     cg = rows["cgroup.parent"]
     assert cg.values == {"docker": "/docker", "containerd": "/default",
                          "runc": "/ocix-bundle", "cri": "/mgr"}
@@ -112,8 +113,15 @@ def test_seccomp_and_no_new_privs_split_three_three() -> None:
                    fake("podman", caps=DOCKER_CAPS, pid=4)])
     # 2 against 2: the tie goes to the value of the earliest path (docker).
     assert rows["seccomp"].odd == ["containerd", "runc"]
-    assert rows["seccomp"].why.startswith("containerd's default spec and the CRI")
+    assert rows["seccomp"].why == ROW_WHY["seccomp"]
     assert rows["no_new_privs"].why.startswith("containerd's default spec (ctr run")
+
+
+def test_a_row_with_no_sentence_still_gets_a_reason() -> None:
+    a, b = fake("docker", pid=1), fake("runc", pid=2)
+    b.namespaces["ipc"] = Namespace(5, False)
+    a.namespaces["ipc"] = Namespace(6, True)
+    assert by_row([a, b])["namespaces.ipc"].why == "the paths build this differently."
 
 
 def test_skipped_and_failed_paths_are_left_out() -> None:
@@ -140,7 +148,7 @@ def test_generalise_replaces_ids() -> None:
 
 
 def test_every_why_sentence_is_one_sentence() -> None:
-    for key, text in WHY.items():
+    for key, text in [*WHY.items(), *ROW_WHY.items()]:
         assert text.endswith(".") and (text[0].isalpha() or text[0] == "`"), key
 
 

@@ -15,7 +15,15 @@ from ...kernel.caps import normalize_cap
 from . import containerd, cri, docker, podman, runtime
 from .context import Deadline, PathRun, PathTimeoutError
 from .differences import differences
-from .model import HOLD_SHELL, PATH_NAMES, CompareOptions, CompareResult, Endpoints, PathResult
+from .model import (
+    HOLD_SHELL,
+    PATH_NAMES,
+    PHASES,
+    CompareOptions,
+    CompareResult,
+    Endpoints,
+    PathResult,
+)
 
 Unavailable = Callable[[Endpoints], "str | None"]
 Runner = Callable[[PathRun], None]
@@ -82,6 +90,7 @@ def run_path(name: str, opts: CompareOptions, endpoints: Endpoints, tag: str) ->
             finally:
                 with ctx.phase("cleanup"):
                     left = ctx.cleanups.run()
+                result.timings = {ph: result.timings[ph] for ph in PHASES if ph in result.timings}
                 if left:
                     note = "could not remove: " + "; ".join(left)
                     result.error = f"{result.error}; {note}" if result.error else note
