@@ -76,7 +76,7 @@ def compare(state: State, image: str, command: tuple[str, ...], cap_drop: tuple[
         print_json({"paths": result.paths, "differences": result.differences})
     else:
         _render(result)
-    if any(r.error for r in result.paths):
+    if any(r.error for r in result.paths) or not any(r.ran for r in result.paths):
         sys.exit(1)
 
 
@@ -157,6 +157,9 @@ def _render(result: CompareResult) -> None:
         table.add_row(name, *(rows.get(name, "") for rows in per_path))
     out = console()
     out.print(table)
+    if sum(r.ran for r in result.paths) < 2:
+        click.echo("\nDifferences: fewer than two paths ran.")
+        return
     _render_differences(result.differences)
 
 

@@ -260,3 +260,67 @@ def test_errors_are_explained() -> None:
         f"/proc ({crun})")
     assert explain("Read timed out.", True, 3) == "timed out after 3 s (Read timed out.)"
     assert explain("docker: 500 boom", False, 3) == "docker: 500 boom"
+
+
+# -- the command, on fake results ----------------------------------------------------------------
+def fake_compare(monkeypatch: pytest.MonkeyPatch, results: list[PathResult]) -> list[CompareOptions]:
+    from ocix.jobs.compare import run as runmod
+    from ocix.jobs.compare.model import CompareResult
+
+    seen: list[CompareOptions] = []
+
+    def compare(opts: CompareOptions, endpoints: object, on_path: object = None) -> CompareResult:
+        seen.append(opts)
+        return CompareResult(opts.image, opts.command, results, differences(results))
+
+    monkeypatch.setattr(runmod, "compare", compare)
+    return seen
+
+
+def test_cli_table_and_differences(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.helpers import run_cli
+
+    seen = fake_compare(monkeypatch, [fake("docker", pid=1), fake("podman", caps=PODMAN_CAPS,
+                                                                   parent="conmon", pid=2),
+                                      PathResult("cri", available=False,
+                                                 skipped_reason="no containerd socket")])
+    r = run_cli(["compare", "--cap-drop", "net_raw", "-m", "64m", "busybox", "--", "sh", "-c",
+                 "true"])
+    assert r.exit_code == 0, r.output
+    assert (seen[0].command, seen[0].cap_drop, seen[0].memory) == (["sh", "-c", "true"],
+                                                                    ["net_raw"], 64 << 20)
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["docker", "podman", "cri"]
+    status = next(ln for ln in lines if ln.startswith("status"))
+    assert status.split()[:5] == ["status", "exit", "0", "exit", "0"]
+    assert "skipped: no containerd socket" in status
+    diff = lines[lines.index("Differences (only the rows where the paths disagree):"):]
+    assert diff[1:4] == [
+        f"  parent  docker: {SHIM}; podman: conmon",
+        f"    why: {ROW_WHY['parent']}",
+        f"  capabilities  docker: {DOCKER_CAPS}; podman: {PODMAN_CAPS}",
+    ]
+
+
+def test_cli_json_and_exit_code_when_a_path_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tests.helpers import run_cli
+
+    bad = fake("runc", pid=2)
+    bad.error = "runc run failed (exit 1): boom"
+    fake_compare(monkeypatch, [fake("docker", pid=1), bad])
+    r = run_cli(["compare", "--json", "busybox"])
+    assert r.exit_code == 1, r.output
+    doc = json.loads(r.stdout)
+    assert [p["path"] for p in doc["paths"]] == ["docker", "runc"]
+    assert doc["paths"][1]["error"] == "runc run failed (exit 1): boom"
+    assert set(doc) == {"paths", "differences"}
+
+
+def test_cli_refuses_an_unknown_path() -> None:
+    from tests.helpers import run_cli
+
+    r = run_cli(["compare", "--path", "lxc", "busybox"])
+    assert r.exit_code == 2
+    assert "'lxc' is not one of 'docker', 'containerd', 'runc', 'crun', 'cri', 'podman'" in r.stderr
