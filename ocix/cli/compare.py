@@ -71,7 +71,16 @@ def compare(state: State, image: str, command: tuple[str, ...], cap_drop: tuple[
         if tty:
             click.echo(f"{r.path}: {_status(r)}", err=True)
 
-    result = run_compare(opts, endpoints, on_path=progress)
+    import signal
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # `kill` or `timeout` cleans up like Ctrl-C
+
+    old = signal.signal(signal.SIGTERM, terminate)
+    try:
+        result = run_compare(opts, endpoints, on_path=progress)
+    finally:
+        signal.signal(signal.SIGTERM, old)
     if as_json:
         print_json({"paths": result.paths, "differences": result.differences})
     else:

@@ -207,10 +207,13 @@ def test_each_path_is_bounded_in_time(env: dict[str, str], nothing_left: None) -
         assert "could not remove" not in p["error"], p
 
 
-@pytest.mark.parametrize("marker", [
-    "docker POST /containers/", "containerd.tasks.Start", "exec runc run", "exec crun run",
-    "cri.runtime.StartContainer", "exec podman start"])
-def test_ctrl_c_leaves_nothing_behind(env: dict[str, str], marker: str, nothing_left: None) -> None:
+@pytest.mark.parametrize(("marker", "sig"), [
+    ("docker POST /containers/", signal.SIGINT), ("containerd.tasks.Start", signal.SIGINT),
+    ("exec runc run", signal.SIGINT), ("exec crun run", signal.SIGTERM),
+    ("cri.runtime.StartContainer", signal.SIGINT), ("exec podman start", signal.SIGINT)])
+def test_ctrl_c_leaves_nothing_behind(env: dict[str, str], marker: str, sig: signal.Signals,
+                                      nothing_left: None) -> None:
+    """SIGINT (and SIGTERM, from kill or timeout) while a path runs: every path cleans up."""
     p = subprocess.Popen([sys.executable, "-m", "ocix", "--trace", "compare", "busybox", "--",
                           "sleep", "2"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
@@ -224,7 +227,7 @@ def test_ctrl_c_leaves_nothing_behind(env: dict[str, str], marker: str, nothing_
                 break
             seen.append(line)
     assert any(marker in s for s in seen), seen[-5:]
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err[-2000:]
     assert err.splitlines()[-1] == "Interrupted."
