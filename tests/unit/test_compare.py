@@ -152,7 +152,7 @@ def test_every_why_sentence_is_one_sentence() -> None:
         assert text.endswith(".") and (text[0].isalpha() or text[0] == "`"), key
 
 
-def test_json_keys_are_the_issues() -> None:
+def test_json_keys_per_path() -> None:
     assert [f.name for f in dataclasses.fields(PathResult)] == [
         "path", "available", "skipped_reason", "chain", "parent", "calls", "timings", "pid",
         "exit_code", "stdout", "namespaces", "cgroup", "cap_eff", "capabilities",
