@@ -156,13 +156,17 @@ def bundle(state: State, image: str, directory: Path, command: tuple[str, ...], 
     The spec is the one `ocix run` would use (same command, env, user), with root.path
     "rootfs" and a cgroupsPath of its own (/ocix-bundle/ID). The rootfs is copied out of a
     read-only View mount of the image's snapshot, which is unmounted again. DIRECTORY must be
-    new or empty; --force writes into any directory whose rootfs/ is empty.
+    new or empty; --force writes into any directory whose rootfs/ is empty. It then prints
+    the runc and crun command lines that run the bundle on this host: on a hybrid cgroup host
+    crun refuses to start, and the line calls it through /run/ocix/crun-hybrid instead
+    (docs/runtimes.md).
 
     \b
     Examples:
       ocix bundle busybox /tmp/bb sh -c 'echo hi from $(id -u)'
       runc run -b /tmp/bb bb1
-      crun run -b /tmp/bb bb2
+      crun run -b /tmp/bb bb2                     # v2 or plain v1 cgroup host
+      /run/ocix/crun-hybrid run -b /tmp/bb bb2    # hybrid cgroup host (see `ocix info`)
     """
     from ..jobs.bundle import make_bundle
 
@@ -173,6 +177,9 @@ def bundle(state: State, image: str, directory: Path, command: tuple[str, ...], 
         print_json(r)
         return
     click.echo(f"{r.directory}: config.json and rootfs/ of {r.image} (runs: {' '.join(r.args)})")
+    click.echo("run it on this host with:")
+    for line in r.run_with:
+        click.echo(f"  {line}")
 
 
 # -- containers ---------------------------------------------------------------------------------

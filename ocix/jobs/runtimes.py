@@ -57,6 +57,15 @@ def crun_binary() -> str:
     return shutil.which(argv0) or f"/usr/bin/{argv0}"
 
 
+def bundle_commands(directory: str, container_id: str) -> list[str]:
+    """Shell lines that run an OCI bundle in `directory` with runc and with crun on this host
+    (crun through the wrapper where plain crun refuses the host)."""
+    import shlex
+
+    tail = ["run", "-b", directory, container_id]
+    return [shlex.join(["runc", *tail]), shlex.join([*crun_argv(), *tail])]
+
+
 def runtime_binary(runtime: str) -> str:
     """containerd.runc.v1.Options.binary_name for --runtime ("" = the shim's default, runc)."""
     if runtime == "runc":
