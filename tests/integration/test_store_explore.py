@@ -173,6 +173,18 @@ def test_content_cat_ls_and_labels(lab: LabState, ns_env: dict[str, str], nsconn
     theirs = subprocess.run(f"ctr -a {lab.containerd_socket} -n {namespace} content get {layer} "
                             "| tar -tz", shell=True, capture_output=True, text=True, check=True).stdout
     assert ours == theirs and "bin/busybox" in ours
+    # Short digests: sha256: + 6 hex, or a bare prefix, name the same blob; 4 hex do not.
+    hexpart = layer.removeprefix("sha256:")
+    for short in (f"sha256:{hexpart[:6]}", hexpart[:12]):
+        assert subprocess.run(f"{OCIX} content cat {short} | tar -tz", shell=True, env=env,
+                              capture_output=True, text=True, check=True).stdout == theirs
+        assert json.loads(cli(ns_env, "content", "info", short, "--json").stdout)["digest"] == layer
+    r = cli(ns_env, "content", "cat", f"sha256:{hexpart[:4]}")
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        1, "", f"Error: 'sha256:{hexpart[:4]}' is not a digest: give all of it, or its first 6 "
+               "or more hex characters (sha256: optional)\n")
+    why = json.loads(cli(ns_env, "why", f"sha256:{hexpart[:6]}", "--json").stdout)
+    assert [(w["kind"], w["id"]) for w in why] == [("content", layer)]
 
     r = cli(ns_env, "content", "ls", "-q", 'labels."containerd.io/uncompressed"')
     assert r.stdout.split() == [layer]
@@ -297,7 +309,7 @@ def test_snapshot_ls_usage_and_content_rm(ns_env: dict[str, str], nsconn: Connec
     assert [(s["name"], s["kind"]) for s in listed] == [(top, "committed")]
     [use] = json.loads(cli(ns_env, "snapshots", "usage", top, "--json").stdout)
     assert use["key"] == top and use["size"] == snapshots.usage(nsconn, top).size > m.layers[0].size
-    r = cli(ns_env, "content", "rm", "--json", m.layers[0].digest)
+    r = cli(ns_env, "content", "rm", "--json", m.layers[0].digest[:17])  # sha256: + 10 hex
     assert json.loads(r.stdout) == {"removed": [m.layers[0].digest]}
     assert not content.exists(nsconn, m.layers[0].digest)
     r = cli(ns_env, "images", "check")
