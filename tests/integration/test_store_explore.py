@@ -161,6 +161,43 @@ def test_snapshots_tree_info_and_the_printed_mount_command(
             cli(ns_env, "leases", "rm", plan["lease"])
 
 
+def test_a_failed_mount_exec_leaves_no_view_and_no_lease(
+        lab: LabState, ns_env: dict[str, str], nsconn: Connection, namespace: str,
+        pulled: str, tmp_path: Path) -> None:
+    from ocix.containerd import images
+
+    top = chain_ids(default_manifest(nsconn, images.get(nsconn, BUSYBOX).target).diff_ids)[-1]
+
+    def views_and_leases() -> tuple[list[str], list[str]]:
+        snaps = ctr(lab, namespace, "snapshots", "ls")
+        lease_ids = ctr(lab, namespace, "leases", "ls", "-q")
+        assert snaps.returncode == 0 and lease_ids.returncode == 0, snaps.stderr + lease_ids.stderr
+        return ([ln.split()[0] for ln in snaps.stdout.splitlines()[1:] if " View" in ln],
+                lease_ids.stdout.split())
+
+    # A missing directory is refused before anything is made.
+    missing = tmp_path / "not-there"
+    r = cli(ns_env, "snapshots", "mounts", top, "--exec", str(missing))
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr.splitlines() == [f"Error: mount point {missing} does not exist",
+                                     f"Hint: create it first: mkdir -p {missing}"]
+    assert views_and_leases() == ([], [])
+
+    # mount(8) failing after the View exists (as it does without CAP_SYS_ADMIN): both go again.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "mount").write_text("#!/bin/sh\necho 'mount: only root can do that' >&2\nexit 1\n")
+    (bin_dir / "mount").chmod(0o755)
+    (tmp_path / "mnt").mkdir()
+    r = cli({**ns_env, "PATH": f"{bin_dir}:{os.environ['PATH']}"}, "snapshots", "mounts", top,
+            "--exec", str(tmp_path / "mnt"))
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr.splitlines() == ["Error: mount failed: mount: only root can do that",
+                                     "Hint: mounting needs root (CAP_SYS_ADMIN)"]
+    assert views_and_leases() == ([], [])
+    assert snapshots.stat(nsconn, top).kind == "committed"  # nothing lost
+
+
 def test_content_cat_ls_and_labels(lab: LabState, ns_env: dict[str, str], nsconn: Connection,
                                    namespace: str, pulled: str) -> None:
     from ocix.containerd import images
