@@ -95,7 +95,8 @@ def status(directory: str | None, as_json: bool) -> None:
         return
     print_kv([("Lab dir", st.dir), ("State", "running" if st.running else "DEGRADED")])
     print_table(["COMPONENT", "PID", "STATE", "ADDRESS", "VERSION"],
-                [[c.name, c.pid, "running" if c.running else "stopped", c.address, c.version]
+                [[c.name, "-" if c.pid is None else c.pid, "running" if c.running else "stopped",
+                  c.address, c.version]
                  for c in st.components])
     if st.images:
         print_table(["SEEDED IMAGE"], [[i] for i in st.images])

@@ -145,3 +145,17 @@ def test_closed_pipe_is_not_a_traceback(tmp_path: Path, output: list[str]) -> No
     p.stderr.close()
     # The BrokenPipe branch: nothing on stderr (no traceback, no "Exception ignored"), exit 1.
     assert (p.wait(timeout=60), err) == (1, b"")
+
+
+def test_lab_status_shows_no_pid_for_daemonless_podman(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocix.lab import lab as labmod
+
+    st = labmod.LabStatus("/lab", True, [
+        labmod.ComponentStatus("containerd", 42, True, "/lab/containerd.sock", "1.6.20", "log"),
+        labmod.ComponentStatus("podman", None, True, "/lab/podman/root", "4.3.1", "")])
+    monkeypatch.setattr(labmod, "status", lambda directory=None: st)
+    rows = [ln.split() for ln in run_cli(["lab", "status"]).stdout.splitlines()]
+    assert ["containerd", "42", "running", "/lab/containerd.sock", "1.6.20"] in rows
+    assert ["podman", "-", "running", "/lab/podman/root", "4.3.1"] in rows
+    comps = json.loads(run_cli(["lab", "status", "--json"]).stdout)["components"]
+    assert [(c["name"], c["pid"]) for c in comps] == [("containerd", 42), ("podman", None)]
