@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from .main import State, pass_state
-from .output import human_size, json_option, print_json, print_kv, print_table
+from .output import human_size, json_option, print_json, print_kv, print_table, write_all
 
 
 @click.group("content")
@@ -120,10 +118,8 @@ def content_cat(state: State, digest: str, as_json: bool) -> None:
     if as_json:
         print_json(json_document(conn, found))
         return
-    out = sys.stdout.buffer
     for chunk in content.read(conn, found.digest):
-        out.write(chunk)
-    out.flush()
+        write_all(chunk)
 
 
 @content_group.command("labels")
