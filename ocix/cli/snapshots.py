@@ -25,7 +25,7 @@ def snapshots_group() -> None:
     Examples:
       ocix snapshots ls
       ocix snapshots tree                 # parent chains, images and containers
-      ocix snapshots info sha256:5b81…    # its directory on disk, usage, owners
+      ocix snapshots info KEY             # its directory on disk, usage, owners
       ocix snapshots mounts KEY           # the mount command to run by hand
     """
 
@@ -122,7 +122,7 @@ def snapshots_info(state: State, key: str, snapshotter: str, as_json: bool) -> N
 
     \b
     Examples:
-      ocix snapshots info sha256:5b81571751eba0f61bdbbe92408cffb54e45c4c99d67d661877524aa69e8dd52
+      ocix snapshots info sha256:d4b1d75b1980a343c6be3a0ea537e59b0b5a75e6474782b8b34fd2d457be98d4
       ocix snapshots info my-container --json
     """
     from ..jobs.dockerlayers import docker_layers
@@ -178,8 +178,9 @@ def snapshots_mounts(state: State, key: str, exec_dir: str | None, snapshotter: 
     \b
     Examples:
       ocix snapshots mounts my-container
-      ocix snapshots mounts sha256:5b81… --exec /mnt/img && ls /mnt/img
-      umount /mnt/img && ocix snapshots rm ocix-view-… && ocix leases rm ocix-lease-ocix-view-…
+      mkdir -p /mnt/img && ocix snapshots mounts --exec /mnt/img \\
+          sha256:d4b1d75b1980a343c6be3a0ea537e59b0b5a75e6474782b8b34fd2d457be98d4
+      # then run the `# when done:` line it printed: umount, remove the View and its lease
     """
     import shlex
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,25 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
         assert isinstance(cmd, click.Group)
         cmd = sub(cmd, part)
     assert cmd.help and len(cmd.help.strip()) > 10, f"{' '.join(path)} has no help text"
+
+
+@pytest.mark.parametrize("path", all_commands(), ids=lambda p: " ".join(p))
+def test_every_command_has_a_one_line_summary_and_examples(path: tuple[str, ...]) -> None:
+    """Every command and subcommand of the tree COMMANDS loads: a summary line, and an
+    `Examples:` block that click prints line by line (a \\b paragraph), not re-wrapped."""
+    cmd: click.Command = cli
+    for part in path:
+        assert isinstance(cmd, click.Group)
+        cmd = sub(cmd, part)
+    name = " ".join(path)
+    summary = (cmd.help or "").strip().split("\n\n")[0]
+    assert "\n" not in summary and summary.endswith(".") and len(summary) <= 100, \
+        f"{name}: the summary is not one line ending in '.': {summary!r}"
+    assert re.search(r"\x08\n *Examples:\n +\S", cmd.help or ""), f"{name}: no \\b Examples: block"
+    lines = run_cli([*path, "--help"]).stdout.splitlines()
+    at = lines.index("  Examples:")
+    examples = [ln for ln in lines[at + 1:] if ln.startswith("    ")]
+    assert examples and lines[at + 1] == examples[0], f"{name}: an empty Examples: block"
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
