@@ -181,7 +181,7 @@ def mount_snapshot(conn: Connection, key: str, directory: str,
     except BaseException as e:
         left = remove_view(conn, plan, snapshotter)
         if left and isinstance(e, OcixError):
-            e.hint = f"{e.hint}; could not remove: {'; '.join(left)}"
+            e.hint = "; ".join([*([e.hint] if e.hint else []), f"could not remove {', '.join(left)}"])
         raise
     return plan
 
