@@ -18,6 +18,9 @@ def main() -> None:
 
     gc.disable()
     from .main import cli
+    from .output import whole_writes
+
+    whole_writes()
 
     code = 0
     try:

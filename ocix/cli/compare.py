@@ -57,7 +57,10 @@ def compare(state: State, image: str, command: tuple[str, ...], cap_drop: tuple[
     from ..jobs.compare.model import CompareOptions, Endpoints
     from ..jobs.compare.run import compare as run_compare
 
-    opts = CompareOptions(image=image, command=list(command), cap_add=list(cap_add),
+    argv = list(command)
+    if argv[:1] == ["--"]:  # after IMAGE every word is the command's; a leading -- is ours
+        argv = argv[1:]
+    opts = CompareOptions(image=image, command=argv, cap_add=list(cap_add),
                           cap_drop=list(cap_drop), memory=parse_bytes(memory) if memory else None,
                           pids_limit=pids_limit, user=user, env=list(env), paths=list(paths),
                           timeout=timeout)
@@ -68,12 +71,21 @@ def compare(state: State, image: str, command: tuple[str, ...], cap_drop: tuple[
         if tty:
             click.echo(f"{r.path}: {_status(r)}", err=True)
 
-    result = run_compare(opts, endpoints, on_path=progress)
+    import signal
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # `kill` or `timeout` cleans up like Ctrl-C
+
+    old = signal.signal(signal.SIGTERM, terminate)
+    try:
+        result = run_compare(opts, endpoints, on_path=progress)
+    finally:
+        signal.signal(signal.SIGTERM, old)
     if as_json:
         print_json({"paths": result.paths, "differences": result.differences})
     else:
         _render(result)
-    if any(r.error for r in result.paths):
+    if any(r.error for r in result.paths) or not any(r.ran for r in result.paths):
         sys.exit(1)
 
 
@@ -154,11 +166,14 @@ def _render(result: CompareResult) -> None:
         table.add_row(name, *(rows.get(name, "") for rows in per_path))
     out = console()
     out.print(table)
+    if sum(r.ran for r in result.paths) < 2:
+        click.echo("\nDifferences: fewer than two paths ran.")
+        return
     _render_differences(result.differences)
 
 
 def _render_differences(diffs: list[Difference]) -> None:
-    out = console()
+    bold = sys.stdout.isatty()
     if not diffs:
         click.echo("\nDifferences: none among the paths that ran.")
         return
@@ -168,7 +183,7 @@ def _render_differences(diffs: list[Difference]) -> None:
         for path, value in d.values.items():
             groups.setdefault(value, []).append(path)
         shown = "; ".join(f"{', '.join(ps)}: {_short(v)}" for v, ps in groups.items())
-        out.print(f"  [bold]{d.row}[/bold]  {shown}", markup=True, highlight=False)
+        click.echo(f"  {click.style(d.row, bold=bold)}  {shown}")
         if d.detail:
             click.echo(f"    {d.detail}")
         click.echo(f"    why: {d.why}")

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from .main import State, pass_state
-from .output import human_size, json_option, print_json, print_kv, print_table
+from .output import human_size, json_option, print_json, print_kv, print_table, write_all
 
 
 @click.group("content")
 def content_group() -> None:
     """List, read, explain and remove blobs in the content store.
 
+    DIGEST arguments take a full digest, or a unique prefix of 6 or more hex characters with
+    or without `sha256:` (sha256:c545a5, c545a5ad2f99).
+
     \b
     Examples:
       ocix content ls
       ocix content ls 'labels."containerd.io/uncompressed"'   # the layers
-      ocix content cat sha256:c545… | tar -tz
-      ocix content labels sha256:94176a…
+      ocix content cat sha256:c545a5 | tar -tz      # the lab busybox's layer
+      ocix content labels 301b55d2f64e               # its manifest
     """
 
 
@@ -79,7 +80,8 @@ def content_info(state: State, digest: str, as_json: bool) -> None:
 
     \b
     Examples:
-      ocix content info sha256:94176a8ee35ee2f0e127964173c3864fe5db8bef8602f600a99aad60179f83e4
+      ocix content info sha256:c545a5ad2f99c4625c0f65df90a44d5aff93ad6a63e418e5647aaa9a66de2958
+      ocix content info c545a5 --json
     """
     from ..jobs.contentview import info
 
@@ -105,8 +107,8 @@ def content_cat(state: State, digest: str, as_json: bool) -> None:
 
     \b
     Examples:
-      ocix content cat sha256:c545… | tar -tz          # a gzip layer's files
-      ocix content cat sha256:94176a… --json            # a manifest, indented
+      ocix content cat sha256:c545a5 | tar -tz         # a gzip layer's files
+      ocix content cat 301b55d2f64e --json             # a manifest, indented
     """
     from ..containerd import content
     from ..jobs.contentview import info, json_document
@@ -116,10 +118,8 @@ def content_cat(state: State, digest: str, as_json: bool) -> None:
     if as_json:
         print_json(json_document(conn, found))
         return
-    out = sys.stdout.buffer
     for chunk in content.read(conn, found.digest):
-        out.write(chunk)
-    out.flush()
+        write_all(chunk)
 
 
 @content_group.command("labels")
@@ -131,18 +131,19 @@ def content_labels(state: State, digest: str, as_json: bool) -> None:
 
     \b
     Examples:
-      ocix content labels sha256:94176a…     # a manifest: its config and layers
-      ocix content labels sha256:ff7697… --json
+      ocix content labels sha256:301b55     # a manifest: its config and layers
+      ocix content labels c545a5 --json     # a layer: its diff ID and source
     """
     from ..jobs.contentview import info
     from ..jobs.gclabels import explain_all
 
-    labels = explain_all(info(state.conn(), digest).labels)
+    blob = info(state.conn(), digest)
+    labels = explain_all(blob.labels)
     if as_json:
         print_json(labels)
         return
     if not labels:
-        click.echo(f"{digest} has no labels: nothing it refers to is kept through it")
+        click.echo(f"{blob.digest} has no labels: nothing it refers to is kept through it")
         return
     for lab in labels:
         click.echo(f"{lab.key}={lab.value}")
@@ -158,16 +159,18 @@ def content_rm(state: State, digests: tuple[str, ...], as_json: bool) -> None:
 
     \b
     Examples:
-      ocix content rm sha256:0123…
+      ocix content rm sha256:0123456789ab
     """
     from ..containerd import content
     from ..jobs.contentview import info
 
     conn = state.conn()
+    removed = []
     for d in digests:
-        info(conn, d)
-        content.delete(conn, d)
+        digest = info(conn, d).digest
+        content.delete(conn, digest)
+        removed.append(digest)
         if not as_json:
-            click.echo(d)
+            click.echo(digest)
     if as_json:
-        print_json({"removed": list(digests)})
+        print_json({"removed": removed})

@@ -22,7 +22,7 @@ from .cri_show import (
     status_document,
 )
 from .main import State, pass_state
-from .output import json_option, print_json, print_kv, print_table
+from .output import json_option, print_json, print_kv, print_table, write_all
 
 _label = click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
                       help="Only those with this label (repeatable).")
@@ -322,8 +322,7 @@ def exec_(ctx: click.Context, state: CriState, timeout: int, container_id: str,
         print_json({"stdout": r.stdout.decode("utf-8", "replace"),
                     "stderr": r.stderr.decode("utf-8", "replace"), "exitCode": r.exit_code})
     else:
-        sys.stdout.buffer.write(r.stdout)
-        sys.stdout.flush()
+        write_all(r.stdout)
         sys.stderr.buffer.write(r.stderr)
         sys.stderr.flush()
     ctx.exit(r.exit_code)

@@ -83,7 +83,14 @@ def namespaces() -> None:
 @json_option
 @pass_state
 def namespaces_ls(state: State, quiet: bool, as_json: bool) -> None:
-    """List namespaces with how many images and containers each holds."""
+    """List namespaces with how many images and containers each holds.
+
+    \b
+    Examples:
+      ocix namespaces ls
+      ocix namespaces ls -q
+      ocix namespaces ls --json
+    """
     from ..containerd import namespaces as ns
 
     items = ns.usage(state.conn())
@@ -115,7 +122,13 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
 @json_option
 @pass_state
 def namespaces_create(state: State, name: str, labels: tuple[str, ...], as_json: bool) -> None:
-    """Create namespace NAME."""
+    """Create namespace NAME.
+
+    \b
+    Examples:
+      ocix namespaces create lab
+      ocix namespaces create lab --label owner=me --json
+    """
     from ..containerd import namespaces as ns
 
     created = ns.create(state.conn(), name, _labels(labels))
@@ -129,7 +142,13 @@ def namespaces_create(state: State, name: str, labels: tuple[str, ...], as_json:
 @click.argument("names", nargs=-1, required=True)
 @pass_state
 def namespaces_rm(state: State, names: tuple[str, ...]) -> None:
-    """Remove namespaces; containerd refuses one that still holds anything."""
+    """Remove namespaces; containerd refuses one that still holds anything.
+
+    \b
+    Examples:
+      ocix namespaces rm lab
+      ocix namespaces rm lab other
+    """
     from ..containerd import namespaces as ns
 
     for name in names:

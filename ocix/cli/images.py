@@ -91,7 +91,14 @@ def images() -> None:
 @json_option
 @pass_state
 def images_ls(state: State, quiet: bool, filters: tuple[str, ...], as_json: bool) -> None:
-    """List images with digest, size, platforms and whether they are unpacked."""
+    """List images with digest, size, platforms and whether they are unpacked.
+
+    \b
+    Examples:
+      ocix images ls
+      ocix images ls -q
+      ocix images ls 'name~="busybox"' --json
+    """
     from ..containerd import images as imgs
     from ..jobs.imagetree import summarize
 
@@ -115,7 +122,13 @@ def images_ls(state: State, quiet: bool, filters: tuple[str, ...], as_json: bool
 @json_option
 @pass_state
 def images_check(state: State, as_json: bool) -> None:
-    """Check that each image's content is complete and unpacked, like `ctr images check`."""
+    """Check that each image's content is complete and unpacked, like `ctr images check`.
+
+    \b
+    Examples:
+      ocix images check
+      ocix images check --json || echo "some image is incomplete"
+    """
     from ..containerd import images as imgs
     from ..jobs.imagetree import summarize
 
@@ -137,7 +150,13 @@ def images_check(state: State, as_json: bool) -> None:
 @click.option("--sync", is_flag=True, help="Wait for garbage collection before returning.")
 @pass_state
 def images_rm(state: State, names: tuple[str, ...], sync: bool) -> None:
-    """Remove image records; containerd's GC then frees what nothing else uses."""
+    """Remove image records; containerd's GC then frees what nothing else uses.
+
+    \b
+    Examples:
+      ocix images rm docker.io/library/busybox:latest
+      ocix images rm --sync busybox
+    """
     from ..jobs.imagetree import remove_image
 
     conn = state.conn()

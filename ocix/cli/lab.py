@@ -55,7 +55,15 @@ def lab() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 def up(directory: str | None, with_docker: bool, with_podman: bool, no_seed: bool,
        with_rootless: bool, quiet: bool) -> None:
-    """Start the lab (a no-op if it already runs)."""
+    """Start the lab (a no-op if it already runs).
+
+    \b
+    Examples:
+      ocix lab up && eval "$(ocix lab env)"
+      ocix lab up --with-docker --with-podman
+      ocix lab up --with-rootless          # user ocixlab: rootless podman and dockerd
+      OCIX_LAB_DIR=/var/lib/ocix-lab-mine ocix lab up -q --no-seed
+    """
     from ..lab import lab as labmod
 
     result = labmod.up(directory, with_docker=with_docker, with_podman=with_podman,
@@ -92,7 +100,13 @@ def _rootless_line(directory: str) -> None:
               help="Also delete the lab directory and the rootless lab user ocixlab.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 def down(directory: str | None, purge: bool, quiet: bool) -> None:
-    """Stop what `lab up` started, by pid, and unmount what is left."""
+    """Stop what `lab up` started, by pid, and unmount what is left.
+
+    \b
+    Examples:
+      ocix lab down
+      ocix lab down --purge       # also delete the lab directory and the user ocixlab
+    """
     from ..lab import lab as labmod
 
     stopped = labmod.down(directory, purge=purge, progress=_progress(quiet))
@@ -103,7 +117,13 @@ def down(directory: str | None, purge: bool, quiet: bool) -> None:
 @DIR_OPTION
 @json_option
 def status(directory: str | None, as_json: bool) -> None:
-    """Show what runs, with pids, sockets and versions."""
+    """Show what runs, with pids, sockets and versions.
+
+    \b
+    Examples:
+      ocix lab status
+      ocix lab status --json | jq '.components[] | {name, pid, running}'
+    """
     from ..lab import lab as labmod
 
     st = labmod.status(directory)
@@ -115,7 +135,8 @@ def status(directory: str | None, as_json: bool) -> None:
         return
     print_kv([("Lab dir", st.dir), ("State", "running" if st.running else "DEGRADED")])
     print_table(["COMPONENT", "PID", "STATE", "ADDRESS", "VERSION"],
-                [[c.name, c.pid, "running" if c.running else "stopped", c.address, c.version]
+                [[c.name, "-" if c.pid is None else c.pid, "running" if c.running else "stopped",
+                  c.address, c.version]
                  for c in st.components])
     if st.images:
         print_table(["SEEDED IMAGE"], [[i] for i in st.images])
@@ -125,7 +146,13 @@ def status(directory: str | None, as_json: bool) -> None:
 @DIR_OPTION
 @json_option
 def env(directory: str | None, as_json: bool) -> None:
-    """Print shell exports for the running lab: eval "$(ocix lab env)"."""
+    """Print shell exports for the running lab: eval "$(ocix lab env)".
+
+    \b
+    Examples:
+      eval "$(ocix lab env)"
+      ocix lab env --json
+    """
     from ..lab import lab as labmod
 
     values = labmod.env(directory)
@@ -143,7 +170,13 @@ def env(directory: str | None, as_json: bool) -> None:
               help="Also build a single-layer image of MIB MiB (repeatable), e.g. --sized 50.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 def seed(directory: str | None, large: bool, sized: tuple[int, ...], quiet: bool) -> None:
-    """Build the seed images again (and optional benchmark images) and push them."""
+    """Build the seed images again (and optional benchmark images) and push them.
+
+    \b
+    Examples:
+      ocix lab seed
+      ocix lab seed --large --sized 50 -q
+    """
     from ..lab import lab as labmod
 
     for ref in labmod.seed(directory, large=large, sized=sized, progress=_progress(quiet)):

@@ -44,7 +44,49 @@ def to_jsonable(obj: Any) -> Any:
 def print_json(obj: Any) -> None:
     import json
 
-    sys.stdout.write(json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
+    write_text(json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
+
+
+def whole_writes() -> None:
+    """Make every write to stdout complete or raise.
+
+    Under PYTHONUNBUFFERED the text layer of stdout writes straight to the file: a write that
+    the pipe's reader cuts short (`| head -c 10`) returns a short count that nothing retries or
+    reports, so ocix would exit 0 with its output cut.  A BufferedWriter underneath writes the
+    rest or raises BrokenPipeError; flushing at each newline keeps the output unbuffered."""
+    import io
+
+    raw = getattr(sys.stdout, "buffer", None)
+    if not isinstance(raw, io.FileIO):
+        return  # buffered already (the usual case), or not a file (a test runner's capture)
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(raw.fileno(), "wb", closefd=False)),
+                                  encoding=sys.stdout.encoding, errors=sys.stdout.errors,
+                                  line_buffering=True)
+
+
+def write_text(text: str) -> None:
+    """Write all of `text` to stdout, in stdout's encoding (see write_all)."""
+    write_all(text.encode(sys.stdout.encoding or "utf-8", sys.stdout.errors or "strict"))
+
+
+def write_all(data: bytes) -> None:
+    """Write all of `data` to stdout's binary layer, or raise (BrokenPipeError when the reader
+    has gone: the CLI then exits 1 quietly).
+
+    Under PYTHONUNBUFFERED that layer is the raw file: one write to a pipe may take only part
+    of a large block, and nothing else writes the rest, so the loop does."""
+    import select
+
+    sys.stdout.flush()  # whatever the text layer holds goes first
+    out = sys.stdout.buffer
+    view = memoryview(data)
+    while view:
+        n = out.write(view)
+        if n is None:  # a non-blocking stdout that is full: wait until it takes more
+            select.select([], [out], [])
+            continue
+        view = view[n:]
+    out.flush()
 
 
 def console(stderr: bool = False) -> Any:

@@ -156,13 +156,17 @@ def bundle(state: State, image: str, directory: Path, command: tuple[str, ...], 
     The spec is the one `ocix run` would use (same command, env, user), with root.path
     "rootfs" and a cgroupsPath of its own (/ocix-bundle/ID). The rootfs is copied out of a
     read-only View mount of the image's snapshot, which is unmounted again. DIRECTORY must be
-    new or empty; --force writes into any directory whose rootfs/ is empty.
+    new or empty; --force writes into any directory whose rootfs/ is empty. It then prints
+    the runc and crun command lines that run the bundle on this host: on a hybrid cgroup host
+    crun refuses to start, and the line calls it through /run/ocix/crun-hybrid instead
+    (docs/runtimes.md).
 
     \b
     Examples:
       ocix bundle busybox /tmp/bb sh -c 'echo hi from $(id -u)'
       runc run -b /tmp/bb bb1
-      crun run -b /tmp/bb bb2
+      crun run -b /tmp/bb bb2                     # v2 or plain v1 cgroup host
+      /run/ocix/crun-hybrid run -b /tmp/bb bb2    # hybrid cgroup host (see `ocix info`)
     """
     from ..jobs.bundle import make_bundle
 
@@ -173,6 +177,9 @@ def bundle(state: State, image: str, directory: Path, command: tuple[str, ...], 
         print_json(r)
         return
     click.echo(f"{r.directory}: config.json and rootfs/ of {r.image} (runs: {' '.join(r.args)})")
+    click.echo("run it on this host with:")
+    for line in r.run_with:
+        click.echo(f"  {line}")
 
 
 # -- containers ---------------------------------------------------------------------------------
@@ -194,7 +201,14 @@ def containers_group() -> None:
 @json_option
 @pass_state
 def containers_ls(state: State, quiet: bool, filters: tuple[str, ...], as_json: bool) -> None:
-    """List containers with image and runtime, like `ctr containers ls`."""
+    """List containers with image and runtime, like `ctr containers ls`.
+
+    \b
+    Examples:
+      ocix containers ls
+      ocix containers ls -q
+      ocix containers ls 'image~="busybox"' --json
+    """
     from ..containerd import containers
 
     items = containers.list_containers(state.conn(), list(filters))
@@ -214,7 +228,13 @@ def containers_ls(state: State, quiet: bool, filters: tuple[str, ...], as_json: 
 @click.argument("container_id")
 @pass_state
 def containers_inspect(state: State, container_id: str) -> None:
-    """Print a container record as JSON, spec included (like `ctr containers info`)."""
+    """Print a container record as JSON, spec included (like `ctr containers info`).
+
+    \b
+    Examples:
+      ocix containers inspect web
+      ocix containers inspect web | jq .spec.process.args
+    """
     from ..containerd import containers
 
     print_json(containers.get(state.conn(), container_id))
@@ -225,7 +245,13 @@ def containers_inspect(state: State, container_id: str) -> None:
 @click.argument("container_ids", nargs=-1, required=True)
 @pass_state
 def containers_rm(state: State, force: bool, container_ids: tuple[str, ...]) -> None:
-    """Remove containers with their task and snapshot."""
+    """Remove containers with their task and snapshot.
+
+    \b
+    Examples:
+      ocix containers rm web
+      ocix containers rm --force web other
+    """
     from ..jobs.lifecycle import remove_container
 
     for cid in container_ids:
@@ -252,7 +278,13 @@ def tasks_group() -> None:
 @json_option
 @pass_state
 def tasks_ls(state: State, as_json: bool) -> None:
-    """List tasks with pid and status, like `ctr tasks ls`."""
+    """List tasks with pid and status, like `ctr tasks ls`.
+
+    \b
+    Examples:
+      ocix tasks ls
+      ocix tasks ls --json
+    """
     from ..containerd import tasks
 
     items = tasks.list_tasks(state.conn())
@@ -268,7 +300,13 @@ def tasks_ls(state: State, as_json: bool) -> None:
 @json_option
 @pass_state
 def tasks_ps(state: State, container_id: str, as_json: bool) -> None:
-    """List the processes of a task (host pids, and the exec id of exec'd processes)."""
+    """List the processes of a task (host pids, and the exec id of exec'd processes).
+
+    \b
+    Examples:
+      ocix tasks ps web
+      ocix tasks ps web --json
+    """
     from ..containerd import tasks
 
     items = tasks.list_pids(state.conn(), container_id)
@@ -287,7 +325,14 @@ def tasks_ps(state: State, container_id: str, as_json: bool) -> None:
 @pass_state
 def tasks_kill(state: State, sig: str, all_procs: bool, exec_id: str,
                container_ids: tuple[str, ...]) -> None:
-    """Send a signal to tasks (like `ctr tasks kill`): `ocix tasks kill -s KILL web`."""
+    """Send a signal to tasks, like `ctr tasks kill`.
+
+    \b
+    Examples:
+      ocix tasks kill web                # SIGTERM to its init process
+      ocix tasks kill -s KILL --all web
+      ocix tasks kill -s HUP web other
+    """
     from ..containerd import tasks
 
     number = tasks.parse_signal(sig)
@@ -300,7 +345,13 @@ def tasks_kill(state: State, sig: str, all_procs: bool, exec_id: str,
 @click.argument("container_ids", nargs=-1, required=True)
 @pass_state
 def tasks_rm(state: State, force: bool, container_ids: tuple[str, ...]) -> None:
-    """Remove stopped tasks (the container stays)."""
+    """Remove stopped tasks (the container stays).
+
+    \b
+    Examples:
+      ocix tasks rm web
+      ocix tasks rm --force web
+    """
     from ..jobs.lifecycle import remove_task
 
     conn = state.conn()

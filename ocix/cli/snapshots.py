@@ -25,7 +25,7 @@ def snapshots_group() -> None:
     Examples:
       ocix snapshots ls
       ocix snapshots tree                 # parent chains, images and containers
-      ocix snapshots info sha256:5b81…    # its directory on disk, usage, owners
+      ocix snapshots info KEY             # its directory on disk, usage, owners
       ocix snapshots mounts KEY           # the mount command to run by hand
     """
 
@@ -122,7 +122,7 @@ def snapshots_info(state: State, key: str, snapshotter: str, as_json: bool) -> N
 
     \b
     Examples:
-      ocix snapshots info sha256:5b81571751eba0f61bdbbe92408cffb54e45c4c99d67d661877524aa69e8dd52
+      ocix snapshots info sha256:d4b1d75b1980a343c6be3a0ea537e59b0b5a75e6474782b8b34fd2d457be98d4
       ocix snapshots info my-container --json
     """
     from ..jobs.dockerlayers import docker_layers
@@ -178,23 +178,19 @@ def snapshots_mounts(state: State, key: str, exec_dir: str | None, snapshotter: 
     \b
     Examples:
       ocix snapshots mounts my-container
-      ocix snapshots mounts sha256:5b81… --exec /mnt/img && ls /mnt/img
-      umount /mnt/img && ocix snapshots rm ocix-view-… && ocix leases rm ocix-lease-ocix-view-…
+      mkdir -p /mnt/img && ocix snapshots mounts --exec /mnt/img \\
+          sha256:d4b1d75b1980a343c6be3a0ea537e59b0b5a75e6474782b8b34fd2d457be98d4
+      # then run the `# when done:` line it printed: umount, remove the View and its lease
     """
-    from ..jobs.snapshot_tree import mount_command, plan_mounts
+    import shlex
+
+    from ..jobs.snapshot_tree import mount_snapshot, plan_mounts
 
     conn = state.conn()
-    plan = plan_mounts(conn, key, snapshotter, exec_dir or "DIR")
     if exec_dir:
-        import subprocess
-
-        from ..errors import OcixError
-
-        argv = ["sh", "-c", mount_command(plan.mounts, _quote(exec_dir), readonly=True)]
-        r = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if r.returncode != 0:
-            raise OcixError(f"mount failed: {(r.stderr or r.stdout).strip()}",
-                            hint="mounting needs root; DIR must exist")
+        plan = mount_snapshot(conn, key, exec_dir, snapshotter)
+    else:
+        plan = plan_mounts(conn, key, snapshotter)
     if as_json:
         print_json({**plan.__dict__, "mounted_on": exec_dir or ""})
         return
@@ -206,16 +202,10 @@ def snapshots_mounts(state: State, key: str, exec_dir: str | None, snapshotter: 
     if plan.view:
         click.echo(f"# {key} is committed: this mounts View {plan.view}, kept by lease "
                    f"{plan.lease}.", err=True)
-    undo = [f"umount {exec_dir or 'DIR'}"]
+    undo = [f"umount {shlex.quote(exec_dir) if exec_dir else 'DIR'}"]
     if plan.view:
         undo.append(f"ocix snapshots rm {plan.view} && ocix leases rm {plan.lease}")
     click.echo("# when done: " + "; ".join(undo), err=True)
-
-
-def _quote(path: str) -> str:
-    import shlex
-
-    return shlex.quote(path)
 
 
 @snapshots_group.command("usage")

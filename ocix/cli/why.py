@@ -26,8 +26,8 @@ def why(state: State, ref: str, snapshotter: str, as_json: bool) -> None:
     Examples:
       ocix why sha256:c545a5ad2f99c4625c0f65df90a44d5aff93ad6a63e418e5647aaa9a66de2958
       ocix why c545a5ad2f99                 # a unique digest prefix
+      ocix why sha256:301b55 --json         # the same, with sha256:
       ocix why my-container                 # a snapshot key
-      ocix why sha256:5b8157… --json
     """
     from ..jobs.gcwhy import why as find
 

@@ -11,6 +11,7 @@ from ..containerd.connection import Connection
 from ..oci import bundle as bundlefs
 from ..oci.spec import RunOptions
 from .imagespec import build_spec, check_id, check_run_options, image_view, resolve_image
+from .runtimes import bundle_commands
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class BundleResult:
     rootfs: str
     image: str
     args: list[str]
+    run_with: list[str]  # command lines that run this bundle on this host (runc, crun)
 
 
 def make_bundle(conn: Connection, ref: str, directory: Path, container_id: str, opts: RunOptions,
@@ -45,4 +47,5 @@ def make_bundle(conn: Connection, ref: str, directory: Path, container_id: str, 
             shutil.rmtree(directory, ignore_errors=True)
         raise
     return BundleResult(str(directory), str(config), str(directory / "rootfs"), image.name,
-                        list(spec["process"].get("args") or []))
+                        list(spec["process"].get("args") or []),
+                        bundle_commands(str(directory), container_id))

@@ -4,30 +4,16 @@ from __future__ import annotations
 
 from ..containerd import content
 from ..containerd.connection import Connection
-from ..errors import InvalidArgumentError, NotFoundError, OcixError
-from ..oci.digest import digest_problem
-
-_HEX = set("0123456789abcdef")
+from ..errors import NotFoundError, OcixError
+from ..oci.digest import resolve_digest
 
 
 def resolve(conn: Connection, ref: str) -> str:
-    """The full digest REF names: itself, or the one blob whose hex starts with REF (6+ chars)."""
-    if ":" in ref:
-        problem = digest_problem(ref)
-        if problem:
-            raise InvalidArgumentError(f"invalid digest: {problem}")
-        return ref
-    if len(ref) < 6 or not set(ref.lower()) <= _HEX:
-        raise InvalidArgumentError(f"{ref!r} is neither a digest (sha256:…) nor a hex prefix "
-                                   f"of one (6 characters or more)")
-    found = [i.digest for i in content.list_content(conn)
-             if i.digest.split(":", 1)[-1].startswith(ref.lower())]
-    if len(found) > 1:
-        raise OcixError(f"{ref!r} is ambiguous: {len(found)} blobs start with it",
-                        hint="give more of the digest")
-    if not found:
+    """The full digest REF names (oci.digest.resolve_digest's rule over this namespace's blobs)."""
+    digest = resolve_digest(ref, lambda: (i.digest for i in content.list_content(conn)))
+    if digest is None:
         raise _missing(conn, ref)
-    return found[0]
+    return digest
 
 
 def info(conn: Connection, ref: str) -> content.Info:

@@ -122,10 +122,12 @@ def create_container(client: CriClient, pod_id: str, config: ContainerConfig, po
 
 def remove_containers(client: CriClient, ids: list[str], *, force: bool = False,
                       all: bool = False) -> list[str]:
-    """RemoveContainer each; a running one needs `force` (then it is stopped first)."""
+    """RemoveContainer each; a running one needs `force` (then it is stopped first).
+
+    With `all` and no containers there is nothing to do, and that is no error (crictl agrees)."""
     if all:
         ids = [c.id for c in client.list_containers()]
-    if not ids:
+    elif not ids:
         raise UsageError("no container ID given", hint="pass IDs or --all")
     for cid in ids:
         if client.container_status(cid).state == "running":
@@ -139,10 +141,12 @@ def remove_containers(client: CriClient, ids: list[str], *, force: bool = False,
 
 def remove_pods(client: CriClient, ids: list[str], *, force: bool = False,
                 all: bool = False) -> list[str]:
-    """RemovePodSandbox each (its containers go with it); a ready pod needs `force`."""
+    """RemovePodSandbox each (its containers go with it); a ready pod needs `force`.
+
+    With `all` and no pods there is nothing to do, and that is no error (crictl agrees)."""
     if all:
         ids = [p.id for p in client.list_pod_sandboxes()]
-    if not ids:
+    elif not ids:
         raise UsageError("no pod ID given", hint="pass IDs or --all")
     for pid in ids:
         if client.pod_status(pid).state == "ready":

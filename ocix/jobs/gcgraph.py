@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from ..containerd import containers, content, images, leases, snapshots
 from ..containerd.connection import Connection
 from ..errors import NotFoundError, OcixError
+from ..oci.digest import digest_prefix, digest_problem, resolve_digest
 
 CONTENT_REF = "containerd.io/gc.ref.content"
 SNAPSHOT_REF = "containerd.io/gc.ref.snapshot."
@@ -205,14 +206,10 @@ def resolve(g: Graph, ref: str, snapshotter: str) -> list[Node]:
         found.append(("snapshot", skey))
     if found:
         return found
-    hexpart = ref.split(":", 1)[-1].lower()
-    if len(hexpart) >= 6 and all(ch in "0123456789abcdef" for ch in hexpart):
-        matches = [d for d in g.content if d.split(":", 1)[-1].startswith(hexpart)]
-        if len(matches) > 1:
-            raise OcixError(f"{ref!r} is ambiguous: {len(matches)} blobs start with it",
-                            hint="give more of the digest")
-        if matches:
-            return [("content", matches[0])]
+    if digest_problem(ref) is None or digest_prefix(ref) is not None:  # else a snapshot key
+        digest = resolve_digest(ref, lambda: g.content)
+        if digest in g.content:
+            return [("content", digest)]
     raise NotFoundError(f"no content or {snapshotter} snapshot {ref!r} in namespace "
                         f"{g.namespace!r}",
                         hint="list them with `ocix content ls` and `ocix snapshots ls`")

@@ -19,13 +19,21 @@ class Label:
     keeps: str = ""  # "content <digest>" or "snapshot <snapshotter>/<key>" kept alive by it
 
 
+def _ordinal(index: str, first: str = "") -> str:
+    """A label's 0-based index as ocix counts everywhere else: from 1 (docs/layers.md)."""
+    if not index.isdigit():
+        return index
+    n = int(index) + 1
+    return f"{n}{first}" if n == 1 else str(n)
+
+
 def explain(key: str, value: str) -> Label:
     if key.startswith(CONTENT_REF) and (key == CONTENT_REF or key[len(CONTENT_REF)] in "./"):
         rest = key[len(CONTENT_REF) + 1:]
-        what = ("manifest " + rest[2:] + " of this index" if rest.startswith("m.")
+        what = ("manifest " + _ordinal(rest[2:]) + " of this index" if rest.startswith("m.")
                 else "the image config of this manifest" if rest == "config"
-                else "layer " + rest[2:] + " of this manifest" if rest.startswith("l.")
-                else "a blob this one refers to")
+                else "layer " + _ordinal(rest[2:], " (the base)") + " of this manifest"
+                if rest.startswith("l.") else "a blob this one refers to")
         return Label(key, value, f"GC reference: while this blob is kept, so is {value}, "
                                  f"{what}", f"content {value}")
     if key.startswith(SNAPSHOT_REF):

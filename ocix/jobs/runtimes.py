@@ -7,6 +7,7 @@ what this kind of VM has (docs/runtimes.md); the wrapper hides that mount from c
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from ..errors import OcixError, UsageError
@@ -45,6 +46,24 @@ def crun_argv() -> list[str]:
     except OSError as e:
         raise OcixError(f"cannot write the crun wrapper {path}: {e.strerror}") from None
     return [str(path)]
+
+
+def crun_binary() -> str:
+    """The absolute path a shim (or containerd's CRI `crun` handler) should call as crun: the
+    wrapper on a hybrid cgroup host (written now if missing), else the installed crun."""
+    argv0 = crun_argv()[0]
+    if os.path.isabs(argv0):
+        return argv0
+    return shutil.which(argv0) or f"/usr/bin/{argv0}"
+
+
+def bundle_commands(directory: str, container_id: str) -> list[str]:
+    """Shell lines that run an OCI bundle in `directory` with runc and with crun on this host
+    (crun through the wrapper where plain crun refuses the host)."""
+    import shlex
+
+    tail = ["run", "-b", directory, container_id]
+    return [shlex.join(["runc", *tail]), shlex.join([*crun_argv(), *tail])]
 
 
 def runtime_binary(runtime: str) -> str:

@@ -94,10 +94,8 @@ class MountPlan:
     lease: str = ""  # the lease keeping that View
 
 
-def mount_command(mounts: list[snapshots.Mount], target: str = "DIR", *, readonly: bool = False) -> str:
-    """The mount(8) command line for one snapshot mount."""
-    import shlex
-
+def mount_argv(mounts: list[snapshots.Mount], target: str, *, readonly: bool = False) -> list[str]:
+    """mount(8)'s argv for one snapshot mount on `target`."""
     if len(mounts) != 1:
         raise OcixError(f"{len(mounts)} mounts: ocix prints a command for exactly one")
     m = mounts[0]
@@ -105,8 +103,16 @@ def mount_command(mounts: list[snapshots.Mount], target: str = "DIR", *, readonl
     if readonly:
         opts = [o for o in opts if o != "rw"] + ([] if "ro" in opts else ["ro"])
     if m.type == "bind":
-        return f"mount -o {shlex.quote(','.join(opts))} {shlex.quote(m.source)} {target}"
-    return f"mount -t {m.type} {shlex.quote(m.source)} -o {shlex.quote(','.join(opts))} {target}"
+        return ["mount", "-o", ",".join(opts), m.source, target]
+    return ["mount", "-t", m.type, m.source, "-o", ",".join(opts), target]
+
+
+def mount_command(mounts: list[snapshots.Mount], target: str = "DIR", *, readonly: bool = False) -> str:
+    """The mount(8) command line for one snapshot mount; `target` is put in as given."""
+    import shlex
+
+    argv = mount_argv(mounts, target, readonly=readonly)
+    return " ".join(shlex.quote(a) for a in argv[:-1]) + " " + target
 
 
 def snapshot_dirs(mounts: list[snapshots.Mount]) -> list[str]:
@@ -149,6 +155,55 @@ def plan_mounts(conn: Connection, key: str, snapshotter: str = snapshots.DEFAULT
         leases.delete(conn, lease.id)
         raise
     return MountPlan(view, mounts, mount_command(mounts, target, readonly=True), view, lease.id)
+
+
+def mount_snapshot(conn: Connection, key: str, directory: str,
+                   snapshotter: str = snapshots.DEFAULT_SNAPSHOTTER) -> MountPlan:
+    """Mount snapshot KEY read-only on `directory` (plan_mounts, then mount(8)).
+
+    The directory is checked before anything is made; when the mount fails, the View and lease
+    made for a committed snapshot are removed again: nothing is lost and nothing is left."""
+    import os
+    import shlex
+    import subprocess
+
+    if not os.path.isdir(directory):
+        what = "is not a directory" if os.path.exists(directory) else "does not exist"
+        raise OcixError(f"mount point {directory} {what}",
+                        hint=f"create it first: mkdir -p {shlex.quote(directory)}")
+    plan = plan_mounts(conn, key, snapshotter, shlex.quote(directory))
+    try:
+        r = subprocess.run(mount_argv(plan.mounts, directory, readonly=True), capture_output=True,
+                           text=True, check=False, stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise OcixError(f"mount failed: {(r.stderr or r.stdout).strip()}",
+                            hint="mounting needs root (CAP_SYS_ADMIN)")
+    except BaseException as e:
+        left = remove_view(conn, plan, snapshotter)
+        if left and isinstance(e, OcixError):
+            e.hint = "; ".join([*([e.hint] if e.hint else []), f"could not remove {', '.join(left)}"])
+        raise
+    return plan
+
+
+def remove_view(conn: Connection, plan: MountPlan, snapshotter: str) -> list[str]:
+    """Remove the View and lease plan_mounts made (nothing for an active snapshot); returns
+    what could not be removed."""
+    from ..containerd import leases
+    from ..errors import NotFoundError
+
+    if not plan.view:
+        return []
+    left = []
+    for what, undo in ((f"view {plan.view}", lambda: snapshots.remove(conn, plan.view, snapshotter)),
+                       (f"lease {plan.lease}", lambda: leases.delete(conn, plan.lease))):
+        try:
+            undo()
+        except NotFoundError:
+            pass
+        except OcixError as err:
+            left.append(f"{what}: {err.message}")
+    return left
 
 
 @dataclass(frozen=True)

@@ -161,8 +161,9 @@ def http_ready(url: str) -> Callable[[], bool]:
 
 # -- containerd --------------------------------------------------------------------------------
 
-def containerd_config(paths: Paths, registry: str) -> str:
-    """A private containerd: own root, state, sockets; runc via the v2 shim; CRI enabled."""
+def containerd_config(paths: Paths, registry: str, crun: str) -> str:
+    """A private containerd: own root, state, sockets; runc via the v2 shim; CRI enabled with
+    the handlers `runc` and `crun` (`crun` is the binary the v2 shim calls for that handler)."""
     d = paths.containerd_dir
     return f"""version = 2
 root = "{d / 'root'}"
@@ -200,7 +201,7 @@ state = "{d / 'state'}"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun]
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun.options]
-        BinaryName = "{shutil.which('crun') or '/usr/bin/crun'}"
+        BinaryName = "{crun}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     # Lab-owned: the host's /etc/cni/net.d is never read.
     bin_dir = "/usr/lib/cni"
@@ -211,13 +212,17 @@ state = "{d / 'state'}"
 
 
 def start_containerd(paths: Paths, registry: str) -> Proc:
+    from ..jobs.runtimes import crun_binary
+
     binary = which("containerd")
     d = paths.containerd_dir
     for sub in ("root", "state", "opt"):
         (d / sub).mkdir(parents=True, exist_ok=True)
     paths.cni_dir.mkdir(parents=True, exist_ok=True)
     config = d / "config.toml"
-    config.write_text(containerd_config(paths, registry))
+    # On a hybrid cgroup host crun itself refuses to run (docs/runtimes.md): the handler calls
+    # the wrapper, written here, so `ocix cri runp --runtime crun` works.
+    config.write_text(containerd_config(paths, registry, crun_binary()))
     if paths.containerd_socket.exists():
         paths.containerd_socket.unlink()
     proc = spawn("containerd", [binary, "--config", str(config)], paths)

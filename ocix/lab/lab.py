@@ -28,7 +28,7 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class ComponentStatus:
     name: str
-    pid: int
+    pid: int | None  # None for podman: it is daemonless, nothing runs between commands
     running: bool
     address: str
     version: str
@@ -314,7 +314,7 @@ def status(directory: str | os.PathLike[str] | None = None) -> LabStatus:
         comps.append(ComponentStatus(p.name, p.pid, running, address, version, p.log))
     if state.podman:
         usable, graph_root, version = podmanlab.status(state)
-        comps.append(ComponentStatus("podman", 0, usable, graph_root, version, ""))
+        comps.append(ComponentStatus("podman", None, usable, graph_root, version, ""))
     running = all(c.running for c in comps)
     from . import rootless
 

@@ -287,13 +287,14 @@ def purge_user(progress: Progress) -> list[str]:
     return [f"user {USER}"]
 
 
-def components(lab_root: Path) -> list[tuple[str, int, bool, str, str, str]]:
+def components(lab_root: Path) -> list[tuple[str, int | None, bool, str, str, str]]:
     """(name, pid, running, address, version, log) rows for `lab status`."""
     rs = RootlessState.load(lab_root)
     if rs is None or not rs.image:
         return []
     usable = user_exists(rs.user) and Path(rs.base, "storage").is_dir()  # daemonless: no pid
-    rows = [(f"podman (rootless, {rs.user})", 0, usable, rs.base, f"uid_map {rs.uid_map}", "")]
+    rows: list[tuple[str, int | None, bool, str, str, str]] = [
+        (f"podman (rootless, {rs.user})", None, usable, rs.base, f"uid_map {rs.uid_map}", "")]
     if rs.dockerd is not None:
         running = daemons.alive(rs.dockerd)
         version = ""
@@ -308,5 +309,5 @@ def components(lab_root: Path) -> list[tuple[str, int, bool, str, str, str]]:
         rows.append(("dockerd-rootless", rs.dockerd.pid, running, f"unix://{rs.docker_socket}",
                      version, rs.dockerd.log))
     elif rs.dockerd_error:
-        rows.append(("dockerd-rootless", 0, False, "", f"failed: {rs.dockerd_error}", ""))
+        rows.append(("dockerd-rootless", None, False, "", f"failed: {rs.dockerd_error}", ""))
     return rows

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, OcixError
 
 # algorithm := component ([+._-] component)*, component := [a-z0-9]+; encoded := [a-zA-Z0-9=_-]+
 DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
@@ -32,6 +32,47 @@ def check_digest(digest: str) -> str:
     if problem:
         raise InvalidArgumentError(f"invalid digest: {problem}")
     return digest
+
+
+MIN_PREFIX = 6  # hex characters an abbreviated digest needs
+_HEX = frozenset("0123456789abcdef")
+
+
+def digest_prefix(ref: str) -> tuple[str, str] | None:
+    """(algorithm, lowercase hex) when REF abbreviates a digest: a registered algorithm, `:`
+    and 6+ hex characters, or 6+ bare hex characters (algorithm ""); None otherwise."""
+    algo, sep, encoded = ref.rpartition(":")
+    if sep and algo not in _REGISTERED:
+        return None
+    encoded = encoded.lower()
+    if len(encoded) < MIN_PREFIX or not set(encoded) <= _HEX:
+        return None
+    return algo, encoded
+
+
+def resolve_digest(ref: str, candidates: Callable[[], Iterable[str]],
+                   what: str = "blobs") -> str | None:
+    """The digest a command's DIGEST argument names; the one rule every such command uses.
+
+    A valid full digest is returned as it is (`candidates` is not called).  An abbreviation
+    (`sha256:c545a5`, `c545a5`: see digest_prefix) names the one candidate that starts with
+    it; None when no candidate does.  InvalidArgumentError when REF is neither; an OcixError
+    (exit 1) counting the candidates when more than one matches."""
+    if digest_problem(ref) is None:
+        return ref
+    parsed = digest_prefix(ref)
+    if parsed is None:
+        raise InvalidArgumentError(
+            f"{ref!r} is not a digest: give all of it, or its first {MIN_PREFIX} or more hex "
+            "characters (sha256: optional)")
+    algo, hexpart = parsed
+    found = sorted({d for d in candidates()
+                    if d.partition(":")[2].startswith(hexpart)
+                    and (not algo or d.startswith(algo + ":"))})
+    if len(found) > 1:
+        raise OcixError(f"{ref!r} is ambiguous: {len(found)} {what} start with it",
+                        hint="give more of the digest")
+    return found[0] if found else None
 
 
 def sha256_digest(data: bytes) -> str:

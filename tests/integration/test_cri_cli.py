@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -217,6 +218,38 @@ def test_logs_follow_ends_when_the_container_exits(
     finally:
         leftovers = _cleanup(client, pod_id)
     assert not leftovers, f"teardown could not remove: {leftovers}"
+
+
+def test_a_crun_pod_runs_through_the_labs_crun_handler(
+        lab: LabState, cri_env: dict[str, str], client: CriClient, busybox: str,
+        tmp_path: Path) -> None:
+    """`cri runp --runtime crun` (its --help example): on a hybrid cgroup host the handler
+    calls the wrapper, since crun itself refuses that host."""
+    from ocix.jobs.runtimes import CRUN_WRAPPER, cgroup_hybrid_with_v2_controllers, crun_binary
+
+    pod_file, ctr_file = write_configs(tmp_path, busybox, "ocix-cli-crun")
+    pod_id = cli(cri_env, "runp", "--runtime", "crun", str(pod_file)).stdout.strip()
+    try:
+        assert re.fullmatch(r"[0-9a-f]{64}", pod_id), pod_id
+        info = json.loads(cli(cri_env, "inspectp", pod_id, "--json").stdout)["info"]
+        assert info["runtimeHandler"] == "crun"
+        assert info["runtimeOptions"] == {"binary_name": crun_binary()}
+        if cgroup_hybrid_with_v2_controllers():
+            assert crun_binary() == CRUN_WRAPPER
+        # crun made it: crun reads the pause container's state where the v2 shim keeps it.
+        st = subprocess.run(["crun", "--root", f"/run/containerd/runc/{K8S}", "state", pod_id],
+                            capture_output=True, text=True, timeout=30)
+        assert st.returncode == 0, st.stderr
+        assert json.loads(st.stdout)["status"] == "running"
+        cid = cli(cri_env, "create", pod_id, str(ctr_file), str(pod_file)).stdout.strip()
+        cli(cri_env, "start", cid)
+        poll("running", lambda: client.container_status(cid).state == "running")
+        assert cli(cri_env, "exec", cid, "echo", "from-crun").stdout == "from-crun\n"
+        assert cli(cri_env, "rmp", "-f", pod_id).stdout == f"Removed sandbox {pod_id}\n"
+    finally:
+        leftovers = _cleanup(client, pod_id)
+    assert not leftovers, f"teardown could not remove: {leftovers}"
+    assert pod_id not in {p.id for p in client.list_pod_sandboxes()}
 
 
 def test_version_and_images_agree_with_the_api(cri_env: dict[str, str], client: CriClient,

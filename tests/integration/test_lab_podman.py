@@ -71,7 +71,11 @@ def test_status_and_env_show_podman(podman_lab: LabState) -> None:
     st = json.loads(run_cli(["lab", "status", "--json", "--dir", podman_lab.dir]).stdout)
     comp = next(c for c in st["components"] if c["name"] == "podman")
     assert comp["running"] is True
+    assert comp["pid"] is None  # daemonless
     assert comp["address"] == str(Path(podman_lab.dir) / "podman" / "root")
+    table = run_cli(["lab", "status", "--dir", podman_lab.dir]).stdout
+    [row] = [ln.split() for ln in table.splitlines() if ln.startswith("podman ")]
+    assert row[1:3] == ["-", "running"], table
     assert comp["version"].startswith("4.") and "conmon 2." in comp["version"]
     env = run_cli(["lab", "env", "--dir", podman_lab.dir]).stdout
     assert "export OCIX_PODMAN=1\n" in env

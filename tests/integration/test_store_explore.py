@@ -161,6 +161,43 @@ def test_snapshots_tree_info_and_the_printed_mount_command(
             cli(ns_env, "leases", "rm", plan["lease"])
 
 
+def test_a_failed_mount_exec_leaves_no_view_and_no_lease(
+        lab: LabState, ns_env: dict[str, str], nsconn: Connection, namespace: str,
+        pulled: str, tmp_path: Path) -> None:
+    from ocix.containerd import images
+
+    top = chain_ids(default_manifest(nsconn, images.get(nsconn, BUSYBOX).target).diff_ids)[-1]
+
+    def views_and_leases() -> tuple[list[str], list[str]]:
+        snaps = ctr(lab, namespace, "snapshots", "ls")
+        lease_ids = ctr(lab, namespace, "leases", "ls", "-q")
+        assert snaps.returncode == 0 and lease_ids.returncode == 0, snaps.stderr + lease_ids.stderr
+        return ([ln.split()[0] for ln in snaps.stdout.splitlines()[1:] if " View" in ln],
+                lease_ids.stdout.split())
+
+    # A missing directory is refused before anything is made.
+    missing = tmp_path / "not-there"
+    r = cli(ns_env, "snapshots", "mounts", top, "--exec", str(missing))
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr.splitlines() == [f"Error: mount point {missing} does not exist",
+                                     f"Hint: create it first: mkdir -p {missing}"]
+    assert views_and_leases() == ([], [])
+
+    # mount(8) failing after the View exists (as it does without CAP_SYS_ADMIN): both go again.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "mount").write_text("#!/bin/sh\necho 'mount: only root can do that' >&2\nexit 1\n")
+    (bin_dir / "mount").chmod(0o755)
+    (tmp_path / "mnt").mkdir()
+    r = cli({**ns_env, "PATH": f"{bin_dir}:{os.environ['PATH']}"}, "snapshots", "mounts", top,
+            "--exec", str(tmp_path / "mnt"))
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr.splitlines() == ["Error: mount failed: mount: only root can do that",
+                                     "Hint: mounting needs root (CAP_SYS_ADMIN)"]
+    assert views_and_leases() == ([], [])
+    assert snapshots.stat(nsconn, top).kind == "committed"  # nothing lost
+
+
 def test_content_cat_ls_and_labels(lab: LabState, ns_env: dict[str, str], nsconn: Connection,
                                    namespace: str, pulled: str) -> None:
     from ocix.containerd import images
@@ -173,6 +210,18 @@ def test_content_cat_ls_and_labels(lab: LabState, ns_env: dict[str, str], nsconn
     theirs = subprocess.run(f"ctr -a {lab.containerd_socket} -n {namespace} content get {layer} "
                             "| tar -tz", shell=True, capture_output=True, text=True, check=True).stdout
     assert ours == theirs and "bin/busybox" in ours
+    # Short digests: sha256: + 6 hex, or a bare prefix, name the same blob; 4 hex do not.
+    hexpart = layer.removeprefix("sha256:")
+    for short in (f"sha256:{hexpart[:6]}", hexpart[:12]):
+        assert subprocess.run(f"{OCIX} content cat {short} | tar -tz", shell=True, env=env,
+                              capture_output=True, text=True, check=True).stdout == theirs
+        assert json.loads(cli(ns_env, "content", "info", short, "--json").stdout)["digest"] == layer
+    r = cli(ns_env, "content", "cat", f"sha256:{hexpart[:4]}")
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        1, "", f"Error: 'sha256:{hexpart[:4]}' is not a digest: give all of it, or its first 6 "
+               "or more hex characters (sha256: optional)\n")
+    why = json.loads(cli(ns_env, "why", f"sha256:{hexpart[:6]}", "--json").stdout)
+    assert [(w["kind"], w["id"]) for w in why] == [("content", layer)]
 
     r = cli(ns_env, "content", "ls", "-q", 'labels."containerd.io/uncompressed"')
     assert r.stdout.split() == [layer]
@@ -297,7 +346,7 @@ def test_snapshot_ls_usage_and_content_rm(ns_env: dict[str, str], nsconn: Connec
     assert [(s["name"], s["kind"]) for s in listed] == [(top, "committed")]
     [use] = json.loads(cli(ns_env, "snapshots", "usage", top, "--json").stdout)
     assert use["key"] == top and use["size"] == snapshots.usage(nsconn, top).size > m.layers[0].size
-    r = cli(ns_env, "content", "rm", "--json", m.layers[0].digest)
+    r = cli(ns_env, "content", "rm", "--json", m.layers[0].digest[:17])  # sha256: + 10 hex
     assert json.loads(r.stdout) == {"removed": [m.layers[0].digest]}
     assert not content.exists(nsconn, m.layers[0].digest)
     r = cli(ns_env, "images", "check")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -43,6 +46,25 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
         assert isinstance(cmd, click.Group)
         cmd = sub(cmd, part)
     assert cmd.help and len(cmd.help.strip()) > 10, f"{' '.join(path)} has no help text"
+
+
+@pytest.mark.parametrize("path", all_commands(), ids=lambda p: " ".join(p))
+def test_every_command_has_a_one_line_summary_and_examples(path: tuple[str, ...]) -> None:
+    """Every command and subcommand of the tree COMMANDS loads: a summary line, and an
+    `Examples:` block that click prints line by line (a \\b paragraph), not re-wrapped."""
+    cmd: click.Command = cli
+    for part in path:
+        assert isinstance(cmd, click.Group)
+        cmd = sub(cmd, part)
+    name = " ".join(path)
+    summary = (cmd.help or "").strip().split("\n\n")[0]
+    assert "\n" not in summary and summary.endswith(".") and len(summary) <= 100, \
+        f"{name}: the summary is not one line ending in '.': {summary!r}"
+    assert re.search(r"\x08\n *Examples:\n +\S", cmd.help or ""), f"{name}: no \\b Examples: block"
+    lines = run_cli([*path, "--help"]).stdout.splitlines()
+    at = lines.index("  Examples:")
+    examples = [ln for ln in lines[at + 1:] if ln.startswith("    ")]
+    assert examples and lines[at + 1] == examples[0], f"{name}: an empty Examples: block"
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
@@ -119,9 +141,14 @@ def test_console_entry_point_exit_codes_and_flushing() -> None:
 PIPE_BUFFER = 64 << 10  # Linux's default pipe capacity
 
 
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "PYTHONUNBUFFERED"])
 @pytest.mark.parametrize("output", [["--json"], []], ids=["json", "table"])
-def test_closed_pipe_is_not_a_traceback(tmp_path: Path, output: list[str]) -> None:
-    """`ocix validate FILE | head -c 10`: the reader leaves while ocix is still writing."""
+def test_closed_pipe_is_not_a_traceback(tmp_path: Path, output: list[str], unbuffered: bool) -> None:
+    """`ocix validate FILE | head -c 10`: the reader leaves while ocix is still writing.
+
+    Buffered stdout, as a user's shell gives it, and PYTHONUNBUFFERED, where a large write that
+    the reader cuts short returns a short count instead of EPIPE: ocix writes the rest, meets
+    EPIPE, and exits 1 quietly instead of 0 with its output cut."""
     # A valid manifest whose 3000 annotation keys each draw a warning: a large report, exit 0.
     doc = tmp_path / "manifest.json"
     doc.write_text(json.dumps({
@@ -130,9 +157,9 @@ def test_closed_pipe_is_not_a_traceback(tmp_path: Path, output: list[str]) -> No
                    "digest": "sha256:" + "a" * 64, "size": 2},
         "layers": [], "annotations": {f"key{i}": "v" for i in range(3000)}}))
     argv = [sys.executable, "-m", "ocix", "validate", str(doc), *output]
-    # Buffered stdout, as a user's shell gives it.  (With PYTHONUNBUFFERED a large write that the
-    # reader cuts short returns a short count instead of EPIPE, and Python does not retry it.)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
     full = subprocess.run(argv, capture_output=True, timeout=60, check=False, env=env)
     assert (full.returncode, full.stderr) == (0, b"")
     assert len(full.stdout) > 4 * PIPE_BUFFER  # more than the pipe holds: the writer blocks
@@ -145,3 +172,50 @@ def test_closed_pipe_is_not_a_traceback(tmp_path: Path, output: list[str]) -> No
     p.stderr.close()
     # The BrokenPipe branch: nothing on stderr (no traceback, no "Exception ignored"), exit 1.
     assert (p.wait(timeout=60), err) == (1, b"")
+
+
+class ShortWriter(io.RawIOBase):
+    """A raw stdout that takes at most 5 bytes a call, and refuses once its reader has left."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self.data, self.room = b"", room
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        if self.room <= 0:
+            raise BrokenPipeError(32, "Broken pipe")
+        n = min(5, len(b), self.room)
+        self.data += bytes(b[:n])
+        self.room -= n
+        return n
+
+
+def test_write_all_loops_over_short_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocix.cli.output import print_json, write_all
+
+    raw = ShortWriter(room=1 << 20)
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, write_through=True))  # type: ignore[type-var]
+    write_all(b"0123456789abcdef")
+    print_json({"k": "v"})
+    assert raw.data == b'0123456789abcdef{\n  "k": "v"\n}\n'
+    raw.room = 3  # the reader leaves after 3 more bytes
+    with pytest.raises(BrokenPipeError):
+        write_all(b"0123456789")
+    assert raw.data.endswith(b"}\n012")
+
+
+def test_lab_status_shows_no_pid_for_daemonless_podman(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocix.lab import lab as labmod
+
+    st = labmod.LabStatus("/lab", True, [
+        labmod.ComponentStatus("containerd", 42, True, "/lab/containerd.sock", "1.6.20", "log"),
+        labmod.ComponentStatus("podman", None, True, "/lab/podman/root", "4.3.1", "")])
+    monkeypatch.setattr(labmod, "status", lambda directory=None: st)
+    rows = [ln.split() for ln in run_cli(["lab", "status"]).stdout.splitlines()]
+    assert ["containerd", "42", "running", "/lab/containerd.sock", "1.6.20"] in rows
+    assert ["podman", "-", "running", "/lab/podman/root", "4.3.1"] in rows
+    comps = json.loads(run_cli(["lab", "status", "--json"]).stdout)["components"]
+    assert [(c["name"], c["pid"]) for c in comps] == [("containerd", 42), ("podman", None)]

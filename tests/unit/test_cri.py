@@ -14,6 +14,7 @@ import pytest
 
 from ocix import trace
 from ocix.cli.cri_show import (
+    CriState,
     container_rows,
     decimal_size,
     human_duration,
@@ -292,6 +293,22 @@ def test_sample_stats_cpu_percent_from_two_samples() -> None:
     (row,) = cri_ops.sample_stats(fake, seconds=0)
     assert row.id == "c1" and row.cpu_percent == pytest.approx(50.0)  # 1 s of CPU in 2 s
     assert stats_rows([row]) == [["c1", "web", "50.00", "150B", "4.096kB", "3"]]
+
+
+def test_remove_all_with_nothing_to_remove_succeeds_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake: Any = FakeClient()
+    fake.pods, fake.containers = [], []
+    assert cri_ops.remove_pods(fake, [], all=True) == []
+    assert cri_ops.remove_containers(fake, [], all=True) == []
+    monkeypatch.setattr(CriState, "client", lambda self: fake)
+    for args in (["rmp", "-a", "-f"], ["rmp", "--all"], ["rm", "-a", "-f"], ["rm", "--all"]):
+        r = run_cli(["cri", *args])
+        assert (r.exit_code, r.stdout, r.stderr) == (0, "", ""), args
+    # Without IDs and without --all it is still a usage error.
+    for args, what in ((["rmp"], "pod"), (["rm", "-f"], "container")):
+        r = run_cli(["cri", *args])
+        assert r.exit_code == 2
+        assert r.stderr.splitlines() == [f"Error: no {what} ID given", "Hint: pass IDs or --all"]
 
 
 # -- the CRI log format -----------------------------------------------------------------------

@@ -172,8 +172,14 @@ def test_df_objects_mark_what_the_next_gc_frees() -> None:
 
 def test_label_explanations() -> None:
     assert explain("containerd.io/gc.ref.content.l.3", L0).keeps == f"content {L0}"
-    assert "layer 3 of this manifest" in explain("containerd.io/gc.ref.content.l.3", L0).meaning
-    assert "manifest 0 of this index" in explain("containerd.io/gc.ref.content.m.0", MAN).meaning
+    # ocix counts layers (and manifests) from 1, as `ocix layers` does; the labels from 0.
+    assert explain("containerd.io/gc.ref.content.l.3", L0).meaning == (
+        f"GC reference: while this blob is kept, so is {L0}, layer 4 of this manifest")
+    assert explain("containerd.io/gc.ref.content.l.0", L0).meaning.endswith(
+        ", layer 1 (the base) of this manifest")
+    assert explain("containerd.io/gc.ref.content.m.0", MAN).meaning.endswith(
+        f"so is {MAN}, manifest 1 of this index")
+    assert explain("containerd.io/gc.ref.content.l.x", L0).meaning.endswith(", layer x of this manifest")
     snap = explain("containerd.io/gc.ref.snapshot.overlayfs", C1)
     assert snap.keeps == f"snapshot overlayfs/{C1}" and "top chain ID" in snap.meaning
     assert "library/busybox on docker.io" in explain(

@@ -58,8 +58,6 @@ def run(ctx: PathRun) -> None:
                       timeout=ctx.deadline.remaining())
     ctx.cleanups.add("close the containerd connection", conn.close)
     v = containerd_version.get(conn)
-    r.chain = ["ocix (gRPC)", f"containerd {v.version}", "containerd-shim-runc-v2",
-               tool_version("runc")]
     cid = ctx.name
     with ctx.phase("image"):
         image = ensure_image(conn, opts.image, ctx.endpoints.hosts_dir)
@@ -79,9 +77,11 @@ def run(ctx: PathRun) -> None:
         waiter = tasks.wait_async(conn, cid)
         ctx.cleanups.add("the Tasks.Wait call", waiter.cancel)
         tasks.start(conn, cid)
-        evidence.wait_held(pid, ctx.deadline)
+        evidence.wait_held(pid, ctx.name, ctx.deadline)
     evidence.read_into(r, pid)
     r.rootfs = evidence.root_mount_dir(pid)
+    shim = r.parent.name if r.parent else "containerd-shim-runc-v2"
+    r.chain = ["ocix (gRPC)", f"containerd {v.version}", shim, tool_version("runc")]
     with ctx.phase("run"):
         evidence.release(pid, ctx.name, ctx.deadline)
         while True:

@@ -29,8 +29,11 @@ class Deadline:
         self.seconds = seconds
         self.end = time.monotonic() + seconds
 
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
     def remaining(self, what: str = "") -> float:
-        left = self.end - time.monotonic()
+        left = self.left()
         if left <= 0:
             raise PathTimeoutError(f"timed out after {self.seconds:g} s"
                                    + (f" {what}" if what else ""))
@@ -116,12 +119,17 @@ class PathRun:
 
     def exec(self, argv: list[str], *, timeout: float | None = None, input: str | None = None,
              what: str | None = None, check: bool = True, stdout: Any = None,
-             stderr: Any = None) -> Any:
-        """Run a program (runc, crun), bounded by the deadline and traced like an API call."""
+             stderr: Any = None, cleanup: bool = False) -> Any:
+        """Run a program (runc, crun), bounded by the deadline and traced like an API call.
+
+        A cleanup call gets its own `timeout` instead: it must run after the deadline passed.
+        """
         import subprocess
 
         label = what or " ".join(argv[:2])
-        limit = min(timeout or 60.0, self.deadline.remaining(f"running {label}"))
+        limit = timeout or 60.0
+        if not cleanup:
+            limit = min(limit, self.deadline.remaining(f"running {label}"))
         start = time.monotonic()
         status = "ERR"
         try:

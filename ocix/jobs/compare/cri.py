@@ -134,7 +134,7 @@ def run(ctx: PathRun) -> None:
     with ctx.phase("start"):
         cri.start_container(cid)
         pid = evidence.find_held(ctx.name, ctx.deadline)
-        evidence.wait_held(pid, ctx.deadline)
+        evidence.wait_held(pid, ctx.name, ctx.deadline)
     evidence.read_into(r, pid)
     r.rootfs = evidence.root_mount_dir(pid)
     shim = r.parent.name if r.parent else "containerd-shim-runc-v2"

@@ -2,8 +2,9 @@
 
 Values that always differ (pids, inodes, container ids inside paths) are compared in a
 normalised form: a namespace is "isolated" or "shared", a cgroup path becomes its parent with
-ids replaced by <id>, a rootfs becomes the store it lives in. The sentences live in WHY, keyed
-by row and by the path whose value stands out; docs/compare.md explains them at length.
+ids replaced by <id>, a rootfs becomes the store it lives in. The sentences live in ROW_WHY
+(rows that differ by design everywhere) and WHY (keyed by row and by the path whose value
+stands out); docs/compare.md explains them at length.
 """
 
 from __future__ import annotations
@@ -12,39 +13,44 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from .model import NAMESPACE_TYPES, PATH_NAMES, PathResult
+from .model import NAMESPACE_TYPES, PathResult
 
 _SHIM = ("docker", "containerd", "cri")
 _BUNDLE = ("runc", "crun")
 
-# (row, path) -> why that path's value is what it is.  A row's sentence for a path is looked up
-# when that path is not in the majority; ROW_WHY is the fallback for the whole row.
+# Rows whose values differ by design on every stack: one sentence covers them all.
+ROW_WHY: dict[str, str] = {
+    "parent": "the init's parent is whoever started it and stayed: containerd's "
+    "containerd-shim-runc-v2 (docker, containerd, the CRI), conmon for podman (no daemon), and "
+    "ocix for a bundle, since `run -d` exits at once and ocix is a child subreaper meanwhile.",
+    "no_new_privs": "containerd's default spec (ctr run, and the bundles ocix makes from it) "
+    "sets noNewPrivileges; docker, podman and the CRI set it only when asked "
+    "(--security-opt no-new-privileges, allowPrivilegeEscalation: false).",
+    "seccomp": "docker and podman load their default seccomp profile (a BPF filter); "
+    "containerd's default spec, the bundles and the CRI without a RuntimeDefault profile load "
+    "none.",
+    "cgroup.parent": "each manager picks the parent of the container's cgroup: dockerd /docker, "
+    "containerd /<namespace>, the CRI plugin the pod's cgroup parent (/k8s.io when it has "
+    "none), podman /libpod_parent, and a bundle the cgroupsPath ocix wrote (/ocix-bundle).",
+    "rootfs.store": "each stack keeps the root filesystem in its own store: dockerd's overlay2 "
+    "dir, containerd's overlayfs snapshots (shared by the CRI), the bundle's copied rootfs, "
+    "containers/storage's overlay dir.",
+}
+# (row, path) -> why that path's value stands out, for rows where one path is the exception.
 WHY: dict[tuple[str, str], str] = {
     ("capabilities", "podman"): "podman takes its default capabilities from containers-common's "
     "containers.conf, the list CRI-O's defaults follow too, which leaves out NET_RAW, MKNOD and "
-    "AUDIT_WRITE (CRI-O and older lists also SYS_CHROOT) of the 14 that docker and containerd grant.",
+    "AUDIT_WRITE (CRI-O and older lists also SYS_CHROOT) of the 14 that docker and containerd "
+    "grant.",
     **{("capabilities", p): "docker, containerd and the CRI plugin grant the same 14 default "
        "capabilities; podman and CRI-O leave some of them out (NET_RAW, MKNOD, AUDIT_WRITE)."
        for p in (*_SHIM, *_BUNDLE)},
-    **{("parent", p): "containerd starts a containerd-shim-runc-v2 for each container (each pod "
-       "for the CRI); the shim stays the init's parent after runc exits." for p in _SHIM},
-    ("parent", "podman"): "podman has no daemon: it hands the container to conmon, which stays "
-    "its parent, holds its stdio and records its exit code.",
-    **{("parent", p): f"`{p} run -d` exits once the container started; ocix is a child "
-       "subreaper while it runs a bundle, so the orphaned init is reparented to ocix, the "
-       "runtime's caller." for p in _BUNDLE},
     ("namespaces.net", "cri"): "the CRI pod runs with host networking (NODE) because the lab "
     "has no CNI plugin, so its containers share the host's network namespace.",
     ("namespaces.uts", "cri"): "a host-network pod also keeps the host's UTS namespace (its "
     "hostname follows the network), so the CRI container shares it.",
-    ("namespaces.cgroup", "docker"): "docker gives a container a cgroup namespace of its own "
-    "only on cgroup v2 hosts (or with --cgroupns private).",
-    ("namespaces.cgroup", "podman"): "podman gives a container a cgroup namespace of its own "
-    "only on cgroup v2 hosts (or with --cgroupns private).",
-    **{("cgroup.parent", p): "each manager picks the parent of the container's cgroup: dockerd "
-       "/docker, containerd /<namespace>, the CRI plugin the pod's cgroup parent, podman "
-       "/libpod_parent, and a bundle the cgroupsPath ocix wrote (/ocix-bundle)."
-       for p in PATH_NAMES},
+    **{("namespaces.cgroup", p): "docker and podman give a container a cgroup namespace of its "
+       "own only on cgroup v2 hosts (or with --cgroupns private)." for p in ("docker", "podman")},
     **{("cgroup.pids_limit", p): "the bundle's config.json asked for no pids limit, so the "
        "runtime set none." for p in _BUNDLE},
     ("cgroup.pids_limit", "podman"): "podman applies containers.conf's pids_limit (2048) when "
@@ -53,22 +59,9 @@ WHY: dict[tuple[str, str], str] = {
     "per pod), so --pids-limit cannot reach the CRI path.",
     **{("cgroup.memory_limit", p): "the bundle's config.json asked for no memory limit, so the "
        "runtime set none." for p in _BUNDLE},
-    **{("no_new_privs", p): "containerd's default spec (ctr run, and the bundles ocix makes "
-       "from it) sets noNewPrivileges; docker, podman and the CRI set it only when asked."
-       for p in ("containerd", *_BUNDLE)},
-    **{("no_new_privs", p): "docker, podman and the CRI set no_new_privs only when asked "
-       "(--security-opt no-new-privileges, allowPrivilegeEscalation: false); containerd's "
-       "default spec always sets it." for p in ("docker", "podman", "cri")},
-    **{("seccomp", p): "docker and podman apply their default seccomp profile (a BPF filter) "
-       "unless told otherwise." for p in ("docker", "podman")},
-    **{("seccomp", p): "containerd's default spec and the CRI (unless the pod asks for "
-       "RuntimeDefault) carry no seccomp profile, so no filter is loaded."
-       for p in ("containerd", "cri", *_BUNDLE)},
-    **{("rootfs.store", p): "each stack keeps the root filesystem in its own store: dockerd's "
-       "overlay2 dir, containerd's overlayfs snapshots (shared by the CRI), a copied "
-       "bundle/rootfs, containers/storage's overlay dir." for p in PATH_NAMES},
 }
-ROW_WHY: dict[str, str] = {
+# The last resort for a row, when neither table has a sentence for it.
+FALLBACK_WHY: dict[str, str] = {
     "exit_code": "the command saw a different container on these paths (see the other rows).",
     "stdout": "what the command printed depends on what it saw, which differs in the other rows.",
     "cgroup.cpu": "only the paths given a CPU limit set a CFS quota.",
@@ -138,12 +131,14 @@ def _cap_detail(results: dict[str, PathResult], odd: list[str], ref: str) -> str
 
 
 def why_for(row: str, odd: list[str]) -> str:
+    if row in ROW_WHY:
+        return ROW_WHY[row]
     sentences: list[str] = []
     for p in odd:
         s = WHY.get((row, p))
         if s and s not in sentences:
             sentences.append(s)
-    return " ".join(sentences) or ROW_WHY.get(row, "")
+    return " ".join(sentences) or FALLBACK_WHY.get(row, "the paths build this differently.")
 
 
 def differences(results: list[PathResult]) -> list[Difference]:

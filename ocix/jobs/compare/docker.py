@@ -93,7 +93,7 @@ def run(ctx: PathRun) -> None:
         if pid <= 0:
             raise OcixError(f"docker container {name} is not running: "
                             f"{(info.get('State') or {}).get('Error') or 'no pid'}")
-        evidence.wait_held(pid, ctx.deadline)
+        evidence.wait_held(pid, ctx.name, ctx.deadline)
     evidence.read_into(r, pid)
     shim = r.parent.name if r.parent else "containerd-shim"
     r.chain = [f"docker API {v.api_version}", f"dockerd {v.version}",

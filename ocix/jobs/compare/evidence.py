@@ -64,9 +64,10 @@ def _sigcgt(pid: int, proc: Path) -> int:
     return 0
 
 
-def wait_held(pid: int, deadline: Deadline, proc: Path = PROC) -> None:
-    """Until the hold shell has its SIGUSR1 trap in place."""
-    while not _sigcgt(pid, proc) >> RELEASE_SIGNAL_BIT & 1:
+def wait_held(pid: int, name: str, deadline: Deadline, proc: Path = PROC) -> None:
+    """Until `pid` is the hold shell (not the runtime's init still setting up, which catches
+    SIGUSR1 too) and has its SIGUSR1 trap in place."""
+    while not (_sigcgt(pid, proc) >> RELEASE_SIGNAL_BIT & 1 and is_held(pid, name, proc)):
         deadline.sleep(POLL, f"waiting for the container's init (pid {pid}) to be ready")
 
 

@@ -16,8 +16,10 @@ DEFAULT_TIMEOUT = 120.0  # seconds per path, image pull included
 # The init the container starts with: it holds (trap on SIGUSR1, sleeping) until ocix has read
 # its /proc entries, then execs the user's command in place, so that command runs as the
 # container's init with the same pid, namespaces, cgroup and credentials (docs/compare.md).
-HOLD_SCRIPT = ('trap "{ kill \\$s; wait \\$s; } 2>/dev/null; exec \\"\\$@\\"" USR1; '
-               'sleep 86400 & s=$!; wait $s; exit 125')
+# $! (not a variable set after the fork) names the sleep: a signal that lands between the fork
+# and an assignment would otherwise leave the trap waiting for every child.
+HOLD_SCRIPT = ('trap \'if [ -n "$!" ]; then kill $! && wait $!; fi 2>/dev/null; exec "$@"\' USR1; '
+               'sleep 86400 & wait $!; exit 125')
 HOLD_SHELL = "/bin/sh"
 RELEASE_SIGNAL_BIT = 9  # SIGUSR1 (10) is bit 9 of SigCgt
 

@@ -62,8 +62,8 @@ def run(ctx: PathRun) -> None:
         config = json.loads(call("image", "inspect", opts.image))[0]
     argv = hold_argv(name, final_argv(config, opts.command))
     with ctx.phase("create"):
-        ctx.cleanups.add(f"podman container {name}",
-                         lambda: call("rm", "--force", "--ignore", name))
+        ctx.cleanups.add(f"podman container {name}",  # not bounded by the path's deadline
+                         lambda: pm.run("rm", "--force", "--ignore", name, timeout=60))
         call("create", "--name", name, *RUN_DEFAULTS, *create_flags(opts),
              "--entrypoint", json.dumps(argv[:1]), opts.image, *argv[1:])
     with ctx.phase("start"):
@@ -73,7 +73,7 @@ def run(ctx: PathRun) -> None:
         if pid <= 0:
             raise OcixError(f"podman container {name} is not running: "
                             f"{(info.get('State') or {}).get('Error') or 'no pid'}")
-        evidence.wait_held(pid, ctx.deadline)
+        evidence.wait_held(pid, ctx.name, ctx.deadline)
     evidence.read_into(r, pid)
     r.chain = [f"podman {v.version}", f"conmon {v.conmon_version}",
                f"{v.runtime} {v.runtime_version}"]

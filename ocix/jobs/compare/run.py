@@ -13,9 +13,17 @@ from collections.abc import Callable
 from ...errors import OcixError, UsageError
 from ...kernel.caps import normalize_cap
 from . import containerd, cri, docker, podman, runtime
-from .context import Deadline, PathRun
+from .context import Deadline, PathRun, PathTimeoutError
 from .differences import differences
-from .model import PATH_NAMES, CompareOptions, CompareResult, Endpoints, PathResult
+from .model import (
+    HOLD_SHELL,
+    PATH_NAMES,
+    PHASES,
+    CompareOptions,
+    CompareResult,
+    Endpoints,
+    PathResult,
+)
 
 Unavailable = Callable[[Endpoints], "str | None"]
 Runner = Callable[[PathRun], None]
@@ -51,6 +59,17 @@ def check_options(opts: CompareOptions) -> list[str]:
     return [p for p in PATH_NAMES if not opts.paths or p in opts.paths]
 
 
+def explain(message: str, past_deadline: bool, timeout: float) -> str:
+    """The error a path reports: timeouts and a missing hold shell said in ocix's words."""
+    if past_deadline:  # a client's own timeout that the path's deadline caused
+        return f"timed out after {timeout:g} s ({message})"
+    low = message.lower()
+    if HOLD_SHELL in message and ("no such file" in low or "not found" in low):
+        return (f"the image has no {HOLD_SHELL}, which compare runs to hold the container "
+                f"while it reads /proc ({message})")
+    return message
+
+
 def run_path(name: str, opts: CompareOptions, endpoints: Endpoints, tag: str) -> PathResult:
     """One path, start to cleanup; only KeyboardInterrupt escapes (after the cleanup ran)."""
     unavailable, runner = PATHS[name]
@@ -64,11 +83,14 @@ def run_path(name: str, opts: CompareOptions, endpoints: Endpoints, tag: str) ->
         with ctx.recording():
             try:
                 runner(ctx)
-            except OcixError as e:
+            except PathTimeoutError as e:
                 result.error = e.message
+            except OcixError as e:
+                result.error = explain(e.message, ctx.deadline.left() <= 0, opts.timeout)
             finally:
                 with ctx.phase("cleanup"):
                     left = ctx.cleanups.run()
+                result.timings = {ph: result.timings[ph] for ph in PHASES if ph in result.timings}
                 if left:
                     note = "could not remove: " + "; ".join(left)
                     result.error = f"{result.error}; {note}" if result.error else note

@@ -75,7 +75,10 @@ def _reap(pid: int, block_for: float) -> int | None:
 def _remove(ctx: PathRun, argv0: list[str], cid: str, pid: list[int]) -> None:
     if ctx.result.exit_code is not None:
         return  # deleted already, on the way out of run()
-    ctx.exec([*argv0, "delete", "--force", cid], what=f"{ctx.result.path} delete", check=False)
+    r = ctx.exec([*argv0, "delete", "--force", cid], what=f"{ctx.result.path} delete",
+                 timeout=30, cleanup=True, check=False)
+    if r.returncode != 0 and "does not exist" not in r.stderr:
+        raise OcixError(f"{ctx.result.path} delete --force {cid}: {r.stderr.strip()}")
     if pid:
         with suppress(ChildProcessError):
             _reap(pid[0], 2.0)
@@ -116,7 +119,7 @@ def run(ctx: PathRun, runtime: str) -> None:
                             f"{err_path.read_text(errors='replace').strip()[-500:]}")
         state = json.loads(ctx.exec([*argv0, "state", cid], what=f"{runtime} state").stdout)
         pid.append(int(state["pid"]))
-        evidence.wait_held(pid[0], ctx.deadline)
+        evidence.wait_held(pid[0], ctx.name, ctx.deadline)
     evidence.read_into(r, pid[0])
     with ctx.phase("run"):
         evidence.release(pid[0], ctx.name, ctx.deadline)
