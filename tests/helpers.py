@@ -81,7 +81,8 @@ def remove_namespace(c: Connection, name: str) -> list[str]:
             attempt(f"container {ct.id}", containers.delete, ct.id)
         for lease in leases.list_leases(c):
             # A lease never outlives the command that took it: one left over is a leak.
-            leaks.append(f"lease {lease.id} {lease.labels} was left behind (removed now)")
+            leaks.append(f"lease {lease.id} {dict(sorted(lease.labels.items()))} was left behind "
+                         "(removed now)")
             attempt(f"lease {lease.id}", leases.delete, lease.id)
         for st in content.statuses(c):
             attempt(f"ingest {st.ref}", content.abort, st.ref)

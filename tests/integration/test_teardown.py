@@ -40,7 +40,7 @@ def test_a_clean_namespace_is_removed_without_a_word(scratch: Connection) -> Non
 def test_a_leftover_lease_is_reported_and_removed(scratch: Connection) -> None:
     lease = leases.create(scratch, "left-behind")
     assert remove_namespace(scratch, scratch.namespace) == [
-        f"lease left-behind {lease.labels} was left behind (removed now)"]
+        f"lease left-behind {dict(sorted(lease.labels.items()))} was left behind (removed now)"]
     assert scratch.namespace not in names(scratch)
 
 
