@@ -20,6 +20,12 @@ def json_option(fn: F) -> F:
                         help="Print JSON on stdout instead of a table.")(fn)
 
 
+def platform_option(fn: F) -> F:
+    """--platform: which manifest of an index to look at."""
+    return click.option("--platform", metavar="OS/ARCH[/VARIANT]",
+                        help="Which manifest of an index (default: this host's).")(fn)
+
+
 def to_jsonable(obj: Any) -> Any:
     import dataclasses
 
