@@ -16,7 +16,7 @@ import pytest
 
 from ocix.cri.client import CriClient
 from ocix.lab.state import LabState
-from tests.helpers import ctr, run_cli
+from tests.helpers import ctr, run_cli, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -52,16 +52,6 @@ def table(stdout: str) -> list[list[str]]:
     return [re.split(r" {2,}", ln.strip()) for ln in lines]
 
 
-def poll(what: str, fn: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def k8s_ids(lab: LabState, kind: str) -> set[str]:
     r = ctr(lab, K8S, kind, "ls", "-q")
     assert r.returncode == 0, r.stderr
@@ -93,7 +83,7 @@ def test_pod_and_container_through_the_cli_agree_with_the_cri_api(
         cid = cli(cri_env, "create", pod_id, str(ctr_file), str(pod_file)).stdout.strip()
         assert re.fullmatch(r"[0-9a-f]{64}", cid), cid
         assert cli(cri_env, "start", cid).stdout == cid + "\n"
-        status = poll("running", lambda: (s := cri.container_status(cid)).state == "running" and s)
+        status = wait_for("running", lambda: s if (s := cri.container_status(cid)).state == "running" else None)
 
         # pods: JSON is the API's item; the table row is crictl's columns for it.
         (api_pod,) = [p for p in cri.list_pod_sandboxes() if p.id == pod_id]
@@ -130,7 +120,7 @@ def test_pod_and_container_through_the_cli_agree_with_the_cri_api(
         assert (kv["ID"], kv["State"], kv["Log Path"]) == (cid, "Running", status.log_path)
 
         # logs: the lines of the CRI log file the API names, each on its own stream.
-        poll("two log lines", lambda: len(Path(status.log_path).read_text().splitlines()) >= 2)
+        wait_for("two log lines", lambda: len(Path(status.log_path).read_text().splitlines()) >= 2)
         records = [ln.split(" ", 3) for ln in Path(status.log_path).read_text().splitlines()]
         r = cli(cri_env, "logs", cid)
         assert r.stdout == "".join(t + "\n" for _, s, _, t in records if s == "stdout") == "out-line\n"
@@ -235,7 +225,7 @@ def test_a_crun_pod_runs_through_the_labs_crun_handler(
         assert json.loads(st.stdout)["status"] == "running"
         cid = cli(cri_env, "create", pod_id, str(ctr_file), str(pod_file)).stdout.strip()
         cli(cri_env, "start", cid)
-        poll("running", lambda: cri.container_status(cid).state == "running")
+        wait_for("running", lambda: cri.container_status(cid).state == "running")
         assert cli(cri_env, "exec", cid, "echo", "from-crun").stdout == "from-crun\n"
         assert cli(cri_env, "rmp", "-f", pod_id).stdout == f"Removed sandbox {pod_id}\n"
     finally:
@@ -252,7 +242,7 @@ def test_version_and_images_agree_with_the_api(cri_env: dict[str, str], cri: Cri
         "RuntimeApiVersion:  v1\n")
     # The cri plugin learns of images put into k8s.io (the lab's pause) from events, a bit later.
     pause = f"{busybox.rsplit('/', 2)[0]}/library/pause:3.6"
-    poll("the pause image in the CRI", lambda: cri.list_images(pause))
+    wait_for("the pause image in the CRI", lambda: cri.list_images(pause))
     listed = json.loads(cli(cri_env, "images", "--json").stdout)["images"]
     # containerd answers in no fixed order
     assert sorted(listed, key=lambda i: i["id"]) == sorted(
