@@ -7,7 +7,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from click.testing import CliRunner, Result
 
@@ -17,6 +17,9 @@ from ocix.lab.state import LabState
 
 if TYPE_CHECKING:
     from ocix.containerd.connection import Connection
+
+
+T = TypeVar("T")
 
 
 def run_cli(args: list[str], env: Mapping[str, str] | None = None, input: str | None = None) -> Result:
@@ -34,13 +37,15 @@ def ctr(lab: LabState, namespace: str, *args: str, timeout: float = 60
                           capture_output=True, text=True, check=False, timeout=timeout)
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0,
-             interval: float = 0.05) -> None:
-    """Poll `check` until it is true; AssertionError naming `what` after `timeout` seconds."""
+def wait_for(what: str, check: Callable[[], T | None], timeout: float = 30.0,
+             interval: float = 0.05) -> T:
+    """Poll `check` until it returns something true, and return that; AssertionError naming
+    `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        if check():
-            return
+        value = check()
+        if value:
+            return value
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(interval)

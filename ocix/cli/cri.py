@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 import click
 
@@ -23,6 +25,8 @@ from .cri_show import (
 )
 from .main import State, pass_state
 from .output import json_option, print_json, print_kv, print_table, write_all
+
+T = TypeVar("T")
 
 _label = click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
                       help="Only those with this label (repeatable).")
@@ -221,6 +225,18 @@ def ps(state: CriState, show_all: bool, container_id: str, name: str, pod_id: st
         print_table(CONTAINER_COLUMNS, container_rows(found, no_trunc), empty="no containers")
 
 
+def _show_statuses(statuses: list[T], pairs: Callable[[T], list[tuple[str, str]]],
+                   as_json: bool) -> None:
+    """inspect/inspectp: crictl's document with --json, else one key/value block each."""
+    if as_json:
+        print_json(status_document(statuses))
+        return
+    for n, s in enumerate(statuses):
+        if n:
+            click.echo()
+        print_kv(pairs(s))
+
+
 @cri.command()
 @click.argument("ids", nargs=-1, required=True)
 @json_option
@@ -233,14 +249,8 @@ def inspect(state: CriState, ids: tuple[str, ...], as_json: bool) -> None:
       ocix cri inspect CONTAINER_ID
       ocix cri inspect CONTAINER_ID --json | jq .info.pid
     """
-    statuses = [state.client().container_status(i, verbose=as_json) for i in ids]
-    if as_json:
-        print_json(status_document(statuses))
-        return
-    for n, s in enumerate(statuses):
-        if n:
-            click.echo()
-        print_kv(container_pairs(s))
+    _show_statuses([state.client().container_status(i, verbose=as_json) for i in ids],
+                   container_pairs, as_json)
 
 
 @cri.command()
@@ -255,14 +265,8 @@ def inspectp(state: CriState, ids: tuple[str, ...], as_json: bool) -> None:
       ocix cri inspectp POD_ID
       ocix cri inspectp POD_ID --json | jq .status.linux.namespaces
     """
-    statuses = [state.client().pod_status(i, verbose=as_json) for i in ids]
-    if as_json:
-        print_json(status_document(statuses))
-        return
-    for n, s in enumerate(statuses):
-        if n:
-            click.echo()
-        print_kv(pod_pairs(s))
+    _show_statuses([state.client().pod_status(i, verbose=as_json) for i in ids],
+                   pod_pairs, as_json)
 
 
 @cri.command()

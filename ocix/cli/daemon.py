@@ -6,7 +6,7 @@ import click
 
 from .. import __version__
 from .main import State, pass_state
-from .output import json_option, print_json, print_kv, print_table
+from .output import json_option, label_pairs, print_json, print_kv, print_table
 
 
 @click.command()
@@ -106,16 +106,6 @@ def namespaces_ls(state: State, quiet: bool, as_json: bool) -> None:
                     empty="no namespaces")
 
 
-def _labels(values: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for v in values:
-        key, sep, val = v.partition("=")
-        if not key or not sep:
-            raise click.BadParameter(f"{v!r} is not KEY=VALUE", param_hint="--label")
-        out[key] = val
-    return out
-
-
 @namespaces.command("create")
 @click.argument("name")
 @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Label to set (repeatable).")
@@ -131,7 +121,7 @@ def namespaces_create(state: State, name: str, labels: tuple[str, ...], as_json:
     """
     from ..containerd import namespaces as ns
 
-    created = ns.create(state.conn(), name, _labels(labels))
+    created = ns.create(state.conn(), name, label_pairs(labels))
     if as_json:
         print_json(created)
     else:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 
 from .main import State, pass_state
-from .output import human_size, json_option, print_json, print_kv, print_table, short_digest
+from .output import (
+    human_size,
+    json_option,
+    platform_option,
+    print_json,
+    print_kv,
+    print_table,
+    short_digest,
+)
 
 
 @click.command()
@@ -166,8 +174,7 @@ def images_rm(state: State, names: tuple[str, ...], sync: bool) -> None:
 
 @images.command("inspect")
 @click.argument("image")
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]",
-              help="Which manifest of an index (default: this host's).")
+@platform_option
 @click.option("--snapshotter", default="overlayfs", show_default=True,
               help="Snapshotter whose snapshots to look up.")
 @json_option
@@ -215,8 +222,7 @@ def images_inspect(state: State, image: str, platform: str | None, snapshotter: 
 
 @images.command("history")
 @click.argument("image")
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]",
-              help="Which manifest of an index (default: this host's).")
+@platform_option
 @json_option
 @pass_state
 def images_history(state: State, image: str, platform: str | None, as_json: bool) -> None:
@@ -246,8 +252,7 @@ def images_history(state: State, image: str, platform: str | None, as_json: bool
 @images.command("diff")
 @click.argument("a")
 @click.argument("b")
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]",
-              help="Which manifest of an index (default: this host's).")
+@platform_option
 @json_option
 @pass_state
 def images_diff(state: State, a: str, b: str, platform: str | None, as_json: bool) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .main import State, pass_state
-from .output import human_size, json_option, print_json, print_table, short_digest
+from .output import human_size, json_option, platform_option, print_json, print_table, short_digest
 
 LETTERS = {"added": "A", "changed": "C", "deleted": "D", "opaque": "O"}
 
@@ -18,8 +18,7 @@ LETTERS = {"added": "A", "changed": "C", "deleted": "D", "opaque": "O"}
 @click.option("--files", is_flag=True, help="List every path with its change kind.")
 @click.option("--layer", "layer", type=int, metavar="N",
               help="Only layer N (1 = the base layer); the layers below are still read.")
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]",
-              help="Which manifest of an index (default: this host's).")
+@platform_option
 @json_option
 @pass_state
 def layers(state: State, image: str, files: bool, layer: int | None, platform: str | None,

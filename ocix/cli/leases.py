@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .main import State, pass_state
-from .output import json_option, print_json, print_table
+from .output import json_option, label_pairs, print_json, print_table
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -80,12 +80,7 @@ def leases_create(state: State, lease_id: str | None, expire: str, labels: tuple
 
     from ..containerd import leases
 
-    pairs = {}
-    for item in labels:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--label")
-        pairs[key] = value
+    pairs = label_pairs(labels)
     seconds = _duration(expire)
     lease = leases.create(state.conn(), lease_id, labels=pairs, owned=False,
                           expire=timedelta(seconds=seconds) if seconds > 0 else None)

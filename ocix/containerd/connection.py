@@ -199,8 +199,8 @@ class Connection:
         return exc
 
 
-class BidiCall:
-    """A bidirectional stream: answers with errors mapped, one trace line when it ends."""
+class _TracedCall:
+    """A call in flight that emits its one trace line when it ends, however it ends."""
 
     def __init__(self, conn: Connection, call: Any, label: str, what: str, detail: str) -> None:
         self._conn = conn
@@ -209,9 +209,21 @@ class BidiCall:
         self._what = what
         self._detail = detail
         self._start = time.monotonic()
+        self._traced = False
+
+    def _trace(self, status: str, detail: str) -> None:
+        if not self._traced:
+            self._traced = True
+            trace.emit("grpc", self._label, time.monotonic() - self._start, status, detail)
+
+
+class BidiCall(_TracedCall):
+    """A bidirectional stream: answers with errors mapped, one trace line when it ends."""
+
+    def __init__(self, conn: Connection, call: Any, label: str, what: str, detail: str) -> None:
+        super().__init__(conn, call, label, what, detail)
         self._answers = 0
         self._status = "OK"
-        self._traced = False
 
     def __iter__(self) -> BidiCall:
         return self
@@ -230,50 +242,33 @@ class BidiCall:
     def cancel(self, note: str = "") -> None:
         """End the stream; `note` goes on the trace line (e.g. bytes sent)."""
         self._call.cancel()
-        if not self._traced:
-            self._traced = True
-            trace.emit("grpc", self._label, time.monotonic() - self._start, self._status,
-                       " ".join(x for x in (self._what, note, f"answers={self._answers}",
-                                            self._detail) if x))
+        self._trace(self._status, " ".join(x for x in (self._what, note, f"answers={self._answers}",
+                                                       self._detail) if x))
 
 
-class CallFuture:
+class CallFuture(_TracedCall):
     """A unary call in flight: result() maps its error and emits its trace line, once."""
 
-    def __init__(self, conn: Connection, future: Any, label: str, what: str, detail: str) -> None:
-        self._conn = conn
-        self._future = future
-        self._label = label
-        self._what = what
-        self._detail = detail
-        self._start = time.monotonic()
-        self._traced = False
-
     def done(self) -> bool:
-        return bool(self._future.done())
+        return bool(self._call.done())
 
     def result(self, timeout: float | None = None) -> Any:
         """The answer; TimeoutError if it has not come within `timeout` (the call goes on)."""
         import grpc
 
         try:
-            answer = self._future.result(timeout=timeout)
+            answer = self._call.result(timeout=timeout)
         except grpc.FutureTimeoutError:
             raise TimeoutError(self._what or self._label) from None
         except Exception as e:
-            self._trace(_status_name(e))
+            self._trace(_status_name(e), self._detail)
             raise self._conn.convert(e, self._what) from e
-        self._trace("OK")
+        self._trace("OK", self._detail)
         return answer
 
     def cancel(self) -> None:
-        if self._future.cancel():
-            self._trace("CANCELLED")
-
-    def _trace(self, status: str) -> None:
-        if not self._traced:
-            self._traced = True
-            trace.emit("grpc", self._label, time.monotonic() - self._start, status, self._detail)
+        if self._call.cancel():
+            self._trace("CANCELLED", self._detail)
 
 
 def _status_name(exc: Exception) -> str:

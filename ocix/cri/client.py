@@ -261,12 +261,6 @@ class CriClient:
                           "container", container_id, timeout=(timeout + 30.0) if timeout else None)
         return ExecResult(stdout=bytes(r.stdout), stderr=bytes(r.stderr), exit_code=r.exit_code)
 
-    def container_stats(self, container_id: str) -> ContainerStats:
-        r = self._call_id("runtime", "ContainerStats",
-                          self._pb.ContainerStatsRequest(container_id=container_id),
-                          "container", container_id)
-        return stats_from_pb(r.stats)
-
     def list_container_stats(self, *, container_id: str = "", pod_id: str = "",
                              labels: dict[str, str] | None = None) -> list[ContainerStats]:
         req = self._pb.ListContainerStatsRequest()

@@ -133,11 +133,11 @@ def created_by(config_doc: dict[str, Any], layers: int) -> list[str]:
 
 
 def _snapshot_usage(conn: Connection, key: str, snapshotter: str) -> int | None:
+    """Bytes of snapshot `key`, None when it does not exist (Usage says so itself: no Stat)."""
     try:
-        snapshots.stat(conn, key, snapshotter)
+        return snapshots.usage(conn, key, snapshotter).size
     except NotFoundError:
         return None
-    return snapshots.usage(conn, key, snapshotter).size
 
 
 def decompressed_blob(conn: Connection, desc: Descriptor) -> tuple[str, Iterator[bytes]]:

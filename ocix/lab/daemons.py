@@ -112,6 +112,24 @@ def stop(proc: Proc, timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
+def stop_strays(name: str, program: str, matches: Callable[[list[bytes]], bool]) -> list[int]:
+    """Stop every process whose argv[0] ends with `program` and whose argv `matches`; their pids.
+
+    For the children a daemon leaves behind when it goes (shims, conmon), found by command line."""
+    stopped = []
+    for pid_dir in Path("/proc").iterdir():
+        if not pid_dir.name.isdigit():
+            continue
+        try:
+            argv = (pid_dir / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(program.encode()) and matches(argv):
+            stop(Proc(name, int(pid_dir.name), [argv[0].decode()], ""), timeout=5)
+            stopped.append(int(pid_dir.name))
+    return stopped
+
+
 def tail(path: str, lines: int = 8) -> str:
     try:
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import OcixError
 from . import daemons, podmanlab
-from .state import LabState, Paths, Proc, lab_dir
+from .state import LabState, Paths, lab_dir
 
 Progress = Callable[[str], None]
 
@@ -263,15 +263,7 @@ def _remove_tasks(socket: str) -> None:
 
 def _kill_orphan_shims(socket: str) -> None:
     """Shims of this containerd outlive it; they carry `-address <socket>` on their command line."""
-    for pid_dir in Path("/proc").iterdir():
-        if not pid_dir.name.isdigit():
-            continue
-        try:
-            argv = (pid_dir / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"containerd-shim-runc-v2") and socket.encode() in argv:
-            daemons.stop(Proc("shim", int(pid_dir.name), [argv[0].decode()], ""), timeout=5)
+    daemons.stop_strays("shim", "containerd-shim-runc-v2", lambda argv: socket.encode() in argv)
 
 
 def mounts_under(root: Path) -> list[str]:

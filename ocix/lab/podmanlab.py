@@ -54,30 +54,20 @@ def remove(state: LabState) -> list[str]:
                 podman.run(*args, timeout=60)
             except OcixError as e:
                 problems.append(e.message)
-    problems += _kill_orphan_conmons(str(paths.dir))
-    problems += _kill_orphan_conmons(str(paths.run_root))
+    problems += _kill_orphan_conmons([str(paths.dir), str(paths.run_root)])
     remove_lab_config(Path(state.dir))
     state.podman = False
     return problems
 
 
-def _kill_orphan_conmons(marker: str) -> list[str]:
-    """conmon outlives a podman that failed; its command line names the lab's runroot."""
+def _kill_orphan_conmons(markers: list[str]) -> list[str]:
+    """conmon outlives a podman that failed; its command line names the lab's dir or runroot."""
     from . import daemons
-    from .state import Proc
 
-    left = []
-    for pid_dir in Path("/proc").iterdir():
-        if not pid_dir.name.isdigit():
-            continue
-        try:
-            argv = (pid_dir / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"conmon") and any(marker.encode() in a for a in argv):
-            daemons.stop(Proc("conmon", int(pid_dir.name), [argv[0].decode()], ""), timeout=5)
-            left.append(f"stopped a conmon left behind (pid {pid_dir.name})")
-    return left
+    wanted = [m.encode() for m in markers]
+    return [f"stopped a conmon left behind (pid {pid})"
+            for pid in daemons.stop_strays("conmon", "conmon",
+                                           lambda argv: any(m in a for a in argv for m in wanted))]
 
 
 def status(state: LabState) -> tuple[bool, str, str]:

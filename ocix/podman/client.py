@@ -72,10 +72,6 @@ class Podman:
             return cls.for_lab(lab)
         return cls()
 
-    @property
-    def is_lab(self) -> bool:
-        return self.paths is not None
-
     def global_flags(self) -> list[str]:
         p = self.paths
         if p is None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ocix.containerd.connection import Connection
+from ocix.cri.client import CriClient
 from ocix.lab import lab as labmod
 from ocix.lab.state import LabState
 from tests.helpers import remove_namespace
@@ -105,3 +106,11 @@ def ns(lab: LabState, namespace: str) -> str:
     finally:
         c.close()
     return namespace
+
+
+@pytest.fixture
+def cri(lab: LabState) -> Iterator[CriClient]:
+    """A CRI client on the lab's containerd (its CRI plugin serves the same socket)."""
+    c = CriClient(lab.containerd_socket, timeout=60.0)
+    yield c
+    c.close()

@@ -29,13 +29,6 @@ LABEL = "ocix.test/cri"
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
-@pytest.fixture
-def cri(lab: LabState) -> Iterator[CriClient]:
-    c = CriClient(lab.containerd_socket, timeout=60.0)
-    yield c
-    c.close()
-
-
 @pytest.fixture(scope="module")
 def busybox_k8s(lab: LabState) -> str:
     """busybox pulled by ocix (not by the CRI plugin) into k8s.io, where the CRI looks."""

@@ -9,7 +9,6 @@ import re
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 
 from ocix.cri.client import CriClient
 from ocix.lab.state import LabState
-from tests.helpers import ctr, run_cli
+from tests.helpers import ctr, run_cli, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -29,13 +28,6 @@ def cri_env(lab: LabState) -> dict[str, str]:
     # CONTAINERD_ADDRESS points nowhere: only CONTAINER_RUNTIME_ENDPOINT can make these work.
     return {"CONTAINER_RUNTIME_ENDPOINT": f"unix://{lab.containerd_socket}",
             "CONTAINERD_ADDRESS": "/nonexistent/containerd.sock"}
-
-
-@pytest.fixture
-def client(lab: LabState) -> Iterator[CriClient]:
-    c = CriClient(lab.containerd_socket, timeout=60.0)
-    yield c
-    c.close()
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +52,6 @@ def table(stdout: str) -> list[list[str]]:
     return [re.split(r" {2,}", ln.strip()) for ln in lines]
 
 
-def poll(what: str, fn: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def k8s_ids(lab: LabState, kind: str) -> set[str]:
     r = ctr(lab, K8S, kind, "ls", "-q")
     assert r.returncode == 0, r.stderr
@@ -92,7 +74,7 @@ def write_configs(tmp_path: Path, busybox: str, name: str) -> tuple[Path, Path]:
 
 
 def test_pod_and_container_through_the_cli_agree_with_the_cri_api(
-        lab: LabState, cri_env: dict[str, str], client: CriClient, busybox: str,
+        lab: LabState, cri_env: dict[str, str], cri: CriClient, busybox: str,
         tmp_path: Path) -> None:
     pod_file, ctr_file = write_configs(tmp_path, busybox, "ocix-cli-pod")
     pod_id = cli(cri_env, "runp", str(pod_file)).stdout.strip()
@@ -101,10 +83,10 @@ def test_pod_and_container_through_the_cli_agree_with_the_cri_api(
         cid = cli(cri_env, "create", pod_id, str(ctr_file), str(pod_file)).stdout.strip()
         assert re.fullmatch(r"[0-9a-f]{64}", cid), cid
         assert cli(cri_env, "start", cid).stdout == cid + "\n"
-        status = poll("running", lambda: (s := client.container_status(cid)).state == "running" and s)
+        status = wait_for("running", lambda: s if (s := cri.container_status(cid)).state == "running" else None)
 
         # pods: JSON is the API's item; the table row is crictl's columns for it.
-        (api_pod,) = [p for p in client.list_pod_sandboxes() if p.id == pod_id]
+        (api_pod,) = [p for p in cri.list_pod_sandboxes() if p.id == pod_id]
         items = json.loads(cli(cri_env, "pods", "--json").stdout)["items"]
         assert [i for i in items if i["id"] == pod_id] == [api_pod.api_json]
         assert api_pod.api_json["state"] == "SANDBOX_READY"
@@ -115,7 +97,7 @@ def test_pod_and_container_through_the_cli_agree_with_the_cri_api(
         assert cli(cri_env, "pods", "-q", "--label", "ocix.test=ocix-cli-pod").stdout == pod_id + "\n"
 
         # ps
-        (api_ctr,) = client.list_containers(pod_id=pod_id)
+        (api_ctr,) = cri.list_containers(pod_id=pod_id)
         listed = json.loads(cli(cri_env, "ps", "--json", "--pod", pod_id).stdout)["containers"]
         assert listed == [api_ctr.api_json]
         rows = table(cli(cri_env, "ps", "--pod", pod_id).stdout)
@@ -125,20 +107,20 @@ def test_pod_and_container_through_the_cli_agree_with_the_cri_api(
 
         # inspect / inspectp: the status message and the verbose info map.
         doc = json.loads(cli(cri_env, "inspect", cid, "--json").stdout)
-        api_status = client.container_status(cid, verbose=True)
+        api_status = cri.container_status(cid, verbose=True)
         assert doc["status"] == api_status.api_json
         assert doc["status"]["state"] == "CONTAINER_RUNNING" and doc["status"]["id"] == cid
         assert doc["info"]["sandboxID"] == pod_id and doc["info"]["pid"] > 0
         assert doc["status"]["logPath"] == status.log_path == str(tmp_path / "logs/worker/0.log")
         podc = json.loads(cli(cri_env, "inspectp", pod_id, "--json").stdout)
-        assert podc["status"] == client.pod_status(pod_id, verbose=True).api_json
+        assert podc["status"] == cri.pod_status(pod_id, verbose=True).api_json
         assert podc["status"]["linux"]["namespaces"]["options"]["network"] == "NODE"
         kv = dict(re.split(r" {2,}", ln, maxsplit=1) for ln in
                   cli(cri_env, "inspect", cid[:13]).stdout.splitlines())
         assert (kv["ID"], kv["State"], kv["Log Path"]) == (cid, "Running", status.log_path)
 
         # logs: the lines of the CRI log file the API names, each on its own stream.
-        poll("two log lines", lambda: len(Path(status.log_path).read_text().splitlines()) >= 2)
+        wait_for("two log lines", lambda: len(Path(status.log_path).read_text().splitlines()) >= 2)
         records = [ln.split(" ", 3) for ln in Path(status.log_path).read_text().splitlines()]
         r = cli(cri_env, "logs", cid)
         assert r.stdout == "".join(t + "\n" for _, s, _, t in records if s == "stdout") == "out-line\n"
@@ -149,7 +131,7 @@ def test_pod_and_container_through_the_cli_agree_with_the_cri_api(
         # exec: output and exit code, as ExecSync returns them.
         r = cli(cri_env, "exec", cid, "sh", "-c", "echo hi; echo e >&2; exit 7", code=7)
         assert (r.stdout, r.stderr) == ("hi\n", "e\n")
-        direct = client.exec_sync(cid, ["sh", "-c", "echo hi; echo e >&2; exit 7"])
+        direct = cri.exec_sync(cid, ["sh", "-c", "echo hi; echo e >&2; exit 7"])
         assert (direct.stdout, direct.stderr, direct.exit_code) == (b"hi\n", b"e\n", 7)
         assert cli(cri_env, "exec", cid, "cat", "/proc/1/cmdline").stdout == "sleep\x00600\x00"
 
@@ -168,22 +150,22 @@ def test_pod_and_container_through_the_cli_agree_with_the_cri_api(
         assert r.stderr.splitlines() == [f"Error: container {cid} is running",
                                          "Hint: stop it first, or pass --force"]
         assert cli(cri_env, "stop", cid).stdout == cid + "\n"
-        assert client.container_status(cid).state == "exited"
+        assert cri.container_status(cid).state == "exited"
         assert cli(cri_env, "rm", cid).stdout == cid + "\n"
         assert cli(cri_env, "stopp", pod_id).stdout == f"Stopped sandbox {pod_id}\n"
-        assert client.pod_status(pod_id).state == "notready"
+        assert cri.pod_status(pod_id).state == "notready"
         assert cli(cri_env, "rmp", pod_id).stdout == f"Removed sandbox {pod_id}\n"
     finally:
-        leftovers = _cleanup(client, pod_id)
+        leftovers = _cleanup(cri, pod_id)
     assert not leftovers, f"teardown could not remove: {leftovers}"
-    assert pod_id not in {p.id for p in client.list_pod_sandboxes()}
-    assert cid not in {c.id for c in client.list_containers()}
+    assert pod_id not in {p.id for p in cri.list_pod_sandboxes()}
+    assert cid not in {c.id for c in cri.list_containers()}
     assert not {pod_id, cid} & k8s_ids(lab, "containers")
     assert not {pod_id, cid} & k8s_ids(lab, "tasks")
 
 
 def test_force_removes_a_running_container_and_a_ready_pod(
-        lab: LabState, cri_env: dict[str, str], client: CriClient, busybox: str,
+        lab: LabState, cri_env: dict[str, str], cri: CriClient, busybox: str,
         tmp_path: Path) -> None:
     pod_file, ctr_file = write_configs(tmp_path, busybox, "ocix-cli-force")
     pod_id = cli(cri_env, "runp", str(pod_file)).stdout.strip()
@@ -195,13 +177,13 @@ def test_force_removes_a_running_container_and_a_ready_pod(
         assert r.stderr.splitlines()[0] == f"Error: pod {pod_id} is ready (running)"
         assert cli(cri_env, "rmp", "-f", pod_id).stdout == f"Removed sandbox {pod_id}\n"
     finally:
-        leftovers = _cleanup(client, pod_id)
+        leftovers = _cleanup(cri, pod_id)
     assert not leftovers, f"teardown could not remove: {leftovers}"
     assert not {pod_id, cid} & (k8s_ids(lab, "containers") | k8s_ids(lab, "tasks"))
 
 
 def test_logs_follow_ends_when_the_container_exits(
-        cri_env: dict[str, str], client: CriClient, busybox: str, tmp_path: Path) -> None:
+        cri_env: dict[str, str], cri: CriClient, busybox: str, tmp_path: Path) -> None:
     pod_file, ctr_file = write_configs(tmp_path, busybox, "ocix-cli-follow")
     config = json.loads(ctr_file.read_text())
     config["command"] = ["sh", "-c", "for i in 1 2 3; do echo n$i; sleep 0.3; done; echo bye >&2"]
@@ -214,14 +196,14 @@ def test_logs_follow_ends_when_the_container_exits(
         r = cli(cri_env, "logs", "-f", cid)
         assert (r.stdout, r.stderr) == ("n1\nn2\nn3\n", "bye\n")
         assert time.monotonic() - started < 20
-        assert client.container_status(cid).state == "exited"
+        assert cri.container_status(cid).state == "exited"
     finally:
-        leftovers = _cleanup(client, pod_id)
+        leftovers = _cleanup(cri, pod_id)
     assert not leftovers, f"teardown could not remove: {leftovers}"
 
 
 def test_a_crun_pod_runs_through_the_labs_crun_handler(
-        lab: LabState, cri_env: dict[str, str], client: CriClient, busybox: str,
+        lab: LabState, cri_env: dict[str, str], cri: CriClient, busybox: str,
         tmp_path: Path) -> None:
     """`cri runp --runtime crun` (its --help example): on a hybrid cgroup host the handler
     calls the wrapper, since crun itself refuses that host."""
@@ -243,31 +225,31 @@ def test_a_crun_pod_runs_through_the_labs_crun_handler(
         assert json.loads(st.stdout)["status"] == "running"
         cid = cli(cri_env, "create", pod_id, str(ctr_file), str(pod_file)).stdout.strip()
         cli(cri_env, "start", cid)
-        poll("running", lambda: client.container_status(cid).state == "running")
+        wait_for("running", lambda: cri.container_status(cid).state == "running")
         assert cli(cri_env, "exec", cid, "echo", "from-crun").stdout == "from-crun\n"
         assert cli(cri_env, "rmp", "-f", pod_id).stdout == f"Removed sandbox {pod_id}\n"
     finally:
-        leftovers = _cleanup(client, pod_id)
+        leftovers = _cleanup(cri, pod_id)
     assert not leftovers, f"teardown could not remove: {leftovers}"
-    assert pod_id not in {p.id for p in client.list_pod_sandboxes()}
+    assert pod_id not in {p.id for p in cri.list_pod_sandboxes()}
 
 
-def test_version_and_images_agree_with_the_api(cri_env: dict[str, str], client: CriClient,
+def test_version_and_images_agree_with_the_api(cri_env: dict[str, str], cri: CriClient,
                                                busybox: str) -> None:
-    v = client.version()
+    v = cri.version()
     assert cli(cri_env, "version").stdout == (
         f"Version:  {v.version}\nRuntimeName:  containerd\nRuntimeVersion:  {v.runtime_version}\n"
         "RuntimeApiVersion:  v1\n")
     # The cri plugin learns of images put into k8s.io (the lab's pause) from events, a bit later.
     pause = f"{busybox.rsplit('/', 2)[0]}/library/pause:3.6"
-    poll("the pause image in the CRI", lambda: client.list_images(pause))
+    wait_for("the pause image in the CRI", lambda: cri.list_images(pause))
     listed = json.loads(cli(cri_env, "images", "--json").stdout)["images"]
     # containerd answers in no fixed order
     assert sorted(listed, key=lambda i: i["id"]) == sorted(
-        (i.api_json for i in client.list_images()), key=lambda i: i["id"])
+        (i.api_json for i in cri.list_images()), key=lambda i: i["id"])
     assert {busybox, pause} <= {
         t for i in listed for t in i["repoTags"]}
-    (img,) = client.list_images(busybox)
+    (img,) = cri.list_images(busybox)
     assert cli(cri_env, "images", "-q", busybox).stdout == img.id + "\n"
     traced = run_cli(["--trace", "cri", "version"], env=cri_env)
     assert re.search(r"^\[trace .*\] grpc cri\.runtime\.Version -> OK \(", traced.stderr, re.M), \
@@ -277,17 +259,17 @@ def test_version_and_images_agree_with_the_api(cri_env: dict[str, str], client: 
     assert info["config"]["sandboxImage"].endswith("/library/pause:3.6")
 
 
-def test_pull_and_rmi(lab: LabState, cri_env: dict[str, str], client: CriClient) -> None:
+def test_pull_and_rmi(lab: LabState, cri_env: dict[str, str], cri: CriClient) -> None:
     ref = f"{lab.registry}/library/multiarch:latest"
     image_id = cli(cri_env, "pull", ref).stdout.removeprefix("Image is up to date for ").strip()
     try:
-        assert [i.id for i in client.list_images(ref)] == [image_id]
+        assert [i.id for i in cri.list_images(ref)] == [image_id]
         assert cli(cri_env, "images", "-q", ref).stdout == image_id + "\n"
         assert cli(cri_env, "rmi", ref).stdout == f"Deleted: {ref}\n"
     finally:
-        if client.image_status(ref) is not None:
-            client.remove_image(ref)
-    assert client.list_images(ref) == []
+        if cri.image_status(ref) is not None:
+            cri.remove_image(ref)
+    assert cri.list_images(ref) == []
     r = cli(cri_env, "rmi", ref, code=1)
     assert r.stderr.splitlines() == [f"Error: no image {ref} in the runtime",
                                      "Hint: list them with `ocix cri images`"]
@@ -318,28 +300,28 @@ def test_unknown_ids_are_one_clear_line_and_exit_1(cri_env: dict[str, str], args
 
 
 def test_a_pod_network_without_cni_is_refused_before_anything_is_made(
-        cri_env: dict[str, str], client: CriClient, tmp_path: Path) -> None:
+        cri_env: dict[str, str], cri: CriClient, tmp_path: Path) -> None:
     f = tmp_path / "pod.json"
     f.write_text(json.dumps({"metadata": {"name": "ocix-cli-podnet", "uid": "u", "namespace": "x"}}))
-    before = {p.id for p in client.list_pod_sandboxes()}
+    before = {p.id for p in cri.list_pod_sandboxes()}
     r = cli(cri_env, "runp", str(f), code=1)
     first, hint = r.stderr.splitlines()
     assert first.startswith("Error: pod ocix-cli-podnet asks for a pod network, but the runtime's "
                             "network is not ready (NetworkPluginNotReady: "), first
     assert hint.startswith("Hint: this runtime has no pod network (CNI); for a host-network pod")
-    assert {p.id for p in client.list_pod_sandboxes()} == before
+    assert {p.id for p in cri.list_pod_sandboxes()} == before
 
 
-def _cleanup(client: CriClient, pod_id: str) -> list[str]:
+def _cleanup(cri: CriClient, pod_id: str) -> list[str]:
     """Remove what a test left of its pod; return what could not be removed."""
     failed = []
-    if pod_id in {p.id for p in client.list_pod_sandboxes()}:
-        for c in client.list_containers(pod_id=pod_id):
+    if pod_id in {p.id for p in cri.list_pod_sandboxes()}:
+        for c in cri.list_containers(pod_id=pod_id):
             try:
-                client.remove_container(c.id)
+                cri.remove_container(c.id)
             except Exception as e:  # report, keep going
                 failed.append(f"container {c.id}: {e}")
-        for step in (client.stop_pod, client.remove_pod):
+        for step in (cri.stop_pod, cri.remove_pod):
             try:
                 step(pod_id)
             except Exception as e:

@@ -12,17 +12,7 @@ from ocix import trace
 from ocix.containerd import tasks
 from ocix.containerd.connection import Connection
 from ocix.errors import ConflictError, NotFoundError
-
-
-class FakeRpcError(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        self._code, self._details = code, details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
+from tests.fakes import FakeRpcError
 
 
 class FakeFuture:

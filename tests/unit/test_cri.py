@@ -31,6 +31,7 @@ from ocix.cri.types import Container, ContainerStats, Image, PodSandbox, Runtime
 from ocix.errors import NotFoundError, UsageError
 from ocix.jobs import cri_ops
 from ocix.jobs.cri_config import container_config, load_pod_config, pod_config
+from tests.fakes import FakeRpcError
 from tests.helpers import run_cli
 
 NOW = 1_700_000_000.0
@@ -372,20 +373,12 @@ def test_unreachable_endpoints_are_exit_2_with_a_hint(tmp_path: Path) -> None:
     assert hint.startswith("Hint: pass --cri-address")
 
 
-class _Unavailable(grpc.RpcError):
-    def code(self) -> grpc.StatusCode:
-        return grpc.StatusCode.NOT_FOUND
-
-    def details(self) -> str:
-        return 'container "x" not found'
-
-
 class _Stub:
     def Ok(self, request: Any, metadata: Any, timeout: Any) -> tuple[Any, Any, Any]:
         return request, metadata, timeout
 
     def Missing(self, request: Any, metadata: Any, timeout: Any) -> None:
-        raise _Unavailable()
+        raise FakeRpcError(grpc.StatusCode.NOT_FOUND, 'container "x" not found')
 
 
 def test_connection_call_maps_errors_and_traces_once_per_call() -> None:

@@ -18,17 +18,7 @@ from ocix.errors import (
     from_grpc,
     from_http,
 )
-
-
-class FakeRpcError(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        self._code, self._details = code, details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
+from tests.fakes import FakeRpcError
 
 
 def test_grpc_codes_map_and_keep_details() -> None:

@@ -89,17 +89,14 @@ def run(ctx: PathRun) -> None:
         dc.call(f"POST /containers/{cid[:12]}/start", dc.api.start, cid)
         dc.call("GET /containers/json", dc.api.containers, all=True, filters={"id": cid})
         info = dc.call(f"GET /containers/{cid[:12]}/json", dc.api.inspect_container, cid)
-        pid = int((info.get("State") or {}).get("Pid") or 0)
-        if pid <= 0:
-            raise OcixError(f"docker container {name} is not running: "
-                            f"{(info.get('State') or {}).get('Error') or 'no pid'}")
+        pid = evidence.inspect_pid(info, f"docker container {name}")
         evidence.wait_held(pid, ctx.name, ctx.deadline)
     evidence.read_into(r, pid)
     shim = r.parent.name if r.parent else "containerd-shim"
     r.chain = [f"docker API {v.api_version}", f"dockerd {v.version}",
                f"containerd {comps.get('containerd', '?')}", shim,
                f"runc {comps.get('runc', '?')}"]
-    r.rootfs = ((info.get("GraphDriver") or {}).get("Data") or {}).get("MergedDir")
+    r.rootfs = evidence.inspect_rootfs(info)
     with ctx.phase("run"):
         evidence.release(pid, ctx.name, ctx.deadline)
         status = dc.call(f"POST /containers/{cid[:12]}/wait", dc.api.wait, cid,

@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from ...errors import OcixError
 from ...kernel.proc import PROC, ProcessNotFoundError
@@ -143,3 +144,19 @@ def read_into(result: PathResult, pid: int) -> None:
     result.no_new_privs = view.no_new_privs
     result.seccomp = view.seccomp_mode
     result.parent = parent_of(pid)
+
+
+def inspect_pid(info: dict[str, Any], what: str) -> int:
+    """The init pid in a container inspect document (docker's and podman's agree); an error
+    naming `what` when it is not running."""
+    state = info.get("State") or {}
+    pid = int(state.get("Pid") or 0)
+    if pid <= 0:
+        raise OcixError(f"{what} is not running: {state.get('Error') or 'no pid'}")
+    return pid
+
+
+def inspect_rootfs(info: dict[str, Any]) -> str | None:
+    """The overlay's merged dir in a container inspect document, when the driver names one."""
+    rootfs: str | None = ((info.get("GraphDriver") or {}).get("Data") or {}).get("MergedDir")
+    return rootfs

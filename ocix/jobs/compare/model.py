@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,7 +133,3 @@ def final_argv(config: dict[str, Any], command: list[str]) -> list[str]:
 def hold_argv(name: str, argv: list[str]) -> list[str]:
     """The container's first argv: the hold script, `name` as its $0, then the user's argv."""
     return [HOLD_SHELL, "-c", HOLD_SCRIPT, name, *argv]
-
-
-def show_argv(argv: list[str]) -> str:
-    return shlex.join(argv)

@@ -69,15 +69,12 @@ def run(ctx: PathRun) -> None:
     with ctx.phase("start"):
         call("start", name)
         info = json.loads(call("inspect", "--type", "container", name))[0]
-        pid = int((info.get("State") or {}).get("Pid") or 0)
-        if pid <= 0:
-            raise OcixError(f"podman container {name} is not running: "
-                            f"{(info.get('State') or {}).get('Error') or 'no pid'}")
+        pid = evidence.inspect_pid(info, f"podman container {name}")
         evidence.wait_held(pid, ctx.name, ctx.deadline)
     evidence.read_into(r, pid)
     r.chain = [f"podman {v.version}", f"conmon {v.conmon_version}",
                f"{v.runtime} {v.runtime_version}"]
-    r.rootfs = ((info.get("GraphDriver") or {}).get("Data") or {}).get("MergedDir")
+    r.rootfs = evidence.inspect_rootfs(info)
     with ctx.phase("run"):
         evidence.release(pid, name, ctx.deadline)
         code = call("wait", name).strip()
