@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from ...kernel.userns import CAPS_STAY_INSIDE
 from .model import NAMESPACE_TYPES, PathResult
 
 _SHIM = ("docker", "containerd", "cri")
@@ -34,10 +35,7 @@ ROW_WHY: dict[str, str] = {
     "none), podman /libpod_parent, a bundle the cgroupsPath ocix wrote (/ocix-bundle), and a rootless "
     "container on cgroup v1 none (its unprivileged user cannot make one, so it stays in the "
     "cgroup its daemon or conmon was started in).",
-    "namespaces.user": "a rootless path's container has a user namespace of its own whose uid 0 "
-    "is the unprivileged lab user on the host (see uid_map), so its CapEff, full as it looks, "
-    "counts only over what that namespace owns, while host files, devices and other users' "
-    "processes belong to the host's user namespace, where the container holds no capability.",
+    "namespaces.user": CAPS_STAY_INSIDE,
     "rootfs.store": "each stack keeps the root filesystem in its own store: dockerd's overlay2 "
     "dir, containerd's overlayfs snapshots (shared by the CRI), the bundle's copied rootfs, "
     "containers/storage's overlay dir.",
