@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import select
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -136,3 +139,38 @@ def test_without_the_rootless_part_the_paths_say_how_to_start_it(tmp_path: Path)
     assert skipped["podman-rootless"] == f"the lab has no rootless podman ({START})"
     assert skipped["docker-rootless"] == f"the lab has no rootless dockerd ({START})"
     assert r.returncode == 1  # no path ran
+
+
+@pytest.mark.parametrize("marker", [("exec podman start", "podman-rootless"),
+                                    ("docker POST /containers/", "/start")])
+def test_ctrl_c_in_a_rootless_path_leaves_nothing(lab_root: Path, marker: tuple[str, str]) -> None:
+    """SIGINT once the rootless container exists: its cleanup runs, exit 130."""
+    rs = RootlessState.load(lab_root)
+    assert rs is not None
+    if marker[0].startswith("docker") and not rs.docker_socket:
+        pytest.skip(f"no rootless dockerd here: {rs.dockerd_error}")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CONTAINERS_", "DOCKER_", "CONTAINERD_"))}
+    p = subprocess.Popen([sys.executable, "-m", "ocix", "--trace", "compare", "--rootless",
+                          "--path", "podman", "busybox", "--", "sleep", "2"],
+                         env={**env, "OCIX_LAB_DIR": str(lab_root)}, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    assert p.stderr is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + 120
+
+    def hit() -> bool:
+        return any(all(m in s for m in marker) for s in seen)
+
+    while time.monotonic() < deadline and not hit():
+        if select.select([p.stderr], [], [], 1)[0]:
+            line = p.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+    assert hit(), seen[-5:]
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err[-2000:]
+    assert err.splitlines()[-1] == "Interrupted."
+    assert _leftovers(lab_root) == []
