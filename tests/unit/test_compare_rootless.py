@@ -171,3 +171,17 @@ def test_cli_passes_rootless_and_shows_the_uid_map(monkeypatch: pytest.MonkeyPat
     doc = json.loads(r.stdout)
     assert doc["paths"][1]["user_namespace"] == {"inode": 4026532020, "isolated": True}
     assert doc["paths"][1]["uid_map"] == LAB_MAP
+
+
+def test_a_rootful_limit_outnumbered_by_rootless_paths_gets_the_rootless_reason() -> None:
+    # --memory 64m: docker sets it, the two rootless containers (cgroup v1) have no cgroup.
+    docker = ran("docker", caps=DOCKER_CAPS, parent="shim", userns=False, pid=1)
+    assert docker.cgroup is not None
+    docker.cgroup = Cgroup(docker.cgroup.path, 64 << 20, None, None, 100000)
+    rows = {d.row: d for d in differences([
+        docker, ran("podman-rootless", caps=DOCKER_CAPS, parent="shim", userns=True, pid=2),
+        ran("docker-rootless", caps=DOCKER_CAPS, parent="shim", userns=True, pid=3)])}
+    mem = rows["cgroup.memory_limit"]
+    assert mem.odd == ["docker"]
+    assert mem.why == WHY[("cgroup.memory_limit", "podman-rootless")]
+    assert mem.why.startswith("a rootless container on cgroup v1 gets no cgroup of its own")

@@ -148,11 +148,15 @@ def _uid_map_detail(results: dict[str, PathResult], order: list[str]) -> str:
     return "uid_map: " + "; ".join(f"{p} {shown(results[p])}" for p in order)
 
 
-def why_for(row: str, odd: list[str]) -> str:
+def why_for(row: str, odd: list[str], rest: tuple[str, ...] = ()) -> str:
+    """The reason for `row`: of the odd paths, else of a rootless path in the majority (when
+    the rootless paths outnumber the rootful ones, the rootful path is the exception)."""
     if row in ROW_WHY:
         return ROW_WHY[row]
     sentences: list[str] = []
-    for p in odd:
+    for p in [*odd, *(p for p in rest if p.endswith("-rootless"))]:
+        if sentences and p not in odd:
+            break
         s = WHY.get((row, p))
         if s and s not in sentences:
             sentences.append(s)
@@ -185,5 +189,6 @@ def differences(results: list[PathResult]) -> list[Difference]:
             detail = _cap_detail(by_path, odd, groups[major][0])
         elif row == "namespaces.user":
             detail = _uid_map_detail(by_path, order)
-        out.append(Difference(row, values, why_for(row, odd), detail, odd))
+        rest = tuple(p for p in order if p in values and p not in odd)
+        out.append(Difference(row, values, why_for(row, odd, rest), detail, odd))
     return out
