@@ -28,14 +28,16 @@ if TYPE_CHECKING:
 @click.option("--env", "-e", multiple=True, metavar="KEY=VALUE", help="Set an environment variable.")
 @click.option("--path", "paths", multiple=True, type=click.Choice(PATH_NAMES),
               help="Only these paths (repeatable); default: all six.")
+@click.option("--rootless", is_flag=True,
+              help="Also run podman-rootless and docker-rootless (`ocix lab up --with-rootless`).")
 @click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
               metavar="SECONDS", help="Time budget of each path, image pull included.")
 @json_option
 @pass_state
 def compare(state: State, image: str, command: tuple[str, ...], cap_drop: tuple[str, ...],
             cap_add: tuple[str, ...], memory: str | None, pids_limit: int | None,
-            user: str | None, env: tuple[str, ...], paths: tuple[str, ...], timeout: float,
-            as_json: bool) -> None:
+            user: str | None, env: tuple[str, ...], paths: tuple[str, ...], rootless: bool,
+            timeout: float, as_json: bool) -> None:
     """Run COMMAND through docker, containerd, runc, crun, CRI and podman, and compare them.
 
     Each available path runs the same command in IMAGE with the same flags: the Docker Engine
@@ -44,7 +46,9 @@ def compare(state: State, image: str, command: tuple[str, ...], cap_drop: tuple[
     read from /proc while the container's init is held: namespaces, cgroup limits,
     capabilities, no_new_privs, seccomp, the init's parent. Then come the rows where the
     paths disagree, each with why. A missing daemon is skipped with its reason; everything
-    a path made is removed, also on failure or Ctrl-C.
+    a path made is removed, also on failure or Ctrl-C. With --rootless, the rootless lab's
+    podman and dockerd run it too, as an unprivileged user: their containers show a user
+    namespace of their own and a uid_map that makes uid 0 inside a plain user outside.
 
     \b
     Examples:
@@ -53,6 +57,7 @@ def compare(state: State, image: str, command: tuple[str, ...], cap_drop: tuple[
       ocix compare --cap-drop ALL busybox -- true
       ocix compare --memory 64m --pids-limit 50 --path docker --path podman busybox -- true
       ocix compare --json busybox -- id | jq '.paths[] | {path, cap_eff}'
+      ocix compare --rootless --path podman busybox -- cat /proc/self/uid_map
     """
     from ..jobs.compare.model import CompareOptions, Endpoints
     from ..jobs.compare.run import compare as run_compare
@@ -63,7 +68,7 @@ def compare(state: State, image: str, command: tuple[str, ...], cap_drop: tuple[
     opts = CompareOptions(image=image, command=argv, cap_add=list(cap_add),
                           cap_drop=list(cap_drop), memory=parse_bytes(memory) if memory else None,
                           pids_limit=pids_limit, user=user, env=list(env), paths=list(paths),
-                          timeout=timeout)
+                          timeout=timeout, rootless=rootless)
     endpoints = Endpoints.from_env(state.address, state.namespace)
     tty = sys.stderr.isatty() and not as_json
 
@@ -126,6 +131,8 @@ def _rows(r: PathResult) -> dict[str, str]:
         if ns is not None:
             state = {True: "isolated", False: "shared", None: "?"}[ns.isolated]
             rows[f"ns {t}"] = f"{state} {ns.inode or ''}".strip()
+    if r.uid_map:
+        rows["uid_map"] = "\n".join(r.uid_map)
     if r.cgroup:
         c = r.cgroup
         rows["cgroup"] = c.path

@@ -26,7 +26,8 @@ def info(state: State, docker_host: str | None, as_json: bool) -> None:
     (containerd, its CRI plugin, CRI-O's standard socket, dockerd, podman) is asked through
     its own API, with the process listening on it; then runc and crun, the cgroup layout
     (v1, v2 or hybrid), and seccomp and AppArmor support. A daemon that is missing or does
-    not answer is shown with the reason; it never fails the command.
+    not answer is shown with the reason; it never fails the command. The rootless lab's podman
+    and dockerd (`ocix lab up --with-rootless`) are shown with their user namespace and uid_map.
 
     \b
     Examples:
@@ -34,6 +35,7 @@ def info(state: State, docker_host: str | None, as_json: bool) -> None:
       ocix info --json | jq -r '.cgroup.mode'
       ocix info --json | jq '.daemons[] | select(.name=="docker") | .storage'
       ocix -a /run/containerd/containerd.sock info   # the system containerd
+      ocix info --json | jq '.daemons[] | select(.user_namespace) | {name, user_namespace}'
     """
     from ..jobs.hostinfo import host_info
 
@@ -65,9 +67,28 @@ def _render(h: HostInfo) -> None:
     click.echo()
     print_table(["DAEMON", "ADDRESS", "STATE", "VERSION", "RUNS ON", "STORAGE", "ROOTLESS",
                  "PID", "NOTE"], [_row(d) for d in h.daemons])
+    _render_userns(h.daemons)
     click.echo()
     print_table(["RUNTIME", "PATH", "VERSION", "NOTE"],
                 [[r.name, r.path or "-", r.version or "-", r.note] for r in h.runtimes])
+
+
+def _render_userns(daemons: list[Daemon]) -> None:
+    """The rootless daemons' user namespaces, with why their capabilities stay inside."""
+    held = [d for d in daemons if d.user_namespace is not None]
+    if not held:
+        return
+    click.echo()
+    rows, why = [], ""
+    for d in held:
+        u = d.user_namespace
+        assert u is not None
+        state = {True: "isolated", False: "shared with the host", None: "?"}[u.isolated]
+        rows.append([d.name, f"{u.process} ({u.pid})", f"{state} {u.inode or ''}".strip(),
+                     " / ".join(u.uid_map) or "-"])
+        why = u.why
+    print_table(["ROOTLESS DAEMON", "HELD BY", "USER NAMESPACE", "UID_MAP"], rows)
+    click.echo(why)
 
 
 def _row(d: Daemon) -> list[object]:

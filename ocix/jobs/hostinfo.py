@@ -20,10 +20,24 @@ from functools import partial
 
 from ..errors import OcixError
 from ..kernel.host import CgroupLayout, Lsm, Seccomp, cgroup_layout, lsm, seccomp, socket_owner
+from ..kernel.userns import CAPS_STAY_INSIDE
 
 CRIO_SOCKET = "/var/run/crio/crio.sock"  # CRI-O's standard endpoint
 SNAPSHOTTER_TYPE = "io.containerd.snapshotter.v1"
 TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class DaemonUserns:
+    """The user namespace a rootless daemon's containers live under, read from the process
+    that holds it (podman's pause process, the dockerd inside rootlesskit)."""
+
+    pid: int
+    process: str  # its program's base name: catatonit, dockerd
+    isolated: bool | None  # against this ocix process's (the host's) user namespace
+    inode: int | None
+    uid_map: list[str]  # /proc/PID/uid_map lines
+    why: str = CAPS_STAY_INSIDE[0].upper() + CAPS_STAY_INSIDE[1:]
 
 
 @dataclass
@@ -43,6 +57,7 @@ class Daemon:
     pid: int | None = None
     command: str = ""
     note: str = ""
+    user_namespace: DaemonUserns | None = None  # the rootless lab's daemons only
 
 
 @dataclass(frozen=True)
@@ -80,10 +95,13 @@ def host_info(containerd_address: str | None = None, docker_socket: str | None =
             probes.append(partial(docker_probe, url))
     probes.append(podman_probe)
     layout = cgroup_layout()
-    with ThreadPoolExecutor(max_workers=len(probes) + 2) as pool:
+    from .rootlessinfo import rootless_daemons
+
+    with ThreadPoolExecutor(max_workers=len(probes) + 3) as pool:
         futures = [pool.submit(p) for p in probes]
         runtimes = pool.submit(runtime_binaries, layout)
-        daemons = [f.result() for f in futures]
+        rootless = pool.submit(rootless_daemons, os.environ.get("OCIX_LAB_DIR"))
+        daemons = [f.result() for f in futures] + rootless.result()
         return HostInfo(kernel=os.uname().release, cgroup=layout, seccomp=seccomp(), lsm=lsm(),
                         runtimes=runtimes.result(), daemons=daemons)
 

@@ -7,6 +7,14 @@ from dataclasses import dataclass
 
 from .proc import IdMapping, NamespaceInfo, is_identity_map
 
+# Why a rootless container's full-looking CapEff gives no power outside: said once, shown by
+# `ocix compare --rootless` (its differences) and `ocix info` (docs/rootless.md).
+CAPS_STAY_INSIDE = (
+    "a rootless container has a user namespace of its own whose uid 0 is the unprivileged lab "
+    "user on the host (see uid_map), so its CapEff, full as it looks, counts only over what "
+    "that namespace owns, while host files, devices and other users' processes belong to the "
+    "host's user namespace, where the container holds no capability.")
+
 
 @dataclass(frozen=True)
 class UserNamespace:

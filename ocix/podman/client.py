@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,13 @@ class Podman:
 
     RUN_DEFAULTS = RUN_DEFAULTS
 
-    def __init__(self, paths: PodmanPaths | None = None, binary: str | None = None) -> None:
+    def __init__(self, paths: PodmanPaths | None = None, binary: str | None = None,
+                 argv_builder: Callable[..., list[str]] | None = None) -> None:
         self.paths = paths  # None: the system podman with its default configuration
         self.binary = binary or shutil.which("podman") or "podman"
+        # The whole argv for `podman ARGS` when podman runs another way (as the rootless lab
+        # user, through runuser, with that user's own storage flags).
+        self.argv_builder = argv_builder
 
     @classmethod
     def for_lab(cls, lab_dir: str | os.PathLike[str]) -> Podman:
@@ -82,6 +87,8 @@ class Podman:
                 "--network-config-dir", str(p.network_dir), "--events-backend", "file"]
 
     def argv(self, *args: str) -> list[str]:
+        if self.argv_builder is not None:
+            return self.argv_builder(*args)
         return [self.binary, *self.global_flags(), *args]
 
     def env(self) -> dict[str, str]:
@@ -93,6 +100,13 @@ class Podman:
                 "CONTAINERS_STORAGE_CONF": str(p.storage_conf),
                 "CONTAINERS_REGISTRIES_CONF": str(p.registries_conf)}
 
+    def process_env(self) -> dict[str, str]:
+        """The environment of a podman process. With an argv_builder the lab's CONTAINERS_*
+        variables are left out: that podman (another user's) must not read root's config."""
+        if self.argv_builder is not None:
+            return {k: v for k, v in os.environ.items() if not k.startswith("CONTAINERS_")}
+        return {**os.environ, **self.env()}
+
     def run(self, *args: str, timeout: float = 60, input: bytes | None = None,
             check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run `podman ARGS`; with check, a non-zero exit raises with podman's stderr."""
@@ -102,7 +116,7 @@ class Podman:
         status = "ERR"
         try:
             raw = subprocess.run(argv, input=input, capture_output=True, timeout=timeout,
-                                 env={**os.environ, **self.env()},
+                                 env=self.process_env(),
                                  stdin=None if input is not None else subprocess.DEVNULL)
             status = f"exit {raw.returncode}"
         except FileNotFoundError as e:

@@ -155,7 +155,8 @@ def test_every_why_sentence_is_one_sentence() -> None:
 def test_json_keys_per_path() -> None:
     assert [f.name for f in dataclasses.fields(PathResult)] == [
         "path", "available", "skipped_reason", "chain", "parent", "calls", "timings", "pid",
-        "exit_code", "stdout", "namespaces", "cgroup", "cap_eff", "capabilities",
+        "exit_code", "stdout", "namespaces", "user_namespace", "uid_map", "cgroup", "cap_eff",
+        "capabilities",
         "no_new_privs", "seccomp", "rootfs", "error"]
 
 

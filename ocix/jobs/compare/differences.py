@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from ...kernel.userns import CAPS_STAY_INSIDE
 from .model import NAMESPACE_TYPES, PathResult
 
 _SHIM = ("docker", "containerd", "cri")
@@ -31,7 +32,10 @@ ROW_WHY: dict[str, str] = {
     "none.",
     "cgroup.parent": "each manager picks the parent of the container's cgroup: dockerd /docker, "
     "containerd /<namespace>, the CRI plugin the pod's cgroup parent (/k8s.io when it has "
-    "none), podman /libpod_parent, and a bundle the cgroupsPath ocix wrote (/ocix-bundle).",
+    "none), podman /libpod_parent, a bundle the cgroupsPath ocix wrote (/ocix-bundle), and a rootless "
+    "container on cgroup v1 none (its unprivileged user cannot make one, so it stays in the "
+    "cgroup its daemon or conmon was started in).",
+    "namespaces.user": CAPS_STAY_INSIDE,
     "rootfs.store": "each stack keeps the root filesystem in its own store: dockerd's overlay2 "
     "dir, containerd's overlayfs snapshots (shared by the CRI), the bundle's copied rootfs, "
     "containers/storage's overlay dir.",
@@ -60,13 +64,20 @@ WHY: dict[tuple[str, str], str] = {
     **{("cgroup.memory_limit", p): "the bundle's config.json asked for no memory limit, so the "
        "runtime set none." for p in _BUNDLE},
 }
+# A rootless path stands out for the same reasons as the rootful stack it runs.
+WHY.update({(row, f"{p}-rootless"): text for (row, p), text in list(WHY.items())
+            if p in ("docker", "podman")})
+WHY.update({(row, p): "a rootless container on cgroup v1 gets no cgroup of its own (its "
+            "unprivileged user cannot write the v1 hierarchy), so no limit applies to it."
+            for row in ("cgroup.pids_limit", "cgroup.memory_limit")
+            for p in ("docker-rootless", "podman-rootless")})
 # The last resort for a row, when neither table has a sentence for it.
 FALLBACK_WHY: dict[str, str] = {
     "exit_code": "the command saw a different container on these paths (see the other rows).",
     "stdout": "what the command printed depends on what it saw, which differs in the other rows.",
     "cgroup.cpu": "only the paths given a CPU limit set a CFS quota.",
 }
-_ID = re.compile(r"ocix-compare-[0-9a-f]+(-[a-z]+)?|[0-9a-f]{12,}|"
+_ID = re.compile(r"ocix-compare-[0-9a-f]+(-[a-z]+)*|[0-9a-f]{12,}|"
                  r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|[0-9a-f_]{20,}")
 
 
@@ -130,11 +141,22 @@ def _cap_detail(results: dict[str, PathResult], odd: list[str], ref: str) -> str
     return "; ".join(parts)
 
 
-def why_for(row: str, odd: list[str]) -> str:
+def _uid_map_detail(results: dict[str, PathResult], order: list[str]) -> str:
+    """Each path's uid_map, lines joined by " / " ("identity" for the host's own map)."""
+    def shown(r: PathResult) -> str:
+        return "identity" if r.uid_map == ["0 0 4294967295"] else " / ".join(r.uid_map) or "?"
+    return "uid_map: " + "; ".join(f"{p} {shown(results[p])}" for p in order)
+
+
+def why_for(row: str, odd: list[str], rest: tuple[str, ...] = ()) -> str:
+    """The reason for `row`: of the odd paths, else of a rootless path in the majority (when
+    the rootless paths outnumber the rootful ones, the rootful path is the exception)."""
     if row in ROW_WHY:
         return ROW_WHY[row]
     sentences: list[str] = []
-    for p in odd:
+    for p in [*odd, *(p for p in rest if p.endswith("-rootless"))]:
+        if sentences and p not in odd:
+            break
         s = WHY.get((row, p))
         if s and s not in sentences:
             sentences.append(s)
@@ -165,5 +187,8 @@ def differences(results: list[PathResult]) -> list[Difference]:
         detail = ""
         if row == "capabilities":
             detail = _cap_detail(by_path, odd, groups[major][0])
-        out.append(Difference(row, values, why_for(row, odd), detail, odd))
+        elif row == "namespaces.user":
+            detail = _uid_map_detail(by_path, order)
+        rest = tuple(p for p in order if p in values and p not in odd)
+        out.append(Difference(row, values, why_for(row, odd, rest), detail, odd))
     return out

@@ -2,7 +2,8 @@
 
 images/create when the image is missing, containers/create, start, containers/json, inspect
 (for the init's pid and the overlay2 dir), wait, logs (stdout only: the SDK splits the
-multiplexed stream) and delete.  The SDK is imported only through ocix.dockerapi.
+multiplexed stream) and delete.  The SDK is imported only through ocix.dockerapi. `run_on`
+takes the socket, so the rootless dockerd's path shares every step.
 """
 
 from __future__ import annotations
@@ -61,10 +62,15 @@ def _remove(dc: Any, name: str, created: list[str]) -> None:
 
 
 def run(ctx: PathRun) -> None:
+    run_on(ctx, _socket_path(ctx.endpoints))
+
+
+def run_on(ctx: PathRun, socket: str, head: tuple[str, ...] = ()) -> None:
+    """The docker path against `socket`; `head` goes first in the chain ("rootlesskit")."""
     from ...dockerapi.client import DockerClient
 
     r, opts = ctx.result, ctx.opts
-    dc = DockerClient(_socket_path(ctx.endpoints), timeout=ctx.deadline.remaining())
+    dc = DockerClient(socket, timeout=ctx.deadline.remaining())
     ctx.cleanups.add("close the Docker client", dc.close)
     v = dc.version()
     comps = v.components
@@ -93,7 +99,7 @@ def run(ctx: PathRun) -> None:
         evidence.wait_held(pid, ctx.name, ctx.deadline)
     evidence.read_into(r, pid)
     shim = r.parent.name if r.parent else "containerd-shim"
-    r.chain = [f"docker API {v.api_version}", f"dockerd {v.version}",
+    r.chain = [f"docker API {v.api_version}", *head, f"dockerd {v.version}",
                f"containerd {comps.get('containerd', '?')}", shim,
                f"runc {comps.get('runc', '?')}"]
     r.rootfs = evidence.inspect_rootfs(info)

@@ -123,7 +123,8 @@ def root_mount_dir(pid: int, proc: Path = PROC) -> str | None:
 
 
 def read_into(result: PathResult, pid: int) -> None:
-    """Namespaces, cgroup, capabilities, no_new_privs, seccomp and parent of `pid`."""
+    """Namespaces (the user one with its uid_map), cgroup, capabilities, no_new_privs, seccomp
+    and parent of `pid`."""
     from ...kernel.view import kernel_view
 
     try:
@@ -133,6 +134,8 @@ def read_into(result: PathResult, pid: int) -> None:
     result.pid = view.pid
     result.namespaces = {n.type: Namespace(n.inode, n.isolated)
                          for n in view.namespaces if n.type in NAMESPACE_TYPES}
+    result.user_namespace = result.namespaces.get("user")
+    result.uid_map = [f"{m.inside} {m.outside} {m.count}" for m in view.uid_map]
     memory = next((c for c in view.cgroups if "memory" in c.controllers), None)
     v2 = next((c for c in view.cgroups if c.version == 2), None)
     chosen = memory or v2 or (view.cgroups[0] if view.cgroups else None)

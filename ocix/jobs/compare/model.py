@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PATH_NAMES: tuple[str, ...] = ("docker", "containerd", "runc", "crun", "cri", "podman")
+# Run only with --rootless, after the rootful paths: the rootless lab's podman and dockerd.
+ROOTLESS_PATHS: tuple[str, ...] = ("podman-rootless", "docker-rootless")
 PHASES: tuple[str, ...] = ("image", "create", "start", "run", "cleanup")
 # Reported namespace types (the *_for_children links say nothing more about the init).
 NAMESPACE_TYPES: tuple[str, ...] = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
@@ -35,6 +37,7 @@ class CompareOptions:
     env: list[str] = field(default_factory=list)  # KEY=VALUE
     paths: list[str] = field(default_factory=list)  # empty: every path
     timeout: float = DEFAULT_TIMEOUT
+    rootless: bool = False  # also run ROOTLESS_PATHS
 
 
 @dataclass
@@ -96,6 +99,8 @@ class PathResult:
     exit_code: int | None = None
     stdout: str | None = None
     namespaces: dict[str, Namespace] = field(default_factory=dict)
+    user_namespace: Namespace | None = None  # isolated: the init has a user namespace of its own
+    uid_map: list[str] = field(default_factory=list)  # the init's /proc/PID/uid_map lines
     cgroup: Cgroup | None = None
     cap_eff: str | None = None
     capabilities: list[str] = field(default_factory=list)

@@ -1,7 +1,8 @@
 """The podman path: the conmon stack CRI-O is built on (conmon, containers/storage and image).
 
 podman create (with the lab's RUN_DEFAULTS), start, inspect (init pid, overlay dir), wait,
-logs, rm -f: each call a `podman` process through ocix.podman.client.Podman.
+logs, rm -f: each call a `podman` process through ocix.podman.client.Podman. `run_with` takes
+the Podman to use, so the rootless path (podman as the lab user) shares every step.
 """
 
 from __future__ import annotations
@@ -10,18 +11,28 @@ import json
 import shutil
 from contextlib import suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...errors import NotFoundError, OcixError
 from . import evidence
 from .context import PathRun
 from .model import CompareOptions, Endpoints, final_argv, hold_argv
 
+if TYPE_CHECKING:
+    from ...podman.client import Podman
+
+
+def unavailable_binary() -> str | None:
+    if shutil.which("podman") is None:
+        return "podman is not installed (make setup installs it)"
+    return None
+
 
 def unavailable(endpoints: Endpoints) -> str | None:
     from ...podman.config import PodmanPaths
 
-    if shutil.which("podman") is None:
-        return "podman is not installed (make setup installs it)"
+    if unavailable_binary():
+        return unavailable_binary()
     if not endpoints.lab_dir or not PodmanPaths(Path(endpoints.lab_dir).absolute()).configured():
         return "the lab has no podman (start it with `ocix lab up --with-podman`)"
     return None
@@ -45,11 +56,17 @@ def create_flags(opts: CompareOptions) -> list[str]:
 
 
 def run(ctx: PathRun) -> None:
-    from ...podman.client import RUN_DEFAULTS, Podman
+    from ...podman.client import Podman
+
+    assert ctx.endpoints.lab_dir is not None
+    run_with(ctx, Podman.for_lab(ctx.endpoints.lab_dir))
+
+
+def run_with(ctx: PathRun, pm: Podman, who: str = "") -> None:
+    """The podman path through `pm`; `who` ("rootless, as ocixlab") goes into the chain."""
+    from ...podman.client import RUN_DEFAULTS
 
     r, opts, name = ctx.result, ctx.opts, ctx.name
-    assert ctx.endpoints.lab_dir is not None
-    pm = Podman.for_lab(ctx.endpoints.lab_dir)
 
     def call(*args: str, check: bool = True) -> str:
         return pm.run(*args, timeout=min(60.0, ctx.deadline.remaining(f"podman {args[0]}")),
@@ -72,7 +89,7 @@ def run(ctx: PathRun) -> None:
         pid = evidence.inspect_pid(info, f"podman container {name}")
         evidence.wait_held(pid, ctx.name, ctx.deadline)
     evidence.read_into(r, pid)
-    r.chain = [f"podman {v.version}", f"conmon {v.conmon_version}",
+    r.chain = [f"podman {v.version}" + (f" ({who})" if who else ""), f"conmon {v.conmon_version}",
                f"{v.runtime} {v.runtime_version}"]
     r.rootfs = evidence.inspect_rootfs(info)
     with ctx.phase("run"):

@@ -12,13 +12,14 @@ from collections.abc import Callable
 
 from ...errors import OcixError, UsageError
 from ...kernel.caps import normalize_cap
-from . import containerd, cri, docker, podman, runtime
+from . import containerd, cri, docker, podman, rootless, runtime
 from .context import Deadline, PathRun, PathTimeoutError
 from .differences import differences
 from .model import (
     HOLD_SHELL,
     PATH_NAMES,
     PHASES,
+    ROOTLESS_PATHS,
     CompareOptions,
     CompareResult,
     Endpoints,
@@ -35,11 +36,14 @@ PATHS: dict[str, tuple[Unavailable, Runner]] = {
     "crun": (lambda e: runtime.unavailable("crun", e), lambda c: runtime.run(c, "crun")),
     "cri": (cri.unavailable, cri.run),
     "podman": (podman.unavailable, podman.run),
+    "podman-rootless": (rootless.podman_unavailable, rootless.run_podman),
+    "docker-rootless": (rootless.docker_unavailable, rootless.run_docker),
 }
 
 
 def check_options(opts: CompareOptions) -> list[str]:
-    """The selected paths, in table order; a clear UsageError for a bad flag."""
+    """The selected paths, in table order (with --rootless, then the two rootless ones); a
+    clear UsageError for a bad flag."""
     unknown = [p for p in opts.paths if p not in PATH_NAMES]
     if unknown:
         raise UsageError(f"unknown path {', '.join(map(repr, unknown))}: choose from "
@@ -56,7 +60,8 @@ def check_options(opts: CompareOptions) -> list[str]:
         raise UsageError("--pids-limit must be at least 3 (the held init and its sleep count)")
     if opts.timeout <= 0:
         raise UsageError("--timeout must be positive")
-    return [p for p in PATH_NAMES if not opts.paths or p in opts.paths]
+    names = [p for p in PATH_NAMES if not opts.paths or p in opts.paths]
+    return names + list(ROOTLESS_PATHS) if opts.rootless else names
 
 
 def explain(message: str, past_deadline: bool, timeout: float) -> str:
