@@ -119,11 +119,15 @@ def ensure_user(progress: Progress) -> tuple[pwd.struct_passwd, bool]:
 
 def as_user(rs: RootlessState, argv: list[str], extra_env: dict[str, str] | None = None
             ) -> list[str]:
-    """argv run as the lab user with its own HOME and XDG_RUNTIME_DIR (runuser keeps no env)."""
+    """argv run as the lab user with its own HOME and XDG_RUNTIME_DIR and nothing else.
+
+    runuser passes root's environment on; `env -i` drops it, so root's settings (the lab's
+    CONTAINERS_* files above all) never reach the user's podman or dockerd."""
     env = {"HOME": rs.home, "XDG_RUNTIME_DIR": rs.run_dir, "USER": rs.user,
            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
            **(extra_env or {})}
-    return ["runuser", "-u", rs.user, "--", "env", *(f"{k}={v}" for k, v in env.items()), *argv]
+    return ["runuser", "-u", rs.user, "--", "env", "-i", *(f"{k}={v}" for k, v in env.items()),
+            *argv]
 
 
 def podman_argv(rs: RootlessState, *args: str) -> list[str]:

@@ -101,10 +101,10 @@ class Podman:
                 "CONTAINERS_REGISTRIES_CONF": str(p.registries_conf)}
 
     def process_env(self) -> dict[str, str]:
-        """The environment of a podman process. With an argv_builder the lab's CONTAINERS_*
-        variables are left out: that podman (another user's) must not read root's config."""
+        """The environment of a podman process.  With an argv_builder (another user's podman)
+        the builder decides: ocix.lab.rootless.as_user starts from an empty environment."""
         if self.argv_builder is not None:
-            return {k: v for k, v in os.environ.items() if not k.startswith("CONTAINERS_")}
+            return dict(os.environ)
         return {**os.environ, **self.env()}
 
     def run(self, *args: str, timeout: float = 60, input: bytes | None = None,

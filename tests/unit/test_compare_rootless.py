@@ -110,10 +110,12 @@ def test_the_podman_argv_runs_as_the_lab_user_with_its_own_storage() -> None:
 
 def test_the_lab_users_podman_gets_none_of_roots_podman_config(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    """runuser passes root's environment on: the user's podman starts from `env -i`."""
     monkeypatch.setenv("CONTAINERS_CONF", "/var/lib/lab/podman/containers.conf")
-    monkeypatch.setenv("OCIX_LAB_DIR", "/var/lib/lab")
-    env = Podman(argv_builder=lambda *a: list(a)).process_env()
-    assert "CONTAINERS_CONF" not in env and env["OCIX_LAB_DIR"] == "/var/lib/lab"
+    rs = RootlessState("ocixlab", 1001, 1001, "/home/ocixlab", "/home/ocixlab/lab-ab")
+    argv = Podman(argv_builder=rootless.podman_argv_builder(rs)).argv("ps")
+    assert argv[argv.index("env"):argv.index("env") + 2] == ["env", "-i"]
+    assert not any("CONTAINERS_" in a for a in argv)
     assert Podman().process_env()["CONTAINERS_CONF"] == "/var/lib/lab/podman/containers.conf"
 
 
