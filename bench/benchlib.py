@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None  # GNU time
 
 
 def ocix_bin() -> str:
@@ -76,3 +77,23 @@ def alternate(n: int, warmup: int, a: Callable[[int], float],
 
 def median_ms(xs: list[float]) -> float:
     return statistics.median(xs) * 1000
+
+
+def timed_rss(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one command, which must succeed.
+
+    The RSS comes from GNU time, which forks the command: a process this script starts itself
+    inherits this script's own peak RSS as the floor of its ru_maxrss (Linux keeps the maximum
+    across exec), so os.wait4 alone would report at least what the bench process uses."""
+    wrapped = [TIME, "-f", "%M", *argv] if TIME else argv
+    start = time.perf_counter()
+    proc = subprocess.Popen(wrapped, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"bench: {' '.join(argv)} failed:\n{err}")
+    kib = int(err.strip().splitlines()[-1]) if TIME else usage.ru_maxrss
+    return seconds, kib / 1024
