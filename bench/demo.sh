@@ -95,4 +95,11 @@ step "ExecSync in it (crictl exec)" "$OCIX" cri exec "$cid" id
 step "Stop and remove the pod with its container (crictl rmp -f)" "$OCIX" cri rmp -f "$pod"
 pod=""
 
+# --- the stacks side by side, and the handout's steps ---------------------------------------
+step "One command through docker, containerd, runc, crun, CRI and podman" \
+  "$OCIX" compare busybox -- sh -c 'grep CapEff /proc/self/status'
+step "What a shim is, and which parts of that stack run here" "$OCIX" explain shims
+step "The handout's step 24: a pid namespace by hand with unshare, next to ocix kernel" \
+  "$OCIX" tour --step 24 --yes
+
 printf '\nThe lab keeps running; `%s lab down` stops it.\n' "$OCIX"
