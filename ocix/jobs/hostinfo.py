@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
+from .. import programs
 from ..errors import OcixError
 from ..kernel.host import CgroupLayout, Lsm, Seccomp, cgroup_layout, lsm, seccomp, socket_owner
 from ..kernel.userns import CAPS_STAY_INSIDE
@@ -214,22 +214,11 @@ def podman_probe() -> Daemon:
 def runtime_binaries(layout: CgroupLayout | None = None) -> list[RuntimeBinary]:
     out = []
     for name in ("runc", "crun"):
-        path = shutil.which(name) or (f"/usr/sbin/{name}" if os.access(f"/usr/sbin/{name}", os.X_OK)
-                                      else "")
-        version = _first_version(path) if path else ""
+        path = programs.find(name) or ""
+        version = programs.version_word(programs.version_line([path, "--version"], TIMEOUT)) \
+            if path else ""
         note = "" if path else "not installed"
         if name == "crun" and path and layout is not None and layout.mode == "hybrid":
             note = "refuses hybrid cgroups unless the v2 mount is hidden from it"
         out.append(RuntimeBinary(name, path, version, note))
     return out
-
-
-def _first_version(path: str) -> str:
-    """`runc --version` -> "1.1.5+ds1" (the word after "version" on the first line)."""
-    try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True,
-                             timeout=TIMEOUT).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    words = (out.splitlines() or [""])[0].split()
-    return words[words.index("version") + 1] if "version" in words[:-1] else " ".join(words)

@@ -8,12 +8,12 @@ what it cannot learn becomes the mark's detail text.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OcixError
+from ..programs import find as which
+from ..programs import version_line
 
 CRIO_SOCKET = "/var/run/crio/crio.sock"
 
@@ -28,25 +28,6 @@ class Mark:
     running: bool | None  # None: not a thing that runs
     version: str
     detail: str
-
-
-def which(binary: str) -> str | None:
-    return shutil.which(binary) or next(
-        (p for p in (f"/usr/sbin/{binary}", f"/sbin/{binary}", f"/usr/libexec/podman/{binary}")
-         if os.access(p, os.X_OK)), None)
-
-
-def version_line(argv: list[str], timeout: float = 5.0) -> str:
-    """The first non-empty output line of e.g. `runc --version`; "" when it fails."""
-    try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    lines = [ln.strip() for ln in (r.stdout + "\n" + r.stderr).splitlines() if ln.strip()]
-    if len(lines) > 1 and lines[0].endswith(":"):  # "/usr/bin/containerd-shim-runc-v2:\n  Version: …"
-        lines = lines[1:]
-    return " ".join(lines[0].removeprefix("Version:").split()) if lines else ""
 
 
 def pids_of(comm: str) -> list[int]:

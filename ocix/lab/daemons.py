@@ -7,7 +7,6 @@ Each daemon runs in its own session with its log in logs/, and is stopped only b
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,13 +16,14 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import programs
 from ..errors import OcixError, UnreachableError
 from .state import Paths, Proc
 
 
 def which(cmd: str) -> str:
-    found = shutil.which(cmd) or next((p for p in (f"/usr/sbin/{cmd}", f"/sbin/{cmd}")
-                                       if os.access(p, os.X_OK)), None)
+    """The lab's daemon binary, or a clear error naming `make setup`."""
+    found = programs.find(cmd)
     if not found:
         raise OcixError(f"{cmd} is not installed", hint="run `make setup` to install the lab's packages")
     return found
@@ -311,11 +311,3 @@ def start_dockerd(paths: Paths, registry: str) -> Proc:
     proc = spawn("dockerd", argv, paths)
     wait_until("dockerd", socket_ready(paths.docker_socket), proc, timeout=60)
     return proc
-
-
-def version_of(argv: list[str]) -> str:
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.splitlines()[0] if out else ""

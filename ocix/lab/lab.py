@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import programs
 from ..errors import OcixError
 from . import daemons, podmanlab
 from .state import LabState, Paths, lab_dir
@@ -299,7 +300,8 @@ def status(directory: str | os.PathLike[str] | None = None) -> LabStatus:
         elif p.name == "registry":
             address = f"http://{state.registry}"
             # "docker-registry github.com/docker/distribution 2.8.2+ds1" -> "2.8.2+ds1"
-            version = (daemons.version_of([p.argv[0], "--version"]).split() or [""])[-1]
+            version = (programs.version_line([p.argv[0], "--version"], timeout=10).split()
+                       or [""])[-1]
         elif p.name == "dockerd":
             address = f"unix://{state.docker_socket}"
             version = _docker_version(state.docker_socket) if running else ""

@@ -13,13 +13,13 @@ import ctypes
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from contextlib import suppress
 from functools import cache, partial
 from pathlib import Path
 
+from ... import programs
 from ...containerd.connection import Connection
 from ...errors import OcixError
 from ..bundle import make_bundle
@@ -34,12 +34,7 @@ PR_SET_CHILD_SUBREAPER = 36
 @cache
 def tool_version(binary: str) -> str:
     """'runc 1.1.5+ds1' from the first line of `binary --version`; the bare name if unknown."""
-    try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10,
-                             check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return binary
-    first = out.splitlines()[0] if out else ""
+    first = programs.version_line([binary, "--version"], timeout=10)
     return f"{binary} {first.split()[-1]}" if "version" in first else binary
 
 
