@@ -125,12 +125,14 @@ def remove_containers(client: CriClient, ids: list[str], *, force: bool = False,
     """RemoveContainer each; a running one needs `force` (then it is stopped first).
 
     With `all` and no containers there is nothing to do, and that is no error (crictl agrees)."""
+    listed: dict[str, str] = {}  # with --all the listing already carries each state
     if all:
-        ids = [c.id for c in client.list_containers()]
+        listed = {c.id: c.state for c in client.list_containers()}
+        ids = list(listed)
     elif not ids:
         raise UsageError("no container ID given", hint="pass IDs or --all")
     for cid in ids:
-        if client.container_status(cid).state == "running":
+        if (listed.get(cid) or client.container_status(cid).state) == "running":
             if not force:
                 raise FailedPreconditionError(f"container {cid} is running",
                                               hint="stop it first, or pass --force")
@@ -144,12 +146,14 @@ def remove_pods(client: CriClient, ids: list[str], *, force: bool = False,
     """RemovePodSandbox each (its containers go with it); a ready pod needs `force`.
 
     With `all` and no pods there is nothing to do, and that is no error (crictl agrees)."""
+    listed: dict[str, str] = {}  # with --all the listing already carries each state
     if all:
-        ids = [p.id for p in client.list_pod_sandboxes()]
+        listed = {p.id: p.state for p in client.list_pod_sandboxes()}
+        ids = list(listed)
     elif not ids:
         raise UsageError("no pod ID given", hint="pass IDs or --all")
     for pid in ids:
-        if client.pod_status(pid).state == "ready":
+        if (listed.get(pid) or client.pod_status(pid).state) == "ready":
             if not force:
                 raise FailedPreconditionError(f"pod {pid} is ready (running)",
                                               hint="stop it with `ocix cri stopp`, or pass --force")
