@@ -40,3 +40,9 @@ def version_word(line: str) -> str:
     """"runc version 1.1.5+ds1" -> "1.1.5+ds1": the word after "version", else the line."""
     words = line.split()
     return words[words.index("version") + 1] if "version" in words[:-1] else line
+
+
+def named_version(binary: str) -> str:
+    """'runc 1.1.5+ds1' from the first line of `binary --version`; the bare name if unknown."""
+    first = version_line([binary, "--version"], timeout=10)
+    return f"{binary} {first.split()[-1]}" if "version" in first else binary

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import gc
+import importlib
+import sys
+import types
+
 
 def resume_gc() -> None:
     """Turn the cyclic GC back on.
 
     The console entry point keeps it off while the start-up imports allocate; the first daemon
     or registry connection means those imports are done."""
-    import gc
-
     if not gc.isenabled():
         gc.enable()
 
@@ -23,16 +26,11 @@ def lazy_import(name: str) -> None:
     `module.__spec__`, which already runs the module.  A stand-in module with `__getattr__`
     (looked up only for missing names) does not have that problem.  A module already
     imported is left alone."""
-    import sys
-    import types
-
     if name in sys.modules:
         return
 
     class Deferred(types.ModuleType):
         def __getattr__(self, attr: str) -> object:
-            import importlib
-
             if sys.modules.get(name) is self:
                 del sys.modules[name]
             real = importlib.import_module(name)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import os
+import sys
+
 
 def main() -> None:
     """Run the CLI, then leave without interpreter teardown.
@@ -12,10 +16,6 @@ def main() -> None:
     os._exit once output is flushed (~80 ms: tearing down a process that loaded grpc is slow).
     Everything the command must clean up is done in its own finally blocks before this point.
     """
-    import gc
-    import os
-    import sys
-
     gc.disable()
     from .main import cli
     from .output import whole_writes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -60,7 +61,7 @@ def compare(state: State, image: str, command: tuple[str, ...], cap_drop: tuple[
       ocix compare --rootless --path podman busybox -- cat /proc/self/uid_map
     """
     from ..jobs.compare.model import CompareOptions, Endpoints
-    from ..jobs.compare.run import compare as run_compare
+    from ..jobs.compare.runner import compare as run_compare
 
     argv = list(command)
     if argv[:1] == ["--"]:  # after IMAGE every word is the command's; a leading -- is ours
@@ -76,7 +77,6 @@ def compare(state: State, image: str, command: tuple[str, ...], cap_drop: tuple[
         if tty:
             click.echo(f"{r.path}: {_status(r)}", err=True)
 
-    import signal
 
     def terminate(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt  # `kill` or `timeout` cleans up like Ctrl-C

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import click
 
 from .main import State, pass_state
@@ -25,8 +27,6 @@ def content_group() -> None:
 
 
 def _age(info: object) -> str:
-    from datetime import UTC, datetime
-
     created = getattr(info, "created_at", None)
     if created is None:
         return ""
@@ -83,7 +83,7 @@ def content_info(state: State, digest: str, as_json: bool) -> None:
       ocix content info sha256:c545a5ad2f99c4625c0f65df90a44d5aff93ad6a63e418e5647aaa9a66de2958
       ocix content info c545a5 --json
     """
-    from ..jobs.contentview import info
+    from ..jobs.store.content import info
 
     i = info(state.conn(), digest)
     if as_json:
@@ -111,7 +111,7 @@ def content_cat(state: State, digest: str, as_json: bool) -> None:
       ocix content cat 301b55d2f64e --json             # a manifest, indented
     """
     from ..containerd import content
-    from ..jobs.contentview import info, json_document
+    from ..jobs.store.content import info, json_document
 
     conn = state.conn()
     found = info(conn, digest)  # one clear line for an unknown digest, before any byte
@@ -134,8 +134,8 @@ def content_labels(state: State, digest: str, as_json: bool) -> None:
       ocix content labels sha256:301b55     # a manifest: its config and layers
       ocix content labels c545a5 --json     # a layer: its diff ID and source
     """
-    from ..jobs.contentview import info
-    from ..jobs.gclabels import explain_all
+    from ..jobs.store.content import info
+    from ..jobs.store.labels import explain_all
 
     blob = info(state.conn(), digest)
     labels = explain_all(blob.labels)
@@ -162,7 +162,7 @@ def content_rm(state: State, digests: tuple[str, ...], as_json: bool) -> None:
       ocix content rm sha256:0123456789ab
     """
     from ..containerd import content
-    from ..jobs.contentview import info
+    from ..jobs.store.content import info
 
     conn = state.conn()
     removed = []

@@ -168,7 +168,7 @@ def pods(state: CriState, pod_id: str, name: str, namespace: str, pod_state: str
       ocix cri pods --name '^nginx' --state ready
       ocix cri pods -q | xargs -r ocix cri inspectp
     """
-    from ..jobs.cri_ops import list_pods
+    from ..jobs.cri.crictl import list_pods
 
     found = list_pods(state.client(), pod_id=pod_id, name=name, namespace=namespace,
                       state=pod_state or "", labels=labels_option(labels), latest=latest, last=last)
@@ -210,7 +210,7 @@ def ps(state: CriState, show_all: bool, container_id: str, name: str, pod_id: st
       ocix cri ps -a --pod POD_ID
       ocix cri ps --state exited -q
     """
-    from ..jobs.cri_ops import list_containers
+    from ..jobs.cri.crictl import list_containers
 
     found = list_containers(state.client(), all=show_all, state=container_state or "",
                             container_id=container_id, pod_id=pod_id, name=name,
@@ -352,7 +352,7 @@ def stats(state: CriState, container_id: str | None, show_all: bool, pod_id: str
       ocix cri stats -a --pod POD_ID
       ocix cri stats CONTAINER_ID --json
     """
-    from ..jobs.cri_ops import sample_stats
+    from ..jobs.cri.crictl import sample_stats
 
     rows = sample_stats(state.client(), seconds=seconds, all=show_all,
                         container_id=container_id or "", pod_id=pod_id,

@@ -12,7 +12,7 @@ from ..errors import UsageError
 if TYPE_CHECKING:
     from ..cri.client import CriClient
     from ..cri.types import ContainerStatus, Image, PodSandbox, PodSandboxStatus
-    from ..jobs.cri_ops import ContainerEntry, StatsRow
+    from ..jobs.cri.crictl import ContainerEntry, StatsRow
 
 TRUNCATED_ID = 13  # crictl's short ID length
 POD_COLUMNS = ["POD ID", "CREATED", "STATE", "NAME", "NAMESPACE", "ATTEMPT", "RUNTIME"]

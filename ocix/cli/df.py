@@ -27,7 +27,7 @@ def df(state: State, verbose: bool, snapshotter: str, as_json: bool) -> None:
       ocix df --verbose
       ocix -n k8s.io df --json
     """
-    from ..jobs.diskusage import disk_usage
+    from ..jobs.store.df import disk_usage
 
     u = disk_usage(state.conn(), snapshotter, verbose)
     if as_json:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from .main import State, pass_state
@@ -32,11 +34,9 @@ def events(state: State, filters: tuple[str, ...], count: int | None, timeout: f
       ocix events -f 'topic~="/images/"' -f 'topic~="/snapshot/"' --json
       ocix events --timeout 10
     """
-    import json
-
     from ..containerd.events import subscribe
     from ..errors import OcixError
-    from ..jobs.eventlines import describe, line
+    from ..jobs.store.events import describe, line
     from .output import to_jsonable
 
     n = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
 from .main import State, pass_state
@@ -47,8 +49,8 @@ def pull(state: State, ref: str, platform: str | None, all_platforms: bool, snap
       ocix pull "$OCIX_REGISTRY/library/layers:latest" --json
       ocix --trace pull busybox                          # every HTTP and gRPC call, timed
     """
-    from ..jobs.pull import PullOptions
-    from ..jobs.pull import pull as do_pull
+    from ..jobs.images.pull import PullOptions
+    from ..jobs.images.pull import pull as do_pull
     from ..registry.auth import parse_user
     from .progress import PullDisplay
 
@@ -108,7 +110,7 @@ def images_ls(state: State, quiet: bool, filters: tuple[str, ...], as_json: bool
       ocix images ls 'name~="busybox"' --json
     """
     from ..containerd import images as imgs
-    from ..jobs.imagetree import summarize
+    from ..jobs.images.tree import summarize
 
     conn = state.conn()
     records = imgs.list_images(conn, list(filters))
@@ -138,7 +140,7 @@ def images_check(state: State, as_json: bool) -> None:
       ocix images check --json || echo "some image is incomplete"
     """
     from ..containerd import images as imgs
-    from ..jobs.imagetree import summarize
+    from ..jobs.images.tree import summarize
 
     conn = state.conn()
     summaries = [summarize(conn, r) for r in imgs.list_images(conn)]
@@ -165,7 +167,7 @@ def images_rm(state: State, names: tuple[str, ...], sync: bool) -> None:
       ocix images rm docker.io/library/busybox:latest
       ocix images rm --sync busybox
     """
-    from ..jobs.imagetree import remove_image
+    from ..jobs.images.tree import remove_image
 
     conn = state.conn()
     for name in names:
@@ -194,7 +196,7 @@ def images_inspect(state: State, image: str, platform: str | None, snapshotter: 
       ocix images inspect "$OCIX_REGISTRY/library/layers:latest" --json
       ocix images inspect "$OCIX_REGISTRY/library/multiarch:latest" --platform linux/arm64
     """
-    from ..jobs.inspect import inspect_image
+    from ..jobs.store.anatomy import inspect_image
 
     info = inspect_image(state.conn(), image, platform, snapshotter)
     if as_json:
@@ -236,7 +238,7 @@ def images_history(state: State, image: str, platform: str | None, as_json: bool
       ocix images history busybox
       ocix images history "$OCIX_REGISTRY/library/layers:latest" --json
     """
-    from ..jobs.inspect import image_history
+    from ..jobs.store.anatomy import image_history
 
     entries = image_history(state.conn(), image, platform)
     if as_json:
@@ -266,7 +268,7 @@ def images_diff(state: State, a: str, b: str, platform: str | None, as_json: boo
       ocix images diff busybox "$OCIX_REGISTRY/library/layers:latest"
       ocix images diff A B --json
     """
-    from ..jobs.inspect import diff_images
+    from ..jobs.store.anatomy import diff_images
 
     d = diff_images(state.conn(), a, b, platform)
     if as_json:
@@ -286,6 +288,4 @@ def images_diff(state: State, a: str, b: str, platform: str | None, as_json: boo
 
 
 def _argv(value: list[str] | None) -> str:
-    import shlex
-
     return "-" if value is None else shlex.join(value)

@@ -10,7 +10,8 @@ from .main import State, pass_state
 from .output import json_option, print_json, print_kv, print_table
 
 if TYPE_CHECKING:
-    from ..jobs.hostinfo import Daemon, HostInfo
+    from ..jobs.host.daemons import Daemon
+    from ..jobs.host.info import HostInfo
 
 
 @click.command()
@@ -37,7 +38,7 @@ def info(state: State, docker_host: str | None, as_json: bool) -> None:
       ocix -a /run/containerd/containerd.sock info   # the system containerd
       ocix info --json | jq '.daemons[] | select(.user_namespace) | {name, user_namespace}'
     """
-    from ..jobs.hostinfo import host_info
+    from ..jobs.host.info import host_info
 
     result = host_info(state.address, docker_host)
     if as_json:

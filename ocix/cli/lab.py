@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -82,8 +83,6 @@ def up(directory: str | None, with_docker: bool, with_podman: bool, no_seed: boo
 
 
 def _rootless_line(directory: str) -> None:
-    from pathlib import Path
-
     from ..lab.rootless import RootlessState
 
     rs = RootlessState.load(Path(directory))

@@ -40,7 +40,7 @@ def layers(state: State, image: str, files: bool, layer: int | None, platform: s
       ocix layers "$OCIX_REGISTRY/library/layers:latest" --layer 3 --files --json
       ocix layers alpine --platform linux/arm64
     """
-    from ..jobs.layers import scan_image
+    from ..jobs.store.layers import scan_image
 
     status = _Status(enabled=not as_json and sys.stderr.isatty())
     with status:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 
 from .main import State, pass_state
@@ -44,7 +46,7 @@ def leases_ls(state: State, as_json: bool) -> None:
       ocix leases ls
       ocix -n k8s.io leases ls --json
     """
-    from ..jobs.leaseview import list_with_resources
+    from ..jobs.store.leases import list_with_resources
 
     rows = list_with_resources(state.conn())
     if as_json:
@@ -76,8 +78,6 @@ def leases_create(state: State, lease_id: str | None, expire: str, labels: tuple
       ocix leases create
       ocix leases create --id keep-me --expire 0 --label purpose=demo
     """
-    from datetime import timedelta
-
     from ..containerd import leases
 
     pairs = label_pairs(labels)
@@ -103,7 +103,7 @@ def leases_rm(state: State, lease_ids: tuple[str, ...], sync: bool, as_json: boo
       ocix leases rm my-lease
       ocix leases rm my-lease --sync     # and collect now
     """
-    from ..jobs.leaseview import remove
+    from ..jobs.store.leases import remove
 
     conn = state.conn()
     for lid in lease_ids:

@@ -6,6 +6,7 @@ Only this package imports click.  Commands parse, call the library, render.  Any
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -99,8 +100,6 @@ class OcixGroup(click.Group):
         entry = COMMANDS.get(cmd_name)
         if entry is None:
             return super().get_command(ctx, cmd_name)
-        import importlib
-
         module = importlib.import_module(f"{__package__}.{entry[0]}")
         cmd: click.Command = getattr(module, entry[1])
         return cmd

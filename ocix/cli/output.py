@@ -5,6 +5,10 @@ rich is imported lazily so that `ocix --help` stays fast.
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
+import select
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -38,8 +42,6 @@ def label_pairs(values: tuple[str, ...]) -> dict[str, str]:
 
 
 def to_jsonable(obj: Any) -> Any:
-    import dataclasses
-
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
                 if not f.name.startswith("_")}
@@ -59,8 +61,6 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def print_json(obj: Any) -> None:
-    import json
-
     write_text(json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
 
 
@@ -71,8 +71,6 @@ def whole_writes() -> None:
     the pipe's reader cuts short (`| head -c 10`) returns a short count that nothing retries or
     reports, so ocix would exit 0 with its output cut.  A BufferedWriter underneath writes the
     rest or raises BrokenPipeError; flushing at each newline keeps the output unbuffered."""
-    import io
-
     raw = getattr(sys.stdout, "buffer", None)
     if not isinstance(raw, io.FileIO):
         return  # buffered already (the usual case), or not a file (a test runner's capture)
@@ -92,8 +90,6 @@ def write_all(data: bytes) -> None:
 
     Under PYTHONUNBUFFERED that layer is the raw file: one write to a pipe may take only part
     of a large block, and nothing else writes the rest, so the loop does."""
-    import select
-
     sys.stdout.flush()  # whatever the text layer holds goes first
     out = sys.stdout.buffer
     view = memoryview(data)

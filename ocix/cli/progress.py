@@ -10,7 +10,7 @@ from .output import short_digest
 
 
 class PullDisplay:
-    """Feeds `ocix.jobs.pull.Event`s into a rich Progress: one row per blob."""
+    """Feeds `ocix.jobs.images.pull.Event`s into a rich Progress: one row per blob."""
 
     def __init__(self, enabled: bool | None = None) -> None:
         self.enabled = sys.stderr.isatty() if enabled is None else enabled

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -92,10 +94,9 @@ def run(state: State, image: str, command: tuple[str, ...], rm: bool, detach: bo
       ocix run -d --name web --log-file /tmp/web.log busybox httpd -f -v
       ocix run --rm --runtime crun --memory 64m --pids-limit 20 busybox true
     """
-    import sys
 
-    from ..jobs.run import RunRequest
-    from ..jobs.run import run as do_run
+    from ..jobs.containers.run import RunRequest
+    from ..jobs.containers.run import run as do_run
 
     req = RunRequest(image=image, options=_run_options(kw, command), container_id=kw["name"], rm=rm,
                      detach=detach, interactive=interactive, log_file=log_file, runtime=runtime,
@@ -127,9 +128,8 @@ def spec(state: State, image: str, command: tuple[str, ...], raw: bool, **kw: An
       ocix spec --name web -u nobody --cap-drop ALL --memory 64m busybox sh -c 'id'
       ocix spec --raw busybox | sha256sum
     """
-    import json
 
-    from ..jobs.imagespec import spec_for
+    from ..jobs.containers.imagespec import spec_for
     from ..oci.specjson import go_key_order, spec_bytes
 
     s = spec_for(state.conn(), image, kw["name"] or "ocix-spec", _run_options(kw, command),
@@ -168,7 +168,7 @@ def bundle(state: State, image: str, directory: Path, command: tuple[str, ...], 
       crun run -b /tmp/bb bb2                     # v2 or plain v1 cgroup host
       /run/ocix/crun-hybrid run -b /tmp/bb bb2    # hybrid cgroup host (see `ocix info`)
     """
-    from ..jobs.bundle import make_bundle
+    from ..jobs.containers.bundle import make_bundle
 
     name = kw["name"] or "ocix-bundle"
     r = make_bundle(state.conn(), image, directory, name, _run_options(kw, command),
@@ -252,7 +252,7 @@ def containers_rm(state: State, force: bool, container_ids: tuple[str, ...]) -> 
       ocix containers rm web
       ocix containers rm --force web other
     """
-    from ..jobs.lifecycle import remove_container
+    from ..jobs.containers.lifecycle import remove_container
 
     for cid in container_ids:
         remove_container(state.conn(), cid, force=force)
@@ -352,7 +352,7 @@ def tasks_rm(state: State, force: bool, container_ids: tuple[str, ...]) -> None:
       ocix tasks rm web
       ocix tasks rm --force web
     """
-    from ..jobs.lifecycle import remove_task
+    from ..jobs.containers.lifecycle import remove_task
 
     conn = state.conn()
     for cid in container_ids:
@@ -380,9 +380,8 @@ def tasks_exec(state: State, interactive: bool, tty: bool, exec_id: str | None,
       ocix tasks exec web ps
       ocix tasks exec -i -t web sh
     """
-    import sys
 
-    from ..jobs.exec import ExecRequest, exec_in
+    from ..jobs.containers.taskexec import ExecRequest, exec_in
 
     status = exec_in(state.conn(), ExecRequest(container_id, list(command), exec_id, tty,
                                                interactive, list(env), user, workdir))

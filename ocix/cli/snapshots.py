@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ from .main import State, pass_state
 from .output import human_size, json_option, print_json, print_kv, print_table, short_digest
 
 if TYPE_CHECKING:
-    from ..jobs.snapshot_tree import Node
+    from ..jobs.store.snapshots import Node
 
 snapshotter_option = click.option("--snapshotter", default="overlayfs", show_default=True,
                                   help="The snapshotter to look in.")
@@ -82,7 +83,7 @@ def snapshots_tree(state: State, snapshotter: str, as_json: bool) -> None:
       ocix snapshots tree
       ocix -n k8s.io snapshots tree --json
     """
-    from ..jobs.snapshot_tree import tree
+    from ..jobs.store.snapshots import tree
 
     roots = tree(state.conn(), snapshotter)
     if as_json:
@@ -125,8 +126,8 @@ def snapshots_info(state: State, key: str, snapshotter: str, as_json: bool) -> N
       ocix snapshots info sha256:d4b1d75b1980a343c6be3a0ea537e59b0b5a75e6474782b8b34fd2d457be98d4
       ocix snapshots info my-container --json
     """
-    from ..jobs.dockerlayers import docker_layers
-    from ..jobs.snapshot_tree import info
+    from ..jobs.store.dockerlayers import docker_layers
+    from ..jobs.store.snapshots import info
 
     result = info(state.conn(), key, snapshotter)
     docker = docker_layers()
@@ -182,9 +183,8 @@ def snapshots_mounts(state: State, key: str, exec_dir: str | None, snapshotter: 
           sha256:d4b1d75b1980a343c6be3a0ea537e59b0b5a75e6474782b8b34fd2d457be98d4
       # then run the `# when done:` line it printed: umount, remove the View and its lease
     """
-    import shlex
 
-    from ..jobs.snapshot_tree import mount_snapshot, plan_mounts
+    from ..jobs.store.snapshots import mount_snapshot, plan_mounts
 
     conn = state.conn()
     if exec_dir:
@@ -224,7 +224,7 @@ def snapshots_usage(state: State, keys: tuple[str, ...], snapshotter: str, as_js
       ocix snapshots usage my-container --json
     """
     from ..containerd import snapshots
-    from ..jobs.snapshot_tree import require
+    from ..jobs.store.snapshots import require
 
     conn = state.conn()
     for k in keys:
@@ -251,7 +251,7 @@ def snapshots_rm(state: State, keys: tuple[str, ...], snapshotter: str, as_json:
       ocix snapshots rm ocix-view-0123456789ab
     """
     from ..containerd import snapshots
-    from ..jobs.snapshot_tree import require
+    from ..jobs.store.snapshots import require
 
     conn = state.conn()
     for k in keys:

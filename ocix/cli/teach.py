@@ -11,7 +11,7 @@ import click
 from .output import json_option, print_json, print_table, to_jsonable
 
 if TYPE_CHECKING:
-    from ..jobs.explain import Topic
+    from ..teach.explain import Topic
 
 
 def command_problem(line: str) -> str | None:
@@ -68,7 +68,7 @@ def explain(topic: str | None, no_live: bool, as_json: bool) -> None:
       ocix explain containerd
       ocix explain rootless --json | jq '.parts[] | {part, running, version}'
     """
-    from ..jobs import explain as job
+    from ..teach import explain as job
 
     if topic is None:
         topics = job.all_topics()
@@ -143,7 +143,7 @@ def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, yes: bool,
       ocix tour --step 8 --step 9 --yes
       ocix tour --all --yes --json | jq '.steps[] | {number, ok, skipped_reason}'
     """
-    from ..jobs import tour as job
+    from ..teach import tour as job
 
     steps = job.load_steps()
     if list_only or not (numbers or run_all):
@@ -151,9 +151,10 @@ def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, yes: bool,
         return
     selected = job.select(steps, list(numbers) if numbers and not run_all else None)
     unavailable = _prepare_lab(directory, job.parts_needed(selected), yes, as_json)
-    env = _lab_env(directory)
+    from ..lab import parts
     from ..lab.state import lab_dir
 
+    env = parts.environment(directory)
     session = job.Session(env, command_problem, str(lab_dir(directory)))
     results = []
     try:
@@ -188,56 +189,23 @@ def _list_steps(steps: list[Any], as_json: bool) -> None:
     click.echo("\nnext: ocix tour --step N, or ocix tour --all --yes")
 
 
-def _lab_parts(directory: str | None) -> set[str]:
-    """Which lab parts run now: containerd, docker, rootless."""
-    from pathlib import Path
-
-    from ..lab import lab as labmod
-    from ..lab.rootless import RootlessState, user_exists
-
-    st = labmod.status(directory)
-    running = {c.name for c in st.components if c.running}
-    parts = {p for p, c in (("containerd", "containerd"), ("docker", "dockerd")) if c in running}
-    rs = RootlessState.load(Path(st.dir))
-    if rs is not None and rs.image and user_exists(rs.user):
-        parts.add("rootless")
-    return parts
-
-
 def _prepare_lab(directory: str | None, needed: set[str], yes: bool, quiet: bool
                  ) -> dict[str, str]:
     """Start what the steps need (asked, or with --yes); returns part -> why it is missing."""
-    from ..jobs.tour import PARTS
+    from ..lab import parts
 
-    if needed & {"docker", "rootless"}:
-        needed = needed | {"containerd"}
-    missing = sorted(needed - _lab_parts(directory))
+    missing = parts.missing(directory, needed)
     if not missing:
         return {}
-    what = ", ".join(PARTS[p] for p in missing)
     start = yes
     if not yes and sys.stdin.isatty() and not quiet:
+        what = ", ".join(parts.PARTS[p] for p in missing)
         start = click.confirm(f"The steps need {what}. Start them now?", default=True)
     if not start:
-        hint = "pass --yes to start it" if sys.stdin.isatty() else "start it, or pass --yes"
-        return {p: f"needs {PARTS[p]}: {hint}" for p in missing}
-    from ..lab import lab as labmod
-
+        return parts.not_started(missing, "pass --yes to start it" if sys.stdin.isatty()
+                                 else "start it, or pass --yes")
     progress = (lambda _m: None) if quiet else (lambda m: click.echo(f"lab: {m}", err=True))
-    labmod.up(directory, with_docker="docker" in missing, with_rootless="rootless" in missing,
-              progress=progress)
-    still = sorted(needed - _lab_parts(directory))
-    return {p: f"needs {PARTS[p]}: it did not start" for p in still}
-
-
-def _lab_env(directory: str | None) -> dict[str, str]:
-    from ..errors import OcixError
-    from ..lab import lab as labmod
-
-    try:
-        return labmod.env(directory)
-    except OcixError:
-        return {}  # steps that need no lab (24) still run
+    return parts.start(directory, missing, progress)
 
 
 def _render_step(r: Any, total: int) -> None:

@@ -54,7 +54,8 @@ def validate(state: State, target: str, name: str | None, kind: str | None, quie
       ocix validate ref localhost:5000/lab/alpine:3
       ocix validate ref busybox --hosts-dir "$OCIX_HOSTS_DIR"   # through the lab mirror
     """
-    from ..validate import remote, targets
+    from ..jobs.images import validation as remote
+    from ..validate import targets
 
     if name is not None:
         if target not in ("image", "ref"):

@@ -29,7 +29,7 @@ def why(state: State, ref: str, snapshotter: str, as_json: bool) -> None:
       ocix why sha256:301b55 --json         # the same, with sha256:
       ocix why my-container                 # a snapshot key
     """
-    from ..jobs.gcwhy import why as find
+    from ..jobs.store.why import why as find
 
     results = find(state.conn(), ref, snapshotter)
     if as_json:

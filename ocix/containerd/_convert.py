@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..oci.descriptor import Descriptor
-
-if TYPE_CHECKING:
-    from .snapshots import Mount
 
 
 def timestamp(ts: Any) -> datetime | None:
@@ -21,14 +17,6 @@ def timestamp(ts: Any) -> datetime | None:
 def descriptor(pb: Any) -> Descriptor:
     return Descriptor(media_type=pb.media_type, digest=pb.digest, size=pb.size,
                       annotations=dict(getattr(pb, "annotations", {}) or {}))
-
-
-def mounts_pb(mounts: Sequence[Mount]) -> list[Any]:
-    from .connection import load_stub_module
-
-    mount_pb = load_stub_module("types.mount_pb2")
-    return [mount_pb.Mount(type=m.type, source=m.source, target=m.target, options=m.options)
-            for m in mounts]
 
 
 def descriptor_pb(desc: Descriptor) -> Any:

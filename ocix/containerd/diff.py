@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..oci.descriptor import Descriptor
-from ._convert import descriptor, descriptor_pb, mounts_pb
+from ._convert import descriptor, descriptor_pb
 from .connection import Connection, load_stub_module
-from .snapshots import Mount
+from .snapshots import Mount, mounts_pb
 
 _pb = load_stub_module("services.diff.v1.diff_pb2")
 

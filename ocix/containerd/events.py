@@ -7,6 +7,7 @@ An envelope carries its payload as an Any whose type URL is the message's full p
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,8 +59,6 @@ def subscribe(conn: Connection, filters: list[str] | None = None,
               timeout: float | None = None) -> Iterator[Event]:
     """Events as containerd publishes them, in every namespace unless a filter says otherwise.
     With `timeout`, the stream ends quietly after that many seconds."""
-    import time
-
     req = _pb.SubscribeRequest(filters=filters or [])
     deadline = time.monotonic() + timeout if timeout is not None else None
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,12 @@ class Mount:
     source: str
     target: str = ""
     options: list[str] = field(default_factory=list)
+
+
+def mounts_pb(mounts: Sequence[Mount]) -> list[Any]:
+    mount_pb = load_stub_module("types.mount_pb2")
+    return [mount_pb.Mount(type=m.type, source=m.source, target=m.target, options=m.options)
+            for m in mounts]
 
 
 @dataclass(frozen=True)

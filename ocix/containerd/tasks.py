@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import NotFoundError, UsageError
-from ._convert import mounts_pb
 from .connection import Connection, load_stub_module
-from .snapshots import Mount
+from .snapshots import Mount, mounts_pb
 
 _pb = load_stub_module("services.tasks.v1.tasks_pb2")
 _task = load_stub_module("types.task.task_pb2")

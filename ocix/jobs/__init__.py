@@ -1,6 +1,13 @@
-"""Jobs: code that drives one whole user-visible job across services.
+"""Jobs: each drives one whole user-visible job across services, one floor above the clients.
 
-pull, unpack, run, exec, bundle (and compare, explore, tour) live here, one layer above the
-per-service clients (`ocix.containerd`, `ocix.registry`, `ocix.cri`, `ocix.dockerapi`) and
-below the CLI.  A job module may call any client; a client never imports a job.
+    images/      pull (plan, fetch, unpack), find and walk an image, validate image and ref
+    store/       what containerd holds: anatomy, layers, snapshots, df, the GC graph, why,
+                 labels, content, leases, events, dockerd's own layers
+    containers/  image to runtime spec, create and remove, run, tasks exec, attach, bundle
+    cri/         crictl's rules over the CRI client and its config files
+    host/        `ocix info`: every daemon, socket and runtime here, rootless ones included
+    compare/     one command through docker, containerd, runc, crun, CRI and podman
+
+A job may call any client and the lab (`ocix.lab`); a client never imports a job, and the
+floors are in docs/architecture.md.
 """

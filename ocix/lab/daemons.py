@@ -230,7 +230,7 @@ state = "{d / 'state'}"
 
 
 def start_containerd(paths: Paths, registry: str) -> Proc:
-    from ..jobs.runtimes import crun_binary
+    from ..runtimes import crun_binary
 
     binary = which("containerd")
     d = paths.containerd_dir

@@ -190,16 +190,13 @@ def seed(directory: str | os.PathLike[str] | None = None, *, large: bool = False
 
 
 def pull_pause(state: LabState) -> None:
-    """The CRI plugin needs its sandbox image present in k8s.io before RunPodSandbox."""
-    from ..containerd.connection import Connection
-    from ..jobs.pull import PullOptions, pull
+    """The CRI plugin needs its sandbox image in k8s.io before RunPodSandbox.  It is pulled the
+    way a kubelet pulls, through the CRI's PullImage; the plugin resolves it through the lab's
+    hosts dir (docs/cri.md)."""
+    from ..cri.client import CriClient
 
-    conn = Connection(state.containerd_socket, "k8s.io")
-    try:
-        pull(conn, f"{state.registry}/library/pause:3.6",
-             PullOptions(hosts_dir=state.hosts_dir))
-    finally:
-        conn.close()
+    with CriClient(state.containerd_socket, timeout=120) as cri:
+        cri.pull_image(f"{state.registry}/library/pause:3.6")
 
 
 def down(directory: str | os.PathLike[str] | None = None, *, purge: bool = False,

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import subprocess
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -139,9 +142,6 @@ def _mount_options(m: MountLike) -> str:
 @contextmanager
 def mounted(mounts: Sequence[MountLike], *, prefix: str = "ocix-rootfs-") -> Iterator[Path]:
     """Mount the snapshot mounts read-only on a fresh temp dir; unmount and remove it after."""
-    import subprocess
-    import tempfile
-
     target = Path(tempfile.mkdtemp(prefix=prefix))
     done: list[Path] = []
     try:
@@ -181,8 +181,6 @@ def bundle_spec(spec: dict[str, Any], container_id: str) -> dict[str, Any]:
 
 def copy_tree(src: Path, dst: Path) -> None:
     """cp -a: ownership, modes, times, hard links, xattrs, device nodes kept."""
-    import subprocess
-
     dst.mkdir(parents=True, exist_ok=True)
     r = subprocess.run(["cp", "-a", "--", f"{src}/.", str(dst)], capture_output=True, text=True,
                        check=False)
@@ -233,8 +231,6 @@ def write_bundle(directory: Path, spec: dict[str, Any], rootfs_source: Path | No
             copy_tree(rootfs_source, rootfs)
         config.write_text(json.dumps(go_key_order(spec), indent=2) + "\n")
     except BaseException:
-        import shutil
-
         shutil.rmtree(rootfs, ignore_errors=True)
         raise
     return config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,8 +68,6 @@ class Descriptor:
 
 def json_object(body: bytes, what: str) -> dict[str, Any]:
     """Parse a manifest, index or config: a JSON object, or one clear OcixError naming `what`."""
-    import json
-
     from ..errors import OcixError
 
     try:

@@ -1,1 +1,2 @@
-"""Teaching texts shipped as package data: `explain` topics (topics/*.toml) and the tour's steps."""
+"""Teaching: `explain` topics and their live probes, and `ocix tour`, the handout's steps run
+live (texts are package data: topics/*.toml, tour.toml)."""

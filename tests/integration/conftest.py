@@ -98,7 +98,7 @@ def namespace(lab: LabState, request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture
 def ns(lab: LabState, namespace: str) -> str:
     """The test's own namespace with busybox pulled from the lab (through the docker.io mirror)."""
-    from ocix.jobs.pull import PullOptions, pull
+    from ocix.jobs.images.pull import PullOptions, pull
 
     c = Connection(lab.containerd_socket, namespace)
     try:

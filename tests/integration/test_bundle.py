@@ -35,7 +35,7 @@ def test_runtimes_run_the_bundle_like_ocix_run(lab_env: dict[str, str], ns: str,
     first, intro, runc_line, crun_line = r.stdout.splitlines()
     assert first.startswith(f"{bundle}: config.json and rootfs/ of docker.io/library/busybox")
     # The lines it prints are the ones that work here: crun through the wrapper on a hybrid host.
-    from ocix.jobs.runtimes import CRUN_WRAPPER, cgroup_hybrid_with_v2_controllers
+    from ocix.runtimes import CRUN_WRAPPER, cgroup_hybrid_with_v2_controllers
 
     crun = CRUN_WRAPPER if cgroup_hybrid_with_v2_controllers() else "crun"
     assert (intro, runc_line, crun_line) == ("run it on this host with:",

@@ -9,7 +9,7 @@ import pytest
 
 from ocix.containerd import snapshots
 from ocix.containerd.connection import Connection
-from ocix.jobs.pull import PullOptions, pull
+from ocix.jobs.images.pull import PullOptions, pull
 from ocix.lab.state import LabState
 from tests.helpers import run_cli
 

@@ -18,7 +18,7 @@ from ocix.containerd import containers, tasks
 from ocix.containerd.connection import Connection
 from ocix.cri.client import ContainerConfig, CriClient, PodConfig
 from ocix.errors import NotFoundError
-from ocix.jobs.pull import PullOptions, pull
+from ocix.jobs.images.pull import PullOptions, pull
 from ocix.lab.state import LabState
 from tests.helpers import ctr
 

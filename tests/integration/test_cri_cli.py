@@ -207,7 +207,7 @@ def test_a_crun_pod_runs_through_the_labs_crun_handler(
         tmp_path: Path) -> None:
     """`cri runp --runtime crun` (its --help example): on a hybrid cgroup host the handler
     calls the wrapper, since crun itself refuses that host."""
-    from ocix.jobs.runtimes import CRUN_WRAPPER, cgroup_hybrid_with_v2_controllers, crun_binary
+    from ocix.runtimes import CRUN_WRAPPER, cgroup_hybrid_with_v2_controllers, crun_binary
 
     pod_file, ctr_file = write_configs(tmp_path, busybox, "ocix-cli-crun")
     pod_id = cli(cri_env, "runp", "--runtime", "crun", str(pod_file)).stdout.strip()

@@ -8,8 +8,8 @@ import pytest
 from ocix.containerd import content, images, leases, snapshots
 from ocix.containerd.connection import Connection
 from ocix.errors import NotFoundError
-from ocix.jobs.imagetree import default_manifest
-from ocix.jobs.pull import PullOptions, pull
+from ocix.jobs.images.pull import PullOptions, pull
+from ocix.jobs.images.tree import default_manifest
 from ocix.lab.state import LabState
 from ocix.oci.digest import chain_ids, sha256_digest
 from tests.helpers import ctr

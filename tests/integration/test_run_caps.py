@@ -8,7 +8,7 @@ import pytest
 
 from ocix.containerd import containers, snapshots, tasks
 from ocix.containerd.connection import Connection
-from ocix.jobs.pull import PullOptions, pull
+from ocix.jobs.images.pull import PullOptions, pull
 from ocix.kernel.caps import CAP_NAMES, bounding_set
 from ocix.lab.state import LabState
 from tests.helpers import run_cli

@@ -17,8 +17,8 @@ from click.testing import Result
 
 from ocix.containerd import content, leases, snapshots
 from ocix.containerd.connection import Connection
-from ocix.jobs.imagetree import default_manifest
-from ocix.jobs.pull import PullOptions, pull
+from ocix.jobs.images.pull import PullOptions, pull
+from ocix.jobs.images.tree import default_manifest
 from ocix.lab.state import LabState
 from ocix.oci.digest import chain_ids, sha256_digest
 from tests.helpers import ctr, run_cli

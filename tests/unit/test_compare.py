@@ -22,7 +22,7 @@ from ocix.jobs.compare.model import (
     final_argv,
     hold_argv,
 )
-from ocix.jobs.compare.run import check_options, explain
+from ocix.jobs.compare.runner import check_options, explain
 from ocix.kernel.caps import decode_caps
 
 DOCKER_CAPS = "00000000a80425fb"
@@ -265,7 +265,7 @@ def test_errors_are_explained() -> None:
 
 # -- the command, on fake results ----------------------------------------------------------------
 def fake_compare(monkeypatch: pytest.MonkeyPatch, results: list[PathResult]) -> list[CompareOptions]:
-    from ocix.jobs.compare import run as runmod
+    from ocix.jobs.compare import runner as runmod
     from ocix.jobs.compare.model import CompareResult
 
     seen: list[CompareOptions] = []

@@ -18,7 +18,7 @@ from ocix.jobs.compare.model import (
     Parent,
     PathResult,
 )
-from ocix.jobs.compare.run import check_options
+from ocix.jobs.compare.runner import check_options
 from ocix.kernel.caps import decode_caps
 from ocix.lab.rootless import RootlessState
 from ocix.podman.client import Podman
@@ -147,7 +147,7 @@ def test_a_recorded_rootless_lab_is_available(tmp_path: Path) -> None:
 
 
 def test_cli_passes_rootless_and_shows_the_uid_map(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ocix.jobs.compare import run as runmod
+    from ocix.jobs.compare import runner as runmod
     from ocix.jobs.compare.model import CompareResult
     from tests.helpers import run_cli
 

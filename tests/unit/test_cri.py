@@ -29,8 +29,8 @@ from ocix.cri import logs
 from ocix.cri.client import resolve_endpoint
 from ocix.cri.types import Container, ContainerStats, Image, PodSandbox, RuntimeInfo, rfc3339
 from ocix.errors import NotFoundError, UsageError
-from ocix.jobs import cri_ops
-from ocix.jobs.cri_config import container_config, load_pod_config, pod_config
+from ocix.jobs.cri import crictl as cri_ops
+from ocix.jobs.cri.configs import container_config, load_pod_config, pod_config
 from tests.fakes import FakeRpcError
 from tests.helpers import run_cli
 

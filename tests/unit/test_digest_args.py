@@ -9,7 +9,8 @@ import pytest
 
 from ocix.containerd import content
 from ocix.errors import InvalidArgumentError, NotFoundError, OcixError
-from ocix.jobs import contentview, gcgraph
+from ocix.jobs.store import content as contentview
+from ocix.jobs.store import gcgraph
 from ocix.oci.digest import digest_prefix, resolve_digest
 
 A1 = "sha256:c545a5" + "1" * 58

@@ -9,8 +9,8 @@ import pytest
 
 from ocix.cli.main import COMMANDS
 from ocix.cli.teach import command_problem
-from ocix.jobs import explain
-from ocix.jobs.probe import PROBE_KINDS, probe
+from ocix.teach import explain
+from ocix.teach.probe import PROBE_KINDS, probe
 from tests.helpers import run_cli
 
 REQUIRED = ["docker", "containerd", "cri", "cri-o", "podman", "runc", "oci", "shims",

@@ -7,7 +7,8 @@ import os
 import socket
 from pathlib import Path
 
-from ocix.jobs.hostinfo import containerd_probe, docker_probe, runtime_binaries
+from ocix.jobs.host.daemons import containerd_probe, docker_probe
+from ocix.jobs.host.info import runtime_binaries
 from ocix.kernel.host import cgroup_layout, listening_inode, lsm, seccomp, socket_owner
 
 HYBRID = """\

@@ -9,7 +9,7 @@ import pytest
 from ocix.containerd.connection import Connection
 from ocix.containerd.images import Image
 from ocix.errors import NotFoundError
-from ocix.jobs import imagetree
+from ocix.jobs.images import tree as imagetree
 from ocix.oci.descriptor import Descriptor
 
 CONN = cast(Connection, object())  # the fake service below never uses it

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ocix.jobs.inspect import created_by, history_layers
+from ocix.jobs.store.anatomy import created_by, history_layers
 
 CONFIG = {"history": [
     {"created_by": "ADD rootfs.tar /"},

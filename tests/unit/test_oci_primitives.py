@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ocix.jobs.pull import child_gc_labels, source_label
+from ocix.jobs.images.pull import child_gc_labels, source_label
 from ocix.oci import mediatypes as mt
 from ocix.oci.descriptor import Platform
 from ocix.oci.digest import chain_id, chain_ids, digest_problem

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ocix.errors import OcixError
-from ocix.jobs.pull_plan import plan_pull
+from ocix.jobs.images.plan import plan_pull
 from ocix.oci import mediatypes as mt
 from ocix.oci import platform as plat
 from ocix.oci.descriptor import Descriptor

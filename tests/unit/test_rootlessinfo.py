@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ocix.jobs import rootlessinfo
-from ocix.jobs.hostinfo import Daemon, DaemonUserns, HostInfo
+from ocix.jobs.host import rootless as rootlessinfo
+from ocix.jobs.host.daemons import Daemon, DaemonUserns
+from ocix.jobs.host.info import HostInfo
 from ocix.kernel.host import CgroupLayout, Lsm, Seccomp
 from ocix.kernel.userns import CAPS_STAY_INSIDE
 
@@ -68,7 +69,7 @@ def test_no_rootless_lab_means_no_rows_and_a_broken_record_one_row(tmp_path: Pat
 
 
 def test_info_shows_the_user_namespace_and_why(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ocix.jobs import hostinfo
+    from ocix.jobs.host import info as hostinfo
     from tests.helpers import run_cli
 
     u = DaemonUserns(12, "catatonit", True, 4026532177, ["0 1001 1", "1 100000 65536"])

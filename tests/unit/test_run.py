@@ -180,7 +180,7 @@ CRUN_NOT_FOUND = ("failed to create shim task: OCI runtime create failed: execut
 
 @pytest.mark.parametrize("text", [RUNC_NOT_FOUND, CRUN_NOT_FOUND])
 def test_command_not_found_becomes_exit_127(text: str) -> None:
-    from ocix.jobs.attach import exec_error
+    from ocix.jobs.containers.attach import exec_error
 
     e = exec_error(OcixError(text), ["nosuch", "-x"], "docker.io/library/busybox:latest")
     assert e.exit_code == 127
@@ -188,14 +188,14 @@ def test_command_not_found_becomes_exit_127(text: str) -> None:
 
 
 def test_other_runtime_errors_pass_through() -> None:
-    from ocix.jobs.attach import exec_error
+    from ocix.jobs.containers.attach import exec_error
 
     e = OcixError("failed to create shim task: something else")
     assert exec_error(e, ["sh"], "img") is e
 
 
 def test_stop_signal_label_defaults_to_sigterm() -> None:
-    from ocix.jobs.imagespec import stop_signal
+    from ocix.jobs.containers.imagespec import stop_signal
 
     assert stop_signal({}) == "SIGTERM"
     assert stop_signal({"config": {"StopSignal": "SIGQUIT"}}) == "SIGQUIT"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ocix.jobs import runtimes
+from ocix import runtimes
 from ocix.lab.daemons import containerd_config
 from ocix.lab.state import Paths
 

@@ -9,12 +9,13 @@ import pytest
 
 from ocix.containerd import containers, content, images, leases, snapshots
 from ocix.containerd.events import Event, decode
-from ocix.jobs import gcgraph, gcwhy
-from ocix.jobs.diskusage import objects, per_image
-from ocix.jobs.dockerlayers import DockerLayers, docker_layers
-from ocix.jobs.eventlines import describe
-from ocix.jobs.gclabels import explain
-from ocix.jobs.snapshot_tree import mount_command, snapshot_dirs, split_dir
+from ocix.jobs.store import gcgraph
+from ocix.jobs.store import why as gcwhy
+from ocix.jobs.store.df import objects, per_image
+from ocix.jobs.store.dockerlayers import DockerLayers, docker_layers
+from ocix.jobs.store.events import describe
+from ocix.jobs.store.labels import explain
+from ocix.jobs.store.snapshots import mount_command, snapshot_dirs, split_dir
 from ocix.oci.descriptor import Descriptor
 
 IDX, MAN, CFG, L0, L1, ORPHAN = (f"sha256:{c * 64}" for c in "abcdef")

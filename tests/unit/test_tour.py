@@ -9,7 +9,9 @@ import pytest
 
 from ocix.cli.main import COMMANDS
 from ocix.cli.teach import command_problem
-from ocix.jobs import tour, tour_steps
+from ocix.lab.parts import PARTS
+from ocix.teach import session, tour
+from ocix.teach import steps as tour_steps
 from tests.helpers import run_cli
 
 # Commands that other changes add; until then a step naming them reports it instead of passing.
@@ -28,7 +30,7 @@ def test_step_is_complete(step: tour.Step) -> None:
     assert step.title and step.handout and step.look_for and step.explanation
     assert step.action in tour_steps.ACTIONS
     assert not step.fixture or step.fixture in tour_steps.FIXTURES
-    assert set(step.needs) <= set(tour.PARTS)
+    assert set(step.needs) <= set(PARTS)
     assert step.ocix_command
     assert len(step.explanation.split()) < 120  # one paragraph
 
@@ -51,9 +53,9 @@ def test_every_command_a_step_runs_parses(number: int, line: str) -> None:
 
 def test_keep_blocks() -> None:
     text = "Process  1\nUser  0\n\nNAMESPACE  X\nmnt 1\n\nCGROUP\n0 2 -"
-    assert tour.keep_blocks(text, ["NAMESPACE"]) == "NAMESPACE  X\nmnt 1"
-    assert tour.keep_blocks(text, ["Process", "CGROUP"]) == "Process  1\nUser  0\n\nCGROUP\n0 2 -"
-    assert tour.keep_blocks(text, []) == text
+    assert session.keep_blocks(text, ["NAMESPACE"]) == "NAMESPACE  X\nmnt 1"
+    assert session.keep_blocks(text, ["Process", "CGROUP"]) == "Process  1\nUser  0\n\nCGROUP\n0 2 -"
+    assert session.keep_blocks(text, []) == text
 
 
 def test_demux_splits_docker_frames() -> None:

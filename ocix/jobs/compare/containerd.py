@@ -11,17 +11,17 @@ import os
 from contextlib import suppress
 from functools import partial
 
+from ... import programs
 from ...containerd import cio, tasks
 from ...containerd import version as containerd_version
 from ...containerd.connection import Connection
 from ...errors import NotFoundError
 from ...oci.spec import RunOptions
-from ..imagespec import ImageInfo, resolve_image
-from ..lifecycle import RunRequest, create_container, remove_container
+from ..containers.imagespec import ImageInfo, resolve_image
+from ..containers.lifecycle import RunRequest, create_container, remove_container
 from . import evidence
 from .context import PathRun
 from .model import CompareOptions, Endpoints, final_argv, hold_argv
-from .runtime import tool_version
 
 
 def unavailable(endpoints: Endpoints) -> str | None:
@@ -38,7 +38,7 @@ def run_options(opts: CompareOptions, name: str, argv: list[str]) -> RunOptions:
 
 def ensure_image(conn: Connection, ref: str, hosts_dir: str | None) -> ImageInfo:
     """The image, pulled and unpacked first if this namespace does not have it."""
-    from ..pull import PullOptions, pull
+    from ..images.pull import PullOptions, pull
 
     try:
         return resolve_image(conn, ref)
@@ -81,7 +81,7 @@ def run(ctx: PathRun) -> None:
     evidence.read_into(r, pid)
     r.rootfs = evidence.root_mount_dir(pid)
     shim = r.parent.name if r.parent else "containerd-shim-runc-v2"
-    r.chain = ["ocix (gRPC)", f"containerd {v.version}", shim, tool_version("runc")]
+    r.chain = ["ocix (gRPC)", f"containerd {v.version}", shim, programs.named_version("runc")]
     with ctx.phase("run"):
         evidence.release(pid, ctx.name, ctx.deadline)
         while True:

@@ -8,6 +8,7 @@ failed, timed out or was interrupted, with SIGINT held off meanwhile.
 from __future__ import annotations
 
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -124,8 +125,6 @@ class PathRun:
 
         A cleanup call gets its own `timeout` instead: it must run after the deadline passed.
         """
-        import subprocess
-
         label = what or " ".join(argv[:2])
         limit = timeout or 60.0
         if not cleanup:

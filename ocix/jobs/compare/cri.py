@@ -16,15 +16,15 @@ import uuid
 from contextlib import suppress
 from pathlib import Path
 
+from ... import programs
 from ...containerd.connection import Connection
 from ...cri.client import CRI_NAMESPACE, ContainerConfig, CriClient, PodConfig
 from ...errors import NotFoundError, OcixError
 from ...registry.reference import parse as parse_reference
-from ..imagespec import resolve_image
+from ..containers.imagespec import resolve_image
 from . import evidence
 from .context import PathRun
 from .model import CompareOptions, Endpoints, final_argv, hold_argv
-from .runtime import tool_version
 
 LABEL = "ocix.compare"
 LOG_PATH = "main/0.log"
@@ -139,7 +139,7 @@ def run(ctx: PathRun) -> None:
     r.rootfs = evidence.root_mount_dir(pid)
     shim = r.parent.name if r.parent else "containerd-shim-runc-v2"
     r.chain = ["CRI client (runtime.v1)", f"containerd {v.runtime_version} cri plugin", shim,
-               tool_version("runc")]
+               programs.named_version("runc")]
     with ctx.phase("run"):
         evidence.release(pid, ctx.name, ctx.deadline)
         status = cri.wait_exited(cid, timeout=ctx.deadline.remaining("waiting for the exit"),

@@ -3,7 +3,7 @@
 `RUNTIME run -d` passes its own stdio to the container and exits once the container started;
 ocix is a child subreaper meanwhile, so the orphaned init becomes ocix's child: it is reaped
 with waitpid, which gives the exit code (runc keeps none). crun goes through the hybrid-cgroup
-wrapper (ocix.jobs.runtimes.crun_argv).
+wrapper (ocix.runtimes.crun_argv).
 
 """
 
@@ -22,8 +22,8 @@ from pathlib import Path
 from ... import programs
 from ...containerd.connection import Connection
 from ...errors import OcixError
-from ..bundle import make_bundle
-from ..runtimes import crun_argv
+from ...runtimes import crun_argv
+from ..containers.bundle import make_bundle
 from . import evidence
 from .context import PathRun
 from .model import Endpoints
@@ -32,12 +32,6 @@ PR_SET_CHILD_SUBREAPER = 36
 
 
 @cache
-def tool_version(binary: str) -> str:
-    """'runc 1.1.5+ds1' from the first line of `binary --version`; the bare name if unknown."""
-    first = programs.version_line([binary, "--version"], timeout=10)
-    return f"{binary} {first.split()[-1]}" if "version" in first else binary
-
-
 def unavailable(runtime: str, endpoints: Endpoints) -> str | None:
     if shutil.which(runtime) is None:
         return f"{runtime} is not installed"
@@ -85,7 +79,7 @@ def run(ctx: PathRun, runtime: str) -> None:
 
     r, opts = ctx.result, ctx.opts
     argv0 = ["runc"] if runtime == "runc" else crun_argv()
-    r.chain = ["ocix", f"{tool_version(runtime)} (bundle)"]
+    r.chain = ["ocix", f"{programs.named_version(runtime)} (bundle)"]
     conn = Connection(ctx.endpoints.containerd, ctx.endpoints.namespace,
                       timeout=ctx.deadline.remaining())
     ctx.cleanups.add("close the containerd connection", conn.close)

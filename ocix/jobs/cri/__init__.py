@@ -1,0 +1,1 @@
+"""crictl's rules over the CRI client: config files, listings, pod and container lifecycle."""

@@ -1,0 +1,113 @@
+"""`ocix layers`: stream each layer blob out of containerd and say what it does to the tree.
+
+Each blob is read with Content.Read, decompressed as the chunks arrive and its tar headers are
+classified by ocix.oci.layerscan (docs/layers.md).  Nothing is written anywhere: file data is
+skipped as it streams by, so memory stays flat whatever the layer size; only paths are kept
+(the lower layers' paths decide "added" against "changed").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from ...containerd.connection import Connection
+from ...errors import NotFoundError, OcixError
+from ...oci import layerscan
+from ...oci.descriptor import Descriptor
+from ...oci.digest import chain_ids
+from .anatomy import created_by, decompressed_blob, image_manifest
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    layer: int  # 1 = the base layer
+    digest: str
+    media_type: str
+    compression: str  # what the blob's first bytes say: gzip, zstd or "" (plain tar)
+    diff_id: str
+    chain_id: str
+    size: int
+    uncompressed_size: int  # bytes of the tar stream, counted as it was decompressed
+    created_by: str
+    entries: int
+    added: int
+    changed: int
+    deleted: int
+    opaque: int
+    hidden: int
+    hostile: list[layerscan.Hostile]
+    files: list[layerscan.FileChange] | None
+
+
+@dataclass(frozen=True)
+class LayersReport:
+    image: str
+    digest: str
+    manifest: str
+    platform: str
+    layers: list[LayerReport]
+
+
+class _Counted:
+    """Passes chunks through and counts their bytes."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for c in self._chunks:
+            self.size += len(c)
+            yield c
+
+
+def scan_blob(conn: Connection, desc: Descriptor, lower: layerscan.Tree, *,
+              keep_files: bool) -> tuple[layerscan.LayerScan, int, str]:
+    """(scan, uncompressed size, compression) of one layer blob, applied to `lower`."""
+    compression, chunks = decompressed_blob(conn, desc)
+    counted = _Counted(chunks)
+    stream = iter(counted)
+    scan = layerscan.scan_members(layerscan.tar_members(stream), lower, keep_files=keep_files)
+    for _ in stream:  # the tar's end-of-archive padding still counts toward its size
+        pass
+    return scan, counted.size, compression
+
+
+def scan_image(conn: Connection, name: str, *, platform: str | None = None,
+               layer: int | None = None, files: bool = False,
+               on_layer: Callable[[int, int, str], None] | None = None) -> LayersReport:
+    """Scan the layers of `name` bottom-up; report them all, or only `layer` (1 = base).
+
+    The layers below the one asked for are still read: "changed" needs their paths."""
+    record, m = image_manifest(conn, name, platform)
+    n = len(m.layers)
+    if layer is not None and not 1 <= layer <= n:
+        span = f"1-{n}" if n > 1 else "1"
+        raise NotFoundError(f"image {record.name} has {n} layer{'s' if n != 1 else ''}; "
+                            f"there is no layer {layer} (use {span})")
+    if len(m.diff_ids) != n:
+        raise OcixError(f"image {record.name}: the config lists {len(m.diff_ids)} diff IDs for "
+                        f"{n} layers")
+    chains = chain_ids(m.diff_ids) if n else []
+    lines = created_by(m.config_doc, n)
+    tree = layerscan.Tree()
+    reports: list[LayerReport] = []
+    last = layer if layer is not None else n
+    for i, desc in enumerate(m.layers[:last]):
+        if on_layer:
+            on_layer(i + 1, last, desc.digest)
+        wanted = layer is None or layer == i + 1
+        try:
+            scan, usize, comp = scan_blob(conn, desc, tree, keep_files=files and wanted)
+        except NotFoundError:
+            raise
+        except OcixError as e:
+            raise OcixError(f"layer {i + 1} ({desc.digest}): {e.message}") from None
+        if wanted:
+            reports.append(LayerReport(
+                i + 1, desc.digest, desc.media_type, comp, m.diff_ids[i], chains[i], desc.size,
+                usize, lines[i], scan.entries, scan.added, scan.changed, scan.deleted,
+                scan.opaque, scan.hidden, scan.hostile, scan.files))
+    return LayersReport(record.name, record.target.digest, m.descriptor.digest, m.platform,
+                        reports)
