@@ -68,11 +68,15 @@ def cp(state: State, source: str, dest: str, platform: str | None, as_json: bool
     """
     from ..jobs.store.imagecp import copy_out
     from ..jobs.store.imagefs import load
+    from .diff import Reading
 
     image, path = _split(source)
     conn = state.conn()
-    ifs = load(conn, image, platform=platform)
-    r = copy_out(conn, ifs, path, dest)
+    with Reading(not as_json) as status:
+        ifs = load(conn, image, platform=platform, on_layer=status.layer)
+        status.prefix = "copying: "
+        r = copy_out(conn, ifs, path, dest,
+                     on_layer=lambda n, total: status.layer(n, total, ""))
     if as_json:
         print_json(r)
         return

@@ -38,6 +38,31 @@ def fit(letter: str, path: str, detail: str, cols: int) -> str:
     return line
 
 
+class Reading:
+    """"A: reading layer 2/4" on stderr while layers stream, on a TTY only."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._status: Any = None
+        self.prefix = ""
+
+    def __enter__(self) -> Reading:
+        if self.enabled:
+            from .output import console
+
+            self._status = console(stderr=True).status("reading the image")
+            self._status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+    def layer(self, n: int, total: int, digest: str) -> None:
+        if self._status is not None:
+            self._status.update(f"{self.prefix}reading layer {n}/{total} {digest[7:19]}")
+
+
 def _node(n: Any, content: bool) -> dict[str, Any] | None:
     if n is None:
         return None
@@ -90,8 +115,11 @@ def diff(state: State, images: tuple[str, ...], container: str | None, content: 
     from ..oci.fsdiff import compare, describe, summarize
 
     conn = state.conn()
-    a = load(conn, images[0], platform=platform, content=content)
-    b = load(conn, images[1], platform=platform, content=content)
+    with Reading(not as_json) as status:
+        status.prefix = "A: "
+        a = load(conn, images[0], platform=platform, content=content, on_layer=status.layer)
+        status.prefix = "B: "
+        b = load(conn, images[1], platform=platform, content=content, on_layer=status.layer)
     changes = compare(a.fs, b.fs, content=content, prefix=prefix)
     s = summarize(changes)
     if as_json:
