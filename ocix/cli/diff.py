@@ -10,7 +10,14 @@ from typing import Any
 import click
 
 from .main import State, pass_state
-from .output import human_size, json_option, platform_option, print_json, write_text
+from .output import (
+    human_size,
+    json_option,
+    platform_option,
+    print_json,
+    to_jsonable,
+    write_text,
+)
 
 LETTERS = {"added": "A", "removed": "D", "changed": "C"}
 
@@ -95,7 +102,8 @@ def diff(state: State, images: tuple[str, ...], container: str | None, content: 
     owner, link target (or, with --content, sha256 of its data) is C (changed), with what
     changed.  --container NAME reads the container's writable overlay layer instead: its
     upperdir from containerd's Snapshots.Mounts, or from dockerd's inspect for a docker
-    container, and lists A, C and D the way `docker diff` does.  See docs/imagefs.md.
+    container, and lists A, C and D the way `docker diff` does (--summary and --path apply
+    to it too).  See docs/imagefs.md.
 
     \b
     Examples:
@@ -107,7 +115,9 @@ def diff(state: State, images: tuple[str, ...], container: str | None, content: 
     if container:
         if images:
             raise click.UsageError("give either two images or --container NAME, not both")
-        _container(state, container, as_json)
+        if content:
+            raise click.UsageError("--content compares two images; not with --container")
+        _container(state, container, as_json, summary, prefix)
         return
     if len(images) != 2:
         raise click.UsageError("give two images, A and B (or --container NAME)")
@@ -151,11 +161,23 @@ def diff(state: State, images: tuple[str, ...], container: str | None, content: 
     write_text("".join(line + "\n" for line in out) if out else "no differences\n")
 
 
-def _container(state: State, name: str, as_json: bool) -> None:
+def _container(state: State, name: str, as_json: bool, summary: bool, prefix: str) -> None:
     from ..jobs.containers.changes import container_diff
+    from ..oci.fsdiff import under
 
     d = container_diff(state.conn(), name)
+    changes = [c for c in d.changes if under(c.path, prefix)]
+    counts = {k: sum(c.change == k for c in changes) for k in ("A", "C", "D")}
     if as_json:
-        print_json(d)
+        doc = to_jsonable(d)
+        doc["changes"] = to_jsonable(changes)
+        if summary:
+            del doc["changes"]
+        doc["summary"] = {"added": counts["A"], "changed": counts["C"], "deleted": counts["D"]}
+        print_json(doc)
         return
-    write_text("".join(f"{c.change} {c.path}\n" for c in d.changes))
+    if summary:
+        write_text(f"{d.container} ({d.source}): {counts['A']} added, {counts['C']} changed, "
+                   f"{counts['D']} deleted\n")
+        return
+    write_text("".join(f"{c.change} {c.path}\n" for c in changes))

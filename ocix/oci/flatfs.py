@@ -115,7 +115,7 @@ class FlatFS:
                 continue
             here[path] = self._node(m, path, n, i, here, digest)
         self._remove(whiteouts, opaque, n)
-        for path in opaque - set(here):  # the marker alone says its directory exists
+        for path in opaque - set(here) - {"/"}:  # the marker alone says its dir exists
             if path not in self.nodes:
                 self.nodes[path] = Node(path, DIR, 0, 0o755, 0, 0, "", 0, -1)
                 self.removed.pop(path, None)
@@ -157,6 +157,11 @@ class FlatFS:
     def _cut(self, dirs: set[str], n: int, how: str) -> None:
         """Remove every lower path under `dirs` (one pass over the tree for all of them)."""
         if not dirs:
+            return
+        if "/" in dirs:  # an opaque root: nothing of the lower layers is left
+            for path in list(self.nodes):
+                del self.nodes[path]
+                self.removed[path] = Removal(n, how.format(dir="/"))
             return
         for path in [p for p in self.nodes if _below(p, dirs)]:
             del self.nodes[path]

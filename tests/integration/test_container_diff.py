@@ -78,6 +78,10 @@ def test_ctr_and_ocix_containers_like_docker(lab: LabState, docker_truth: set[tu
     extra = runtime_dirs(lab, ns, "c-ctr")
     assert extra == {("A", "/run")}  # ctr's default spec mounts a tmpfs on /run
     assert set(ocix_changes(ns_env, "c-ctr")) == docker_truth | extra
+    etc = [c for c, p in docker_truth | extra if p == "/etc" or p.startswith("/etc/")]
+    r = run_cli(["diff", "--container", "c-ctr", "--summary", "--path", "/etc"], env=ns_env)
+    assert (r.exit_code, r.stdout) == (0, f"c-ctr (containerd): {etc.count('A')} added, "
+                                          f"{etc.count('C')} changed, {etc.count('D')} deleted\n")
 
     r = run_cli(["run", "--name", "c-ocix", "busybox", "sh", "-c", SCRIPT], env=ns_env)
     assert r.exit_code == 0, r.stderr

@@ -77,6 +77,12 @@ def test_an_opaque_dir_keeps_only_its_own_layer_entries() -> None:
     assert fs2.get("/srv/x").kind == "dir"  # type: ignore[union-attr]
 
 
+def test_an_opaque_root_hides_every_lower_layer() -> None:
+    fs = flat(BASE, layer((".wh..wh..opq", F), ("only", F, b"1")))
+    assert sorted(fs.nodes) == ["/only"]
+    assert fs.removed["/etc/passwd"].how == "opaque directory /"
+
+
 def test_a_file_over_a_directory_drops_what_was_under_it() -> None:
     fs = flat(BASE, layer(("opt/app", F, b"now a file")))
     assert fs.get("/opt/app").kind == "file"  # type: ignore[union-attr]

@@ -204,6 +204,11 @@ def container_diff(conn: Connection, name: str, docker_socket: str | None = None
             raise NotFoundError(f"container {name}: its snapshot {record.snapshot_key} is gone",
                                 hint="the container has no rootfs to compare") from None
         upper, lowers = overlay_dirs(mounts)
+        if mounts[0].type == "bind" and snapshots.stat(conn, record.snapshot_key,
+                                                       snapshotter).parent:
+            raise OcixError(f"container {name}: snapshotter {snapshotter} keeps a full copy of "
+                            "the rootfs, not an overlay upperdir",
+                            hint="ocix reads containers of the overlayfs snapshotter")
         return ContainerDiff(record.id, "containerd", record.image, upper, lowers,
                              overlay_changes(upper, lowers))
     return _docker_diff(conn, name, docker_socket, found=record is not None)
