@@ -65,6 +65,10 @@ class Reading:
         if self._status is not None:
             self._status.stop()
 
+    def pair(self, which: str, n: int, total: int, digest: str) -> None:
+        self.prefix = f"{which}: "
+        self.layer(n, total, digest)
+
     def layer(self, n: int, total: int, digest: str) -> None:
         if self._status is not None:
             self._status.update(f"{self.prefix}reading layer {n}/{total} {digest[7:19]}")
@@ -121,15 +125,13 @@ def diff(state: State, images: tuple[str, ...], container: str | None, content: 
         return
     if len(images) != 2:
         raise click.UsageError("give two images, A and B (or --container NAME)")
-    from ..jobs.store.imagefs import load
+    from ..jobs.store.imagefs import load_pair
     from ..oci.fsdiff import compare, describe, summarize
 
     conn = state.conn()
     with Reading(not as_json) as status:
-        status.prefix = "A: "
-        a = load(conn, images[0], platform=platform, content=content, on_layer=status.layer)
-        status.prefix = "B: "
-        b = load(conn, images[1], platform=platform, content=content, on_layer=status.layer)
+        a, b = load_pair(conn, images[0], images[1], platform=platform, content=content,
+                         on_layer=status.pair)
     changes = compare(a.fs, b.fs, content=content, prefix=prefix)
     s = summarize(changes)
     if as_json:

@@ -84,6 +84,15 @@ class FlatFS:
     def __contains__(self, path: str) -> bool:
         return path in self.nodes
 
+    def copy(self, layers: int) -> FlatFS:
+        """An independent copy (the nodes are immutable); `layers` must be all applied."""
+        if layers != self.layers:
+            raise ValueError(f"a copy after {layers} layers of a tree of {self.layers}")
+        other = FlatFS()
+        other.nodes, other.removed = dict(self.nodes), dict(self.removed)
+        other.hostile, other.layers = list(self.hostile), self.layers
+        return other
+
     def get(self, path: str) -> Node | None:
         return self.nodes.get(path)
 

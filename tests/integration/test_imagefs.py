@@ -367,5 +367,8 @@ def test_cp_writes_the_final_tree(lab_images: tuple[str, Path, Path], ns_env: di
     r = run_cli(["cp", "busybox:/etc/passwd", str(tmp_path / "pw")], env=ns_env)
     assert r.exit_code == 0, r.stderr
     assert (tmp_path / "pw").read_bytes() == (flat / "etc/passwd").read_bytes()
+    r = run_cli(["cp", "busybox:/etc/passwd", f"{tmp_path}/nodir/"], env=ns_env)
+    assert (r.exit_code, r.stderr.splitlines()[0]) == (
+        1, f"Error: directory {tmp_path}/nodir/ does not exist")
     r = run_cli(["cp", "busybox", str(tmp_path / "x")], env=ns_env)
     assert r.exit_code == 2 and "expected IMAGE:/PATH, got 'busybox'" in r.stderr

@@ -186,3 +186,12 @@ def test_hardlink_and_file_are_the_same_type() -> None:
     a = flat(layer(("x", F, b"12"), ("y", F, b"12")))
     b = flat(layer(("x", F, b"12"), ("y", H, "x")))
     assert [(c.path, c.what) for c in fsdiff.compare(a, b)] == [("/y", ["link"])]
+
+
+def test_a_copy_is_independent() -> None:
+    fs = flat(BASE)
+    other = fs.copy(1)
+    other.apply_layer(layer(("etc/.wh.passwd", F)))
+    assert "/etc/passwd" in fs and "/etc/passwd" not in other and fs.layers == 1
+    with pytest.raises(ValueError):
+        fs.copy(2)

@@ -41,12 +41,24 @@ def target_path(src: Node, dest: str) -> str:
 def copy_out(conn: Connection, ifs: ImageFS, path: str, dest: str,
              on_layer: Callable[[int, int], None] | None = None) -> CopyResult:
     src = find(ifs, path)
+    if dest.endswith("/") and not os.path.isdir(dest):
+        raise OcixError(f"directory {dest} does not exist", hint=f"create it: mkdir -p {dest}")
     top = target_path(src, dest)
     if os.path.lexists(top):
         raise OcixError(f"{top} already exists", hint="choose a new path, or remove it first")
     parent = os.path.dirname(os.path.abspath(top))
     if not os.path.isdir(parent):
         raise OcixError(f"{parent} is not a directory", hint=f"create it: mkdir -p {parent}")
+    try:
+        return _write(conn, ifs, src, top, on_layer)
+    except OSError as e:
+        where = f" {e.filename}" if e.filename else ""
+        left = f"what was written so far is in {top}" if os.path.lexists(top) else None
+        raise OcixError(f"cannot write{where}: {e.strerror or e}", hint=left) from None
+
+
+def _write(conn: Connection, ifs: ImageFS, src: Node, top: str,
+           on_layer: Callable[[int, int], None] | None) -> CopyResult:
     nodes = [src, *ifs.fs.under(src.path)] if src.kind == DIR else [src]
     base = src.path.rstrip("/")
     wanted: dict[int, dict[int, list[str]]] = {}

@@ -46,21 +46,54 @@ class ImageFS:
 def load(conn: Connection, name: str, *, platform: str | None = None, content: bool = False,
          on_layer: Callable[[int, int, str], None] | None = None) -> ImageFS:
     """Flatten the layers of `name` bottom-up; `content` also hashes every file's data."""
+    ifs = _empty(conn, name, platform)
+    _flatten(conn, ifs, 0, content, on_layer)
+    return ifs
+
+
+def load_pair(conn: Connection, a: str, b: str, *, platform: str | None = None,
+              content: bool = False, on_layer: Callable[[str, int, int, str], None] | None = None
+              ) -> tuple[ImageFS, ImageFS]:
+    """Both images flattened; the bottom layers they share (the same digests in the same
+    order, as when one was built FROM the other or both FROM one base) are read once."""
+    x, y = _empty(conn, a, platform), _empty(conn, b, platform)
+    shared = 0
+    for da, db in zip(x.descriptors, y.descriptors, strict=False):
+        if da.digest != db.digest:
+            break
+        shared += 1
+
+    def report(which: str) -> Callable[[int, int, str], None] | None:
+        return (lambda n, total, digest: on_layer(which, n, total, digest)) if on_layer else None
+
+    _flatten(conn, x, 0, content, report("A"), stop=shared)
+    y.fs = x.fs.copy(shared)
+    _flatten(conn, x, shared, content, report("A"))
+    _flatten(conn, y, shared, content, report("B"))
+    return x, y
+
+
+def _empty(conn: Connection, name: str, platform: str | None) -> ImageFS:
     record, m = image_manifest(conn, name, platform)
     lines = created_by(m.config_doc, len(m.layers))
-    fs = FlatFS()
-    for i, desc in enumerate(m.layers):
+    return ImageFS(record.name, record.target.digest, m.descriptor.digest, m.platform,
+                   [ImageLayer(i + 1, d.digest, lines[i]) for i, d in enumerate(m.layers)],
+                   FlatFS(), list(m.layers))
+
+
+def _flatten(conn: Connection, ifs: ImageFS, start: int, content: bool,
+             on_layer: Callable[[int, int, str], None] | None, stop: int | None = None) -> None:
+    """Apply layers start+1 .. stop (1-based; default: to the top)."""
+    n = len(ifs.descriptors)
+    for i, desc in enumerate(ifs.descriptors[start:stop], start):
         if on_layer:
-            on_layer(i + 1, len(m.layers), desc.digest)
+            on_layer(i + 1, n, desc.digest)
         try:
-            _apply(conn, fs, desc, content)
+            _apply(conn, ifs.fs, desc, content)
         except NotFoundError:
             raise
         except OcixError as e:
             raise OcixError(f"layer {i + 1} ({desc.digest}): {e.message}") from None
-    return ImageFS(record.name, record.target.digest, m.descriptor.digest, m.platform,
-                   [ImageLayer(i + 1, d.digest, lines[i]) for i, d in enumerate(m.layers)],
-                   fs, list(m.layers))
 
 
 def _apply(conn: Connection, fs: FlatFS, desc: Descriptor, content: bool) -> None:
