@@ -233,7 +233,10 @@ class FlatFS:
         p = path
         while p != "/":
             if p in self.removed:
-                return self.removed[p]
+                gone = self.removed[p]
+                if p != path and gone.how == "whiteout":
+                    return Removal(gone.layer, f"whiteout of {p}")
+                return gone
             p = posixpath.dirname(p)
         return None
 

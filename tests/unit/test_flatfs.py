@@ -54,6 +54,7 @@ def test_whiteouts_delete_a_file_and_a_whole_tree_of_lower_layers() -> None:
     assert fs.removed["/usr/bin/wc"].how == "whiteout" and fs.removed["/usr/bin/wc"].layer == 2
     assert fs.removed["/opt/app/sub/two"].how == "whiteout of /opt/app"
     assert fs.why_missing("/opt/app/sub/two/deeper").layer == 2  # type: ignore[union-attr]
+    assert fs.why_missing("/usr/bin/wc/x").how == "whiteout of /usr/bin/wc"  # type: ignore[union-attr]
     assert fs.why_missing("/never") is None
 
 
