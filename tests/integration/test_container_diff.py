@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from ocix.lab.state import LabState
-from tests.helpers import ctr, run_cli
+from tests.helpers import ctr, run_cli, wait_for
 from tests.integration.test_imagefs import layer_blobs, tar_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -98,3 +98,17 @@ def test_unknown_container_is_one_line(ns_env: dict[str, str]) -> None:
     assert r.exit_code == 2 and "give either two images or --container NAME, not both" in r.stderr
     r = run_cli(["diff", "busybox"], env=env)
     assert r.exit_code == 2 and "give two images, A and B (or --container NAME)" in r.stderr
+
+
+def test_a_running_container(ns: str, ns_env: dict[str, str]) -> None:
+    r = run_cli(["run", "-d", "--name", "c-live", "busybox", "sh", "-c",
+                 "mkdir -p /srv/a; echo z > /srv/a/z; rm -r /home; sleep 300"], env=ns_env)
+    assert r.exit_code == 0, r.stderr
+    try:
+        got = wait_for("the container's writes", lambda: (
+            set(c) if ("D", "/home") in (c := ocix_changes(ns_env, "c-live")) else None))
+        assert {("A", "/srv"), ("A", "/srv/a"), ("A", "/srv/a/z"), ("D", "/home")} <= got
+        assert all(p in ("/run", "/srv", "/srv/a", "/srv/a/z", "/home") for _, p in got), got
+    finally:
+        assert run_cli(["tasks", "kill", "--signal", "SIGKILL", "c-live"],
+                       env=ns_env).exit_code == 0
