@@ -73,6 +73,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "Show the container daemons, sockets and runtimes of this host, with live versions."),
     "caps": ("caps", "caps",
              "Convert capability masks to names and names to a mask; compare two sets with --diff."),
+    "registry": ("registry", "registry",
+                 "Browse a registry without pulling: repositories, tags, manifests across platforms."),
     "validate": ("validate", "validate",
                  "Validate OCI content against ocix's schemas and the spec's prose rules."),
     "snapshots": ("snapshots", "snapshots_group",
