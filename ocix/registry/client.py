@@ -156,6 +156,10 @@ class RegistryClient:
                             hint=f"check {self.config.source or 'the hosts dir'}")
         return eps
 
+    def transport(self, ep: Endpoint) -> Any:
+        """The oras-py Registry (TracedRegistry) for `ep`, with this client's credentials."""
+        return self._registry(ep)
+
     def endpoints(self, capability: str) -> list[Endpoint]:
         """The endpoints that may be used for `capability`, in the order to try them."""
         return self._endpoints(capability)
