@@ -154,3 +154,36 @@ def artifact_pull(ref: str, output: str, hosts_dir: str | None, plain_http: bool
     print_table(["FILE", "DIGEST", "SIZE"],
                 [[f.path, short_digest(f.digest), f.size] for f in result.files],
                 empty="the artifact has no files")
+
+
+@click.command()
+@click.argument("src")
+@click.argument("dst")
+@click.option("--referrers", "with_referrers", is_flag=True,
+              help="Copy the tree of artifacts that refer to the image too.")
+@registry_options
+@json_option
+def copy(src: str, dst: str, with_referrers: bool, hosts_dir: str | None, plain_http: bool,
+         user: str | None, as_json: bool) -> None:
+    """Copy an image or a whole index between registries and OCI layouts (oci:DIR[:TAG]).
+
+    Every byte is copied as is, so digests do not change; each blob is verified as it is read.
+
+    \b
+    Examples:
+      ocix copy "$OCIX_REGISTRY/library/busybox:latest" "$OCIX_REGISTRY/backup/busybox:latest" --referrers
+      ocix copy "$OCIX_REGISTRY/library/multiarch:latest" oci:/tmp/multiarch:latest
+      ocix copy oci:/tmp/multiarch:latest "$OCIX_REGISTRY/restored/multiarch:latest"
+    """
+    from ..jobs.registry.copy import copy as do_copy
+    from .output import human_size, print_kv
+
+    result = do_copy(src, dst, client_options(hosts_dir, plain_http, user), referrers=with_referrers)
+    if as_json:
+        print_json(result)
+        return
+    print_kv([("Copied", f"{result.source} -> {result.destination}"), ("Digest", result.digest),
+              ("Manifests", result.manifests),
+              ("Blobs", f"{result.blobs_copied} copied ({human_size(result.bytes_copied)}), "
+                        f"{result.blobs_present} already there"),
+              ("Referrers", len(result.referrers) if with_referrers else "not copied")])

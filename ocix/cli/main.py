@@ -79,6 +79,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                   "Show the tree of artifacts whose subject is REF (SBOMs, signatures, attestations)."),
     "attach": ("artifacts", "attach", "Push FILEs as an artifact whose subject is REF (through oras-py)."),
     "artifact": ("artifacts", "artifact", "Fetch an OCI artifact's files from a registry."),
+    "copy": ("artifacts", "copy",
+             "Copy an image or a whole index between registries and OCI layouts (oci:DIR[:TAG])."),
     "validate": ("validate", "validate",
                  "Validate OCI content against ocix's schemas and the spec's prose rules."),
     "snapshots": ("snapshots", "snapshots_group",
