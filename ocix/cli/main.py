@@ -81,6 +81,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "artifact": ("artifacts", "artifact", "Fetch an OCI artifact's files from a registry."),
     "copy": ("artifacts", "copy",
              "Copy an image or a whole index between registries and OCI layouts (oci:DIR[:TAG])."),
+    "sbom": ("sbom", "sbom",
+             "List IMAGE's packages (dpkg, apk, busybox) from its layers in the registry, as CycloneDX."),
     "validate": ("validate", "validate",
                  "Validate OCI content against ocix's schemas and the spec's prose rules."),
     "snapshots": ("snapshots", "snapshots_group",
