@@ -175,10 +175,17 @@ def copy(src: str, dst: str, with_referrers: bool, hosts_dir: str | None, plain_
       ocix copy "$OCIX_REGISTRY/library/multiarch:latest" oci:/tmp/multiarch:latest
       ocix copy oci:/tmp/multiarch:latest "$OCIX_REGISTRY/restored/multiarch:latest"
     """
+    import sys
+
     from ..jobs.registry.copy import copy as do_copy
     from .output import human_size, print_kv
 
-    result = do_copy(src, dst, client_options(hosts_dir, plain_http, user), referrers=with_referrers)
+    def progress(what: str, d: Any) -> None:
+        click.echo(f"copying {what} {d.digest} ({human_size(d.size)})", err=True)
+
+    show = sys.stderr.isatty() and not as_json
+    result = do_copy(src, dst, client_options(hosts_dir, plain_http, user), referrers=with_referrers,
+                     progress=progress if show else None)
     if as_json:
         print_json(result)
         return

@@ -55,21 +55,24 @@ def registry() -> None:
 @click.argument("host")
 @click.option("--max-pages", type=click.IntRange(1, 10000), default=100, show_default=True,
               help="Stop (with an error) after this many pages.")
+@click.option("--page-size", type=click.IntRange(1, 10000), default=1000, show_default=True,
+              help="Names asked for per page (the `n` parameter).")
 @registry_options
 @json_option
-def repos(host: str, max_pages: int, hosts_dir: str | None, plain_http: bool, user: str | None,
-          as_json: bool) -> None:
+def repos(host: str, max_pages: int, page_size: int, hosts_dir: str | None, plain_http: bool,
+          user: str | None, as_json: bool) -> None:
     """List the repositories of registry HOST (its catalog), page by page.
 
     \b
     Examples:
       ocix registry repos "$OCIX_REGISTRY"
       ocix registry repos 127.0.0.1:5000 --json
-      ocix --trace registry repos "$OCIX_REGISTRY"   # each page's request
+      ocix --trace registry repos "$OCIX_REGISTRY" --page-size 2   # each page's request
     """
     from ..jobs.registry.browse import repositories
 
-    names = repositories(host, client_options(hosts_dir, plain_http, user), max_pages=max_pages)
+    names = repositories(host, client_options(hosts_dir, plain_http, user), max_pages=max_pages,
+                         page_size=page_size)
     if as_json:
         print_json(names)
         return
@@ -81,10 +84,12 @@ def repos(host: str, max_pages: int, hosts_dir: str | None, plain_http: bool, us
 @click.option("--digests", is_flag=True, help="Resolve each tag to its digest and media type.")
 @click.option("--max-pages", type=click.IntRange(1, 10000), default=100, show_default=True,
               help="Stop (with an error) after this many pages.")
+@click.option("--page-size", type=click.IntRange(1, 10000), default=1000, show_default=True,
+              help="Tags asked for per page (the `n` parameter).")
 @registry_options
 @json_option
-def tags(ref: str, digests: bool, max_pages: int, hosts_dir: str | None, plain_http: bool,
-         user: str | None, as_json: bool) -> None:
+def tags(ref: str, digests: bool, max_pages: int, page_size: int, hosts_dir: str | None,
+         plain_http: bool, user: str | None, as_json: bool) -> None:
     """List the tags of REF's repository (a tag in REF is ignored), page by page.
 
     \b
@@ -96,7 +101,7 @@ def tags(ref: str, digests: bool, max_pages: int, hosts_dir: str | None, plain_h
     from ..jobs.registry.browse import tags as list_tags
 
     rows = list_tags(ref, client_options(hosts_dir, plain_http, user), digests=digests,
-                     max_pages=max_pages)
+                     max_pages=max_pages, page_size=page_size)
     if as_json:
         print_json(rows)
         return

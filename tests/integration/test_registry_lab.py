@@ -49,6 +49,10 @@ def ok(args: list[str], env: dict[str, str] | None = None) -> Any:
 def test_repos_and_tags_agree_with_the_registry(lab: LabState) -> None:
     want = requests.get(f"http://{lab.registry}/v2/_catalog", timeout=10).json()["repositories"]
     assert ok(["registry", "repos", lab.registry, "--json"]) == want
+    r = run_cli(["--trace", "registry", "repos", lab.registry, "--page-size", "1", "--json"])
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout) == want  # distribution's own Link pages, one name each
+    assert r.stderr.count(f"GET http://{lab.registry}/v2/_catalog?") == len(want)
     tags = json.loads(skopeo("list-tags", "--tls-verify=false",
                              f"docker://{lab.registry}/library/pause"))["Tags"]
     rows = ok(["registry", "tags", f"{lab.registry}/library/pause", "--digests", "--json"])

@@ -27,6 +27,7 @@ MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 EMPTY = "application/vnd.oci.empty.v1+json"
 SBOM = "application/vnd.cyclonedx+json"
 SIG = "application/vnd.cncf.notary.signature"
+PROVENANCE = "https://slsa.dev/provenance/v0.2"
 
 
 def _put(layout: Path, data: bytes) -> dict[str, object]:
@@ -56,7 +57,32 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> tuple[BuiltImage, dict[s
     sbom = _artifact(root, SBOM, b'{"bomFormat":"CycloneDX","specVersion":"1.5"}', subject, "sbom.json")
     sig = _artifact(root, SIG, b"signature bytes", {"digest": sbom["digest"], "size": sbom["size"]},
                     "sig.jws")
-    return image, {"sbom": sbom, "sig": sig}
+    return image, {"sbom": sbom, "sig": sig, "attestation": _buildx_index(root, image)}
+
+
+def _buildx_index(root: Path, image: BuiltImage) -> dict[str, object]:
+    """An index like docker buildx writes: the image plus an attestation manifest for it."""
+    config = _put(root, json.dumps({"architecture": "unknown", "os": "unknown",
+                                    "rootfs": {"type": "layers", "diff_ids": []}}).encode())
+    statement = _put(root, b'{"_type":"https://in-toto.io/Statement/v0.1"}')
+    att = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST,
+                      "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
+                      "layers": [{"mediaType": "application/vnd.in-toto+json", **statement,
+                                  "annotations": {"in-toto.io/predicate-type": PROVENANCE}}]}).encode()
+    att_desc = {"mediaType": MANIFEST, **_put(root, att),
+                "platform": {"architecture": "unknown", "os": "unknown"},
+                "annotations": {"vnd.docker.reference.type": "attestation-manifest",
+                                "vnd.docker.reference.digest": image.root.digest}}
+    img_desc = {**image.root.to_json(), "platform": {"architecture": image.platforms[0].split("/")[1],
+                                                     "os": "linux"}}
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": [img_desc, att_desc]}
+    desc = {"mediaType": "application/vnd.oci.image.index.v1+json",
+            **_put(root, json.dumps(index).encode())}
+    doc = json.loads((root / "index.json").read_text())
+    doc["manifests"].append({**desc, "annotations": {"org.opencontainers.image.ref.name": "library/busybox:attested"}})
+    (root / "index.json").write_text(json.dumps(doc))
+    return {**att_desc, "index": desc["digest"]}
 
 
 @pytest.fixture
@@ -168,3 +194,39 @@ def test_artifact_pull_writes_the_files(api_registry: Served, layout: tuple[Buil
     assert r.exit_code == 0, r.stderr
     assert (tmp_path / "o" / "sig.jws").read_bytes() == b"signature bytes"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]
+
+
+def test_buildx_attestation_manifests_in_an_index(api_registry: Served, layout: tuple[BuiltImage, dict[str, dict[str, object]]]) -> None:
+    image, arts = layout
+    att = arts["attestation"]
+    ref = f"{api_registry.host}/library/busybox:attested"
+    tree = ok_json(["referrers", ref, "--json"])
+    assert (tree["digest"], tree["referrers"]) == (att["index"], [])
+    [node] = tree["attestations"]
+    assert (node["digest"], node["kind"]) == (att["digest"], "buildx attestation manifest")
+    assert node["annotations"] == {"attests": image.root.digest, "in-toto.io/predicate-type": PROVENANCE}
+    assert node["valid"], node["problems"]
+    rows = ok_json(["registry", "inspect", ref, "--json"])["platforms"]
+    assert [(r["digest"], r["kind"]) for r in rows] == [(image.root.digest, "image"), (att["digest"], "attestation")]
+
+
+def ok_json(args: list[str]) -> dict[str, object]:
+    r = run_cli(args)
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+
+def test_copy_refuses_a_blob_that_does_not_match(layout: tuple[BuiltImage, dict[str, dict[str, object]]],
+                                                 tmp_path: Path) -> None:
+    image = layout[0]
+    doc = json.loads((image.layout / "blobs" / "sha256" / image.root.digest[7:]).read_bytes())
+    bad = doc["layers"][0]["digest"]
+    with serve(image.layout, hostile="bad-blob") as served:
+        served.bad_digest = bad
+        r = run_cli(["copy", f"{served.host}/library/busybox:latest", f"oci:{tmp_path}/l"])
+    assert r.exit_code == 1
+    assert r.stderr.startswith(f"Error: blob {bad} has digest sha256:")
+    assert r.stderr.endswith(f"({doc['layers'][0]['size']} bytes): refused, nothing written\n")
+    blobs = sorted(p.name for p in (tmp_path / "l" / "blobs" / "sha256").iterdir())
+    assert bad[7:] not in blobs and not [b for b in blobs if b.startswith(".")]
+    assert json.loads((tmp_path / "l" / "index.json").read_text())["manifests"] == []

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -208,9 +208,11 @@ class LayoutDest:
 
 
 class _Copier:
-    def __init__(self, src: Source, dst: Dest, result: CopyResult) -> None:
+    def __init__(self, src: Source, dst: Dest, result: CopyResult,
+                 progress: Callable[[str, Descriptor], None] | None) -> None:
         self.src, self.dst, self.result = src, dst, result
         self.done: set[str] = set()
+        self.progress = progress or (lambda what, d: None)
 
     def blob(self, desc: Descriptor) -> None:
         if desc.digest in self.done:
@@ -219,6 +221,7 @@ class _Copier:
         if self.dst.has_blob(desc):
             self.result.blobs_present += 1
             return
+        self.progress("blob", desc)
         self.dst.put_blob(desc, self.src.blob(desc))
         self.result.blobs_copied += 1
         self.result.bytes_copied += desc.size
@@ -253,6 +256,7 @@ class _Copier:
         for d in self.src.referrers(digest):
             if d.digest in self.done:
                 continue
+            self.progress("referrer", d)
             body = self.tree(d)
             self.done.add(d.digest)
             self.dst.add_referrer(digest, d, body)
@@ -261,7 +265,9 @@ class _Copier:
             self.referrers(d.digest, depth + 1)
 
 
-def copy(src: str, dst: str, opts: ClientOptions, *, referrers: bool = False) -> CopyResult:
+def copy(src: str, dst: str, opts: ClientOptions, *, referrers: bool = False,
+         progress: Callable[[str, Descriptor], None] | None = None) -> CopyResult:
+    """Copy SRC to DST; `progress(what, descriptor)` is called before each blob and referrer."""
     source: Any = LayoutSource(src) if src.startswith("oci:") else RegistrySource(src, opts)
     root = source.root()
     default_tag = (source.tag if isinstance(source, LayoutSource) else source.client.ref.tag) \
@@ -273,7 +279,7 @@ def copy(src: str, dst: str, opts: ClientOptions, *, referrers: bool = False) ->
             raise UsageError(f"{dst} pins {dest.client.ref.digest}, but {src} is {root.digest}")
         tag = ""
     result = CopyResult(source.name, dest.name, root.digest, root.media_type)
-    copier = _Copier(source, dest, result)
+    copier = _Copier(source, dest, result, progress)
     body = copier.tree(root)
     copier.manifest(root, body, "")
     if tag:
