@@ -1,5 +1,6 @@
-"""A tiny read-only registry for tests: the distribution-spec v1.1 pull API and the referrers
-endpoint, served from an OCI image layout by a threaded http.server on 127.0.0.1.
+"""A tiny registry for tests: the distribution-spec v1.1 pull and push API and the referrers
+endpoint, served from (and written into) an OCI image layout by a threaded http.server on
+127.0.0.1.  A manifest pushed with a subject is answered with OCI-Subject.
 
 It is written from the spec, independently of ocix's client: referrers are found by scanning
 the layout's blobs for manifests whose `subject` names the digest.  `hostile` switches on one
@@ -169,6 +170,47 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
                 headers["OCI-Filters-Applied"] = "artifactType"
             self._json({"schemaVersion": 2, "mediaType": INDEX, "manifests": entries}, headers,
                        ctype=INDEX)
+
+        # -- push (POST + PUT blobs, PUT manifests), answering OCI-Subject like a v1.1 registry
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def do_POST(self) -> None:
+            state.requests.append(f"POST {self.path}")
+            self._body()
+            url = urlsplit(self.path)
+            if not url.path.endswith("/blobs/uploads/"):
+                return self._missing()
+            self._send(202, b"", {"Location": url.path + f"u{len(state.requests)}"})
+
+        def do_PUT(self) -> None:
+            state.requests.append(f"PUT {self.path}")
+            url = urlsplit(self.path)
+            data = self._body()
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            parts = url.path.split("/")
+            if "/blobs/uploads/" in url.path:
+                if (parse_qs(url.query).get("digest") or [""])[0] != digest:
+                    return self._send(400, b'{"errors":[{"code":"DIGEST_INVALID"}]}')
+                (state.layout / "blobs" / "sha256" / digest[7:]).write_bytes(data)
+                return self._send(201, b"", {"Docker-Content-Digest": digest})
+            if parts[-2] != "manifests":
+                return self._missing()
+            (state.layout / "blobs" / "sha256" / digest[7:]).write_bytes(data)
+            doc = json.loads(data)
+            ref = parts[-1]
+            if ":" not in ref:
+                index = json.loads((state.layout / "index.json").read_text())
+                name = "/".join(parts[2:-2]) + ":" + ref
+                index["manifests"] = [m for m in index["manifests"]
+                                      if (m.get("annotations") or {}).get(REF_NAME) != name]
+                index["manifests"].append({"mediaType": doc.get("mediaType"), "digest": digest,
+                                           "size": len(data), "annotations": {REF_NAME: name}})
+                (state.layout / "index.json").write_text(json.dumps(index))
+            headers = {"Docker-Content-Digest": digest}
+            if isinstance(doc.get("subject"), dict):
+                headers["OCI-Subject"] = doc["subject"]["digest"]
+            self._send(201, b"", headers)
 
     return Handler
 

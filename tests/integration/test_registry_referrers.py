@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ EMPTY = "application/vnd.oci.empty.v1+json"
 SBOM = "application/vnd.cyclonedx+json"
 SIG = "application/vnd.cncf.notary.signature"
 PROVENANCE = "https://slsa.dev/provenance/v0.2"
+NOTES = "application/vnd.example.notes"
 
 
 def _put(layout: Path, data: bytes) -> dict[str, object]:
@@ -231,3 +233,26 @@ def test_copy_refuses_a_blob_that_does_not_match(layout: tuple[BuiltImage, dict[
     blobs = sorted(p.name for p in (tmp_path / "l" / "blobs" / "sha256").iterdir())
     assert bad[7:] not in blobs and not [b for b in blobs if b.startswith(".")]
     assert json.loads((tmp_path / "l" / "index.json").read_text())["manifests"] == []
+
+
+def test_attach_and_copy_to_a_registry_with_the_api_need_no_tag_index(
+        tmp_path: Path, layout: tuple[BuiltImage, dict[str, dict[str, object]]]) -> None:
+    image = layout[0]
+    root = tmp_path / "layout"
+    shutil.copytree(image.layout, root)  # this registry is written to: its own copy
+    (tmp_path / "notes.txt").write_text("notes\n")
+    with serve(root) as served:
+        ref = f"{served.host}/library/busybox:latest"
+        r = run_cli(["attach", ref, "--artifact-type", NOTES, str(tmp_path / "notes.txt"), "--json"])
+        assert r.exit_code == 0, r.stderr
+        attached = json.loads(r.stdout)
+        assert (attached["via"], attached["fallback_tag"]) == ("referrers API", "")
+        tree = ok_json(["referrers", ref, "--artifact-type", NOTES, "--json"])
+        assert [n["digest"] for n in tree["referrers"]] == [attached["digest"]]
+        # copy --referrers into another repository of the same registry: the API keeps track.
+        result = ok_json(["copy", ref, f"{served.host}/copies/busybox:latest", "--referrers", "--json"])
+        assert attached["digest"] in result["referrers"]
+        pushed = [q for q in served.requests if q.startswith("PUT ") and "/manifests/" in q]
+    assert not [q for q in pushed if "/manifests/sha256-" in q]  # no fallback tag, ever
+    assert f"PUT /v2/library/busybox/manifests/{attached['digest']}" in pushed
+    assert f"PUT /v2/copies/busybox/manifests/{attached['digest']}" in pushed
