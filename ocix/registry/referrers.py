@@ -133,8 +133,13 @@ def list_referrers(client: RegistryClient, digest: str, artifact_type: str = "",
             except HostileRegistryError:
                 raise
             except RegistryError as e:
+                if e.status == 404 and api:
+                    e = RegistryError(f"{ep.netloc} has no referrers API (GET referrers/ answered "
+                                      "404)", status=404, hint="drop --api: ocix then reads the "
+                                      "tag schema")
                 if e.status != 404 or api:
                     errors.append(e)
+                    continue
                 trace.emit("http", f"no referrers API on {ep.base}", 0.0, "FALLBACK")
             except OcixError as e:
                 errors.append(e)

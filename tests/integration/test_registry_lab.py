@@ -130,6 +130,11 @@ def test_attach_referrers_pull_and_copy_through_the_tag_schema(lab: LabState, tm
         assert n["valid"] and n["problems"] == [], n
         r = run_cli(["validate", "ref", f"{lab.registry}/library/busybox@{d}"])
         assert r.exit_code == 0, r.stdout
+    r = run_cli(["referrers", ref, "--api"])
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr.splitlines() == [
+        f"Error: {lab.registry} has no referrers API (GET referrers/ answered 404)",
+        "Hint: drop --api: ocix then reads the tag schema"]
     only = ok(["referrers", ref, "--artifact-type", SBOM, "--json"])
     assert [n["digest"] for n in only["referrers"]] == [arts["sbom"]["digest"]]
 
