@@ -4,7 +4,8 @@ endpoint, served from (and written into) an OCI image layout by a threaded http.
 
 It is written from the spec, independently of ocix's client: referrers are found by scanning
 the layout's blobs for manifests whose `subject` names the digest.  `hostile` switches on one
-misbehaviour at a time: "endless-catalog", "offhost-link", "huge-referrers", "bad-blob".
+misbehaviour at a time: "endless-catalog", "offhost-link", "huge-referrers", "bad-blob",
+"missing-referrer" (the referrers list names a manifest the registry does not have).
 Every request is recorded in `requests` ("METHOD path?query").
 """
 
@@ -163,6 +164,10 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
                 return self._json({"schemaVersion": 2, "mediaType": INDEX,
                                    "manifests": [entry] * 100_000}, ctype=INDEX)
             entries = _referrers(state.layout, digest)
+            if state.hostile == "missing-referrer":
+                entries.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                "digest": "sha256:" + "0" * 64, "size": 10,
+                                "artifactType": "application/spdx+json"})
             headers = {}
             wanted = (query.get("artifactType") or [""])[0]
             if wanted and state.apply_filter:

@@ -256,3 +256,15 @@ def test_attach_and_copy_to_a_registry_with_the_api_need_no_tag_index(
     assert not [q for q in pushed if "/manifests/sha256-" in q]  # no fallback tag, ever
     assert f"PUT /v2/library/busybox/manifests/{attached['digest']}" in pushed
     assert f"PUT /v2/copies/busybox/manifests/{attached['digest']}" in pushed
+
+
+def test_a_listed_referrer_that_is_missing_is_shown_invalid(
+        layout: tuple[BuiltImage, dict[str, dict[str, object]]]) -> None:
+    with serve(layout[0].layout, hostile="missing-referrer") as served:
+        r = run_cli(["referrers", f"{served.host}/library/busybox:latest"])
+    assert r.exit_code == 0, r.stderr
+    lines = [line.lstrip(" │├└─") for line in r.stdout.splitlines()]
+    assert lines[0].endswith("(3 referrers, via the referrers API)")  # listed by all 3: shown once
+    assert lines.count(f"application/spdx+json [SPDX SBOM] {'0' * 16} 10 B INVALID") == 1
+    assert lines.count("! error: the index lists it, but the registry has no such manifest (404) "
+                       "[referrers.missing]") == 1

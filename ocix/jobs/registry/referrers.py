@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...errors import OcixError
+from ...errors import OcixError, RegistryError
 from ...oci import mediatypes as mt
 from ...oci.descriptor import Descriptor, json_object
 from ...registry.client import RegistryClient
@@ -98,7 +98,16 @@ def _artifact_type(doc: dict[str, Any]) -> str:
 
 
 def node_for(client: RegistryClient, desc: Descriptor, subject: str) -> Node:
-    body = client.fetch_manifest(desc)
+    try:
+        body = client.fetch_manifest(desc)
+    except RegistryError as e:
+        if e.status != 404:
+            raise
+        # A tag schema index may outlive a deleted referrer: show it, do not fail the tree.
+        return Node(desc.digest, desc.media_type, desc.size, desc.artifact_type,
+                    kind_of(desc.artifact_type, []), dict(desc.annotations), False,
+                    ["error: the index lists it, but the registry has no such manifest (404) "
+                     "[referrers.missing]"])
     doc = json_object(body, f"referrer {desc.digest}")
     kind = "index" if mt.is_index(desc.media_type) or "manifests" in doc else "manifest"
     layers = [str(x.get("mediaType", "")) for x in doc.get("layers") or [] if isinstance(x, dict)]
