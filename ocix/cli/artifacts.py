@@ -63,9 +63,9 @@ def referrers(ref: str, artifact_type: str, api: bool | None, hosts_dir: str | N
     elif artifact_type:
         how += ", filtered by ocix on artifactType"
     click.echo(f"{tree.name}@{tree.digest} ({tree.count()} referrers, via the {how})")
-    for line in _tree_lines(tree.referrers + tree.attestations):
+    for line in _tree_lines(tree.referrers + tree.platforms + tree.attestations):
         click.echo(line)
-    if not tree.referrers and not tree.attestations:
+    if not tree.referrers and not tree.attestations and not tree.platforms:
         click.echo("no referrers")
 
 

@@ -175,3 +175,23 @@ def test_copy_of_an_index_keeps_every_digest(lab: LabState, tmp_path: Path) -> N
     for m in json.loads(raw)["manifests"]:
         assert skopeo_raw(f"{lab.registry}/copies/multiarch@{m['digest']}") == \
             skopeo_raw(f"{lab.registry}/library/multiarch@{m['digest']}")
+
+
+def test_referrers_of_each_platform_manifest_show_and_copy(lab: LabState, tmp_path: Path) -> None:
+    ref = f"{lab.registry}/library/multiarch:latest"
+    index = json.loads(skopeo_raw(ref))
+    last = index["manifests"][-1]
+    (tmp_path / "sig").write_bytes(b"a signature of one platform")
+    sig = ok(["attach", f"{lab.registry}/library/multiarch@{last['digest']}", "--artifact-type",
+              "application/vnd.cncf.notary.signature", str(tmp_path / "sig"), "--json"])
+    tree = ok(["referrers", ref, "--json"])
+    assert tree["referrers"] == []
+    [plat] = tree["platforms"]
+    assert (plat["digest"], plat["kind"]) == (last["digest"], f"platform {last['platform']['os']}/"
+                                                              f"{last['platform']['architecture']}")
+    assert [(n["digest"], n["kind"], n["valid"]) for n in plat["children"]] == \
+        [(sig["digest"], "notation signature", True)]
+    dst = f"{lab.registry}/copies/multiarch-signed:latest"
+    assert ok(["copy", ref, dst, "--referrers", "--json"])["referrers"] == [sig["digest"]]
+    copied = json.loads(skopeo_raw(f"{lab.registry}/copies/multiarch-signed:sha256-{last['digest'][7:]}"))
+    assert [m["digest"] for m in copied["manifests"]] == [sig["digest"]]

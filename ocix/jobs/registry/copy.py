@@ -286,4 +286,9 @@ def copy(src: str, dst: str, opts: ClientOptions, *, referrers: bool = False,
         dest.put_manifest(root, body, tag)
     if referrers:
         copier.referrers(root.digest)
+        if mt.is_index(root.media_type):  # and those of each manifest the index lists
+            for m in json_object(body, f"index {root.digest}").get("manifests") or []:
+                child = Descriptor.from_json(m)
+                if mt.is_manifest(child.media_type):
+                    copier.referrers(child.digest)
     return result

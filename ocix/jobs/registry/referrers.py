@@ -70,11 +70,12 @@ class ReferrersTree:
     filters_applied: list[str] = field(default_factory=list)
     referrers: list[Node] = field(default_factory=list)
     attestations: list[Node] = field(default_factory=list)  # buildx ones inside an index
+    platforms: list[Node] = field(default_factory=list)  # an index's manifests that have referrers
 
     def count(self) -> int:
         def n(nodes: list[Node]) -> int:
             return sum(1 + n(x.children) for x in nodes)
-        return n(self.referrers) + n(self.attestations)
+        return n(self.referrers) + n(self.attestations) + sum(n(p.children) for p in self.platforms)
 
 
 def check_referrer(doc: dict[str, Any], kind: str, subject: str) -> list[str]:
@@ -127,11 +128,12 @@ class _Walker:
         self.source = ""
         self.filters: list[str] = []
 
-    def children(self, digest: str, depth: int, top: bool) -> list[Node]:
+    def children(self, digest: str, depth: int, top: bool, wanted: str = "") -> list[Node]:
         if depth > MAX_DEPTH:
             raise OcixError(f"referrers nest deeper than {MAX_DEPTH} levels: stopped")
         # The filter picks the first level only; what refers to those is shown whole.
-        found = list_referrers(self.client, digest, self.artifact_type if top else "", api=self.api)
+        found = list_referrers(self.client, digest, self.artifact_type if top else wanted,
+                               api=self.api)
         if top:
             self.source, self.filters = found.source, found.filters_applied
         out = []
@@ -182,7 +184,18 @@ def referrers(ref: str, opts: ClientOptions, *, artifact_type: str = "",
     nodes = walker.children(root.digest, 1, True)
     tree = ReferrersTree(client.ref.name, root.digest, root.media_type, walker.source,
                          walker.filters, nodes)
-    if mt.is_index(root.media_type) and not artifact_type:
-        tree.attestations = attestations_in(client, json_object(client.fetch_manifest(root),
-                                                                f"index {root.digest}"))
+    if mt.is_index(root.media_type):
+        index = json_object(client.fetch_manifest(root), f"index {root.digest}")
+        for m in index.get("manifests") or []:
+            child = Descriptor.from_json(m)
+            if not mt.is_manifest(child.media_type) or \
+                    child.annotations.get("vnd.docker.reference.type") == "attestation-manifest":
+                continue
+            walker.seen.add(child.digest)
+            below = walker.children(child.digest, 2, False, artifact_type)
+            if below:  # a platform's own referrers (a signature per platform, say)
+                tree.platforms.append(Node(child.digest, child.media_type, child.size, "",
+                                           f"platform {child.platform or '?'}", children=below))
+        if not artifact_type:
+            tree.attestations = attestations_in(client, index)
     return tree
