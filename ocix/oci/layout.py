@@ -97,6 +97,6 @@ def tag(layout: Path, ref: str, root: Descriptor) -> None:
     entry = root.to_json()
     entry["annotations"] = {REF_NAME: ref}
     entries.append(entry)
-    entries.sort(key=lambda m: m["annotations"][REF_NAME] if "annotations" in m else "")
+    entries.sort(key=lambda m: (m.get("annotations") or {}).get(REF_NAME, ""))
     doc["manifests"] = entries
     atomic_write(path, json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n")

@@ -121,7 +121,13 @@ class RegistryClient:
         A refused connection or an unknown host fails at once: retrying cannot help, and a
         mirror list should move on quickly.
         """
-        url = f"{ep.base}/{self.ref.repository}/{path}"
+        return self.request_url(ep, method, f"{ep.base}/{self.ref.repository}/{path}",
+                                headers=headers, stream=stream, what=what)
+
+    def request_url(self, ep: Endpoint, method: str, url: str, *,
+                    headers: dict[str, str] | None = None, stream: bool = False,
+                    what: str = "") -> Any:
+        """_request for a full URL on `ep` (a catalog page, a Link header's next page)."""
         reg = self._registry(ep)
         for attempt in range(self.retry.attempts):
             try:
@@ -150,6 +156,14 @@ class RegistryClient:
                             hint=f"check {self.config.source or 'the hosts dir'}")
         return eps
 
+    def transport(self, ep: Endpoint) -> Any:
+        """The oras-py Registry (TracedRegistry) for `ep`, with this client's credentials."""
+        return self._registry(ep)
+
+    def endpoints(self, capability: str) -> list[Endpoint]:
+        """The endpoints that may be used for `capability`, in the order to try them."""
+        return self._endpoints(capability)
+
     def _each(self, capability: str) -> Iterator[Endpoint]:
         """Mirrors in order, then the server; a mirror's failure moves on to the next."""
         eps = self._endpoints(capability)
@@ -159,22 +173,22 @@ class RegistryClient:
                 trace.emit("http", f"fallback from {ep.base}", 0.0, "NEXT")
 
     # -- resolve and fetch --------------------------------------------------------------------
-    def resolve(self) -> Resolved:
-        """Tag or digest -> the root descriptor (index or manifest)."""
+    def resolve(self, tag: str = "") -> Resolved:
+        """Tag or digest (or another `tag` of the repository) -> the root descriptor."""
         errors: list[OcixError] = []
         for ep in self._each("resolve"):
             try:
-                desc = self._resolve_on(ep)
+                desc = self._resolve_on(ep, tag)
                 return Resolved(self.ref.name, desc, ep.base)
             except (RegistryError, UnreachableError, DigestMismatchError) as e:
                 if isinstance(e, AuthError) and not ep.mirror:
                     raise
                 errors.append(e)
-        raise _best(errors, f"resolve {self.ref.name}")
+        raise best_error(errors, f"resolve {self.ref.name}")
 
-    def _resolve_on(self, ep: Endpoint) -> Descriptor:
+    def _resolve_on(self, ep: Endpoint, tag: str = "") -> Descriptor:
         headers = {"Accept": mt.RESOLVE_ACCEPT}
-        resp = self._request(ep, "GET", f"manifests/{self.ref.object}", headers=headers,
+        resp = self._request(ep, "GET", f"manifests/{tag or self.ref.object}", headers=headers,
                              stream=True, what=f"resolve {self.ref.name}")
         try:
             body = _read_capped(resp, MAX_MANIFEST, f"manifest of {self.ref.name}")
@@ -182,7 +196,7 @@ class RegistryClient:
             resp.close()
         actual = sha256_digest(body)
         header = resp.headers.get("Docker-Content-Digest", "")
-        if self.ref.digest and actual != self.ref.digest:
+        if self.ref.digest and not tag and actual != self.ref.digest:
             raise DigestMismatchError(f"{self.ref.name}: registry sent a manifest with digest {actual}, "
                                       f"not the {self.ref.digest} asked for")
         if header and header != actual:
@@ -210,7 +224,7 @@ class RegistryClient:
                 return body
             except (RegistryError, UnreachableError, DigestMismatchError) as e:
                 errors.append(e)
-        raise _best(errors, f"fetch {desc.digest}")
+        raise best_error(errors, f"fetch {desc.digest}")
 
     def fetch_blob_bytes(self, desc: Descriptor, limit: int = 64 << 20) -> bytes:
         """A small blob (a config), whole and verified."""
@@ -237,7 +251,7 @@ class RegistryClient:
                 errors.append(e)
                 continue
             return self._resuming(ep, desc, resp, offset)
-        raise _best(errors, f"fetch {desc.digest}")
+        raise best_error(errors, f"fetch {desc.digest}")
 
     def _resuming(self, ep: Endpoint, desc: Descriptor, resp: Any, offset: int) -> Iterator[bytes]:
         """The body of `resp`; a connection that breaks mid-body is re-requested from where it
@@ -329,7 +343,7 @@ def verify_bytes(body: bytes, desc: Descriptor) -> None:
         raise DigestMismatchError(f"content of {desc.digest} is {len(body)} bytes, expected {desc.size}")
 
 
-def _best(errors: list[OcixError], what: str) -> OcixError:
+def best_error(errors: list[OcixError], what: str) -> OcixError:
     """One error for several endpoints: a single failure as is, else each endpoint's reason.
 
     A 404 from a mirror plus an unreachable upstream is "not found", not "unreachable"."""

@@ -24,6 +24,8 @@ S_MANIFEST = "image-spec manifest.md#image-manifest-property-descriptions"
 S_INDEX = "image-spec image-index.md#image-index-property-descriptions"
 S_CONFIG = "image-spec config.md#properties"
 S_ANNOT = "image-spec annotations.md#rules"
+S_EMPTY = "image-spec manifest.md#guidance-for-an-empty-descriptor"
+EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"  # of {}
 
 # Registered algorithms (descriptor.md); blake3 is in the 1.1 registry with 64 hex characters.
 KNOWN_ALGORITHMS = frozenset({"sha256", "sha512", "blake3"})
@@ -106,6 +108,10 @@ def check_descriptor(sink: Sink, ptr: str, d: Any) -> None:
     data = d.get("data")
     if isinstance(data, str):
         _check_data(sink, ptr, data, d.get("digest"), d.get("size"))
+    if d.get("mediaType") == mt.OCI_EMPTY and (d.get("digest") != EMPTY_DIGEST or d.get("size") != 2):
+        sink.error(ptr, "an empty descriptor must name the 2-byte blob {} "
+                   f"({EMPTY_DIGEST}, size 2)", S_EMPTY,
+                   "point the empty descriptor at the blob {}", "image.descriptor.empty")
 
 
 def _check_data(sink: Sink, ptr: str, data: str, digest: Any, size: Any) -> None:

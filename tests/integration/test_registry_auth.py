@@ -426,3 +426,38 @@ def test_bearer_trace_shows_the_token_request_and_no_secret(
     assert len(issued) == 1
     # Neither the password, nor the Basic string, nor the JWT (or its signature) is printed.
     _assert_no_secrets(p.stderr + p.stdout, issued[0], issued[0].rsplit(".", 1)[1])
+
+
+# -- browsing and artifacts use the same credentials ----------------------------------------------
+def test_registry_tags_and_inspect_with_basic_credentials(basic_registry: Served,
+                                                          env: dict[str, str]) -> None:
+    host = basic_registry.host
+    r = run_cli(["registry", "tags", f"{host}/library/busybox"], env=env)
+    assert r.exit_code == 1
+    assert r.stderr.splitlines() == [
+        f"Error: tags of {host}/library/busybox: GET http://{host}/v2/library/busybox/tags/list"
+        "?n=1000: 401 UNAUTHORIZED authentication required", HINT]
+    r = run_cli(["registry", "tags", f"{host}/library/busybox", "--digests", "--json",
+                 "--user", f"{USER}:{PASSWORD}"], env=env)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout) == [{"tag": "latest", "digest": basic_registry.digest,
+                                     "media_type": "application/vnd.oci.image.manifest.v1+json"}]
+    r = run_cli(["registry", "inspect", f"{host}/library/busybox:latest", "--json", "--user", USER],
+                env={**env, "OCIX_PASSWORD": PASSWORD})
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["manifest_digest"] == basic_registry.digest
+
+
+def test_attach_and_referrers_on_a_private_bearer_repo(bearer_registry: Served, env: dict[str, str],
+                                                       tmp_path: Path) -> None:
+    ref = f"{bearer_registry.host}/{PRIVATE}:latest"
+    user = ["--user", f"{USER}:{PASSWORD}"]
+    (tmp_path / "sbom.json").write_text('{"bomFormat":"CycloneDX","specVersion":"1.5"}')
+    r = run_cli(["attach", ref, "--artifact-type", "application/vnd.cyclonedx+json",
+                 str(tmp_path / "sbom.json"), "--json", *user], env=env)
+    assert r.exit_code == 0, r.stderr
+    attached = json.loads(r.stdout)
+    assert (attached["subject"], attached["via"]) == (bearer_registry.digest, "tag schema")
+    r = run_cli(["referrers", ref, "--json", *user], env=env)
+    assert r.exit_code == 0, r.stderr
+    assert [n["digest"] for n in json.loads(r.stdout)["referrers"]] == [attached["digest"]]

@@ -74,6 +74,8 @@ ERRORS: list[tuple[str, str, dict[str, Any], str]] = [
      "image.descriptor.data-size"),
     ("data digest", "descriptor", desc(size=2, data=base64.b64encode(b"{}").decode()),
      "image.descriptor.data-digest"),
+    ("empty descriptor is {}", "descriptor", desc(media=mt.OCI_EMPTY, size=2),
+     "image.descriptor.empty"),
     ("empty config needs artifactType", "manifest",
      _with(manifest, lambda m: m["config"].update(mediaType=mt.OCI_EMPTY)), "image.manifest.artifact-type"),
     ("schemaVersion", "manifest", _with(manifest, lambda m: m.update(schemaVersion=1)), "schema.const"),
@@ -102,7 +104,7 @@ def test_data_that_matches_is_valid() -> None:
 
 def test_artifact_with_artifact_type_is_valid() -> None:
     m = manifest()
-    m["config"]["mediaType"] = mt.OCI_EMPTY
+    m["config"] = desc(media=mt.OCI_EMPTY, digest="sha256:" + hashlib.sha256(b"{}").hexdigest())
     m["artifactType"] = "application/vnd.example.sbom+json"
     assert validate_document(m).findings == []
 

@@ -1,0 +1,60 @@
+"""`ocix sbom`: an image's packages from its layers, as CycloneDX JSON."""
+
+from __future__ import annotations
+
+import click
+
+from .output import json_option, print_kv, print_table, write_text
+from .registry import client_options, registry_options
+
+
+@click.command()
+@click.argument("image")
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Which manifest of an index (default: this host's).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the CycloneDX JSON to this file.")
+@click.option("--attach", "attach_it", is_flag=True,
+              help="Push the CycloneDX JSON as a referrer of the image (artifactType application/vnd.cyclonedx+json).")
+@registry_options
+@json_option
+def sbom(image: str, platform: str | None, output: str | None, attach_it: bool,
+         hosts_dir: str | None, plain_http: bool, user: str | None, as_json: bool) -> None:
+    """List IMAGE's packages (dpkg, apk, busybox) from its layers in the registry, as CycloneDX.
+
+    Nothing is run or extracted: dpkg's /var/lib/dpkg/status, apk's /lib/apk/db/installed and a
+    busybox binary with its applets (one package) are read from the layers as they stream.
+
+    \b
+    Examples:
+      ocix sbom "$OCIX_REGISTRY/library/busybox:latest"
+      ocix sbom "$OCIX_REGISTRY/library/busybox:latest" --json > sbom.cdx.json
+      ocix sbom "$OCIX_REGISTRY/library/busybox:latest" --attach && ocix referrers "$OCIX_REGISTRY/library/busybox:latest"
+    """
+    import tempfile
+    from pathlib import Path
+
+    from ..jobs.registry.sbom import sbom as read_sbom
+
+    opts = client_options(hosts_dir, plain_http, user)
+    result = read_sbom(image, opts, platform=platform)
+    if output:
+        Path(output).write_text(result.document)
+    attached = None
+    if attach_it:
+        from ..jobs.registry.artifacts import attach
+
+        with tempfile.TemporaryDirectory(prefix="ocix-sbom-") as tmp:
+            path = Path(tmp) / "sbom.cdx.json"
+            path.write_text(result.document)
+            attached = attach(f"{result.name.split('@')[0]}@{result.digest}",
+                              "application/vnd.cyclonedx+json", [path], opts)
+    if as_json:
+        write_text(result.document + "\n")
+        return
+    print_kv([("Image", result.name), ("Manifest", result.digest),
+              ("Read", ", ".join(result.databases) or "no package database found"),
+              ("Packages", len(result.packages))]
+             + ([("Attached", f"{attached.digest} (via the {attached.via})")] if attached else []))
+    click.echo()
+    print_table(["NAME", "VERSION", "KIND", "ARCH", "SOURCE"],
+                [[p.name, p.version, p.kind + (f" ({p.applets} applets)" if p.applets else ""),
+                  p.arch, p.source] for p in result.packages], empty="no packages")

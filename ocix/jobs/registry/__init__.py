@@ -1,0 +1,1 @@
+"""Registry exploration without containerd: browse, referrers, artifacts, copy."""

@@ -1,0 +1,71 @@
+"""Pure pieces of the referrers and artifact code: the tag schema, bounds, kinds, the manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from ocix.jobs.registry.referrers import check_referrer, kind_of
+from ocix.oci import mediatypes as mt
+from ocix.oci.descriptor import Descriptor
+from ocix.registry.artifact import EMPTY, artifact_manifest
+from ocix.registry.listing import HostileRegistryError
+from ocix.registry.referrers import MAX_REFERRERS, fallback_tag, parse_index
+from ocix.validate import validate_document
+
+SUBJECT = Descriptor(mt.OCI_MANIFEST, "sha256:" + "ab" * 32, 405)
+
+
+def test_fallback_tag_is_alg_dash_hex_truncated() -> None:
+    assert fallback_tag("sha256:" + "ab" * 32) == "sha256-" + "ab" * 32
+    assert fallback_tag("sha512:" + "c" * 128) == "sha512-" + "c" * 64
+    assert fallback_tag("a" * 40 + ":" + "d" * 10) == "a" * 32 + "-" + "d" * 10
+
+
+def test_the_empty_descriptor_is_the_blob_braces() -> None:
+    assert (EMPTY.digest, EMPTY.size) == ("sha256:" + hashlib.sha256(b"{}").hexdigest(), 2)
+
+
+def test_a_referrers_index_over_the_bound_is_refused() -> None:
+    entry = {"mediaType": mt.OCI_MANIFEST, "digest": SUBJECT.digest, "size": 1}
+    ok = json.dumps({"manifests": [entry] * MAX_REFERRERS}).encode()
+    assert len(parse_index(ok, "x")) == MAX_REFERRERS
+    with pytest.raises(HostileRegistryError, match=f"lists {MAX_REFERRERS + 1} referrers, more than"):
+        parse_index(json.dumps({"manifests": [entry] * (MAX_REFERRERS + 1)}).encode(), "x")
+    with pytest.raises(HostileRegistryError, match="not JSON"):
+        parse_index(b"[", "x")
+    with pytest.raises(HostileRegistryError, match="not a descriptor"):
+        parse_index(b'{"manifests": [1]}', "x")
+
+
+@pytest.mark.parametrize(("artifact_type", "layers", "kind"), [
+    ("application/vnd.cyclonedx+json", [], "CycloneDX SBOM"),
+    ("application/spdx+json", [], "SPDX SBOM"),
+    ("application/vnd.cncf.notary.signature", [], "notation signature"),
+    ("application/vnd.unknown.config.v1+json", ["application/vnd.dev.cosign.simplesigning.v1+json"],
+     "cosign signature"),
+    ("application/vnd.in-toto+json", [], "in-toto attestation"),
+    ("application/vnd.example", ["text/plain"], ""),
+])
+def test_known_kinds(artifact_type: str, layers: list[str], kind: str) -> None:
+    assert kind_of(artifact_type, layers) == kind
+
+
+def test_the_attach_manifest_passes_validate_and_names_its_subject() -> None:
+    layer = {"mediaType": "application/vnd.cyclonedx+json", "digest": "sha256:" + "cd" * 32,
+             "size": 10, "annotations": {"org.opencontainers.image.title": "sbom.json"}}
+    body = artifact_manifest("application/vnd.cyclonedx+json", [layer], SUBJECT,
+                             {"org.opencontainers.image.created": "2024-01-01T00:00:00Z"})
+    doc = json.loads(body)
+    assert validate_document(doc, "manifest").findings == []
+    assert doc["subject"] == {"mediaType": mt.OCI_MANIFEST, "digest": SUBJECT.digest, "size": 405}
+    assert doc["config"] == {"mediaType": mt.OCI_EMPTY, "digest": EMPTY.digest, "size": 2}
+    assert check_referrer(doc, "manifest", SUBJECT.digest) == []
+    other = "sha256:" + "ef" * 32
+    assert check_referrer(doc, "manifest", other) == [
+        f"error /subject: names {SUBJECT.digest}, not {other} [referrers.subject]"]
+    del doc["artifactType"]
+    assert [p.split(" [")[-1] for p in check_referrer(doc, "manifest", SUBJECT.digest)] == \
+        ["image.manifest.artifact-type]"]
