@@ -62,8 +62,11 @@ def human_size(n: float | None) -> str:
 
 
 def short_digest(d: str, n: int = 12) -> str:
+    """sha256:0123456789ab for a digest; anything else (an image name) as it is."""
     algo, _, hexpart = (d or "").partition(":")
-    return f"{algo}:{hexpart[:n]}" if hexpart else d
+    if algo.isalnum() and hexpart and all(c in "0123456789abcdef" for c in hexpart):
+        return f"{algo}:{hexpart[:n]}"
+    return d
 
 
 def render(sections: list[Section], title: str) -> str:
