@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from functools import cache
 
 EXTRA_DIRS = ("/usr/sbin", "/sbin", "/usr/libexec/podman")
 
@@ -42,6 +43,7 @@ def version_word(line: str) -> str:
     return words[words.index("version") + 1] if "version" in words[:-1] else line
 
 
+@cache
 def named_version(binary: str) -> str:
     """'runc 1.1.5+ds1' from the first line of `binary --version`; the bare name if unknown."""
     first = version_line([binary, "--version"], timeout=10)
