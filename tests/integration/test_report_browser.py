@@ -168,6 +168,13 @@ def test_layers_page_counts_layers_and_the_report_draws_the_snapshot_chain(
     assert depth == len(recipe)
 
 
+def _cell(driver: Any, row: str, path: str) -> str:
+    """A matrix cell's value: an odd cell keeps it in its <summary>, its why below."""
+    return str(driver.execute_script(
+        "const td = document.querySelector(`#row-${arguments[0]} td[data-path='${arguments[1]}']`);"
+        "return (td.querySelector('summary') || td).textContent", row, path))
+
+
 def _capsh(mask: str) -> set[str]:
     out = subprocess.run(["capsh", f"--decode={mask}"], capture_output=True, text=True,
                          check=True).stdout
@@ -186,7 +193,7 @@ def test_report_with_compare_shows_which_path_drops_net_raw(
     d = loaded.driver
     seen = {}
     for path in ("docker", "podman"):
-        out = _text(d, f"#row-stdout td[data-path='{path}']")
+        out = _cell(d, "stdout", path)
         seen[path] = _capsh(out.split()[-1])
     assert "NET_RAW" in seen["docker"] and "NET_RAW" not in seen["podman"]
     assert _text(d, "#cap-docker-NET_RAW") == "NET_RAW"
@@ -194,7 +201,7 @@ def test_report_with_compare_shows_which_path_drops_net_raw(
     assert "odd" in d.find_element("css selector", "#cap-podman-NET_RAW").get_attribute("class")
     why = d.find_element("css selector", "#row-capabilities td.odd[data-path='podman'] details")
     assert "NET_RAW" in why.get_attribute("textContent")
-    parent = _text(d, "#row-parent td[data-path='podman']")
+    parent = _cell(d, "parent", "podman")
     assert parent.startswith("conmon (pid ")
     pid = parent.removeprefix("conmon (pid ").rstrip(")")
     assert f"parent: conmon pid {pid}" in _text(d, "#chains-svg")
