@@ -113,8 +113,10 @@ def layout(result: CompareResult | None = None) -> ChainsView:
             box = Box(x, y + 8, label)
             if i == c.parent:
                 box.kind, box.note = "parent", "init's parent"
-                if r is not None and r.parent is not None:
-                    box.note = f"parent: {r.parent.name} pid {r.parent.pid}"
+                if r is not None and r.parent is not None:  # the box names it, or says who
+                    same = r.parent.name == label or label.startswith(r.parent.name + " ")
+                    box.note = (f"init's parent · pid {r.parent.pid}" if same
+                                else f"parent: {r.parent.name} pid {r.parent.pid}")
             if i == len(c.boxes) - 1:
                 box.kind = "init"
                 if r is not None and r.pid is not None:

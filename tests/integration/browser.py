@@ -28,6 +28,7 @@ WIDTH = 1280
 @dataclass
 class Loaded:
     driver: Any
+    path: Path
     seconds: float  # navigation start to the load event, as the page measured it
     errors: list[str] = field(default_factory=list)  # console messages of level SEVERE
     requests: list[str] = field(default_factory=list)  # every URL the page requested
@@ -86,7 +87,7 @@ def open_page(driver: Any, path: Path) -> Loaded:
     ms = driver.execute_script(
         "const n = performance.getEntriesByType('navigation')[0];"
         "return n.loadEventEnd - n.startTime;")
-    out = Loaded(driver, float(ms) / 1000)
+    out = Loaded(driver, path, float(ms) / 1000)
     out.errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     for entry in driver.get_log("performance"):
         msg = json.loads(entry["message"])["message"]

@@ -7,6 +7,7 @@ build/report-shots/."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -79,8 +80,8 @@ def _pull(ref: str, env: dict[str, str]) -> None:
 
 
 def _clean(loaded: Loaded, name: str) -> None:
-    """What every page must satisfy, with its screenshot taken first."""
-    screenshot(loaded.driver, name)
+    """What every page must satisfy, with its screenshot taken first (the page beside it)."""
+    shutil.copyfile(loaded.path, screenshot(loaded.driver, name).with_suffix(".html"))
     assert loaded.errors == []
     assert only_local(loaded.requests) == []
     assert loaded.requests and loaded.requests[0].startswith("file:")
@@ -204,7 +205,7 @@ def test_report_with_compare_shows_which_path_drops_net_raw(
     parent = _cell(d, "parent", "podman")
     assert parent.startswith("conmon (pid ")
     pid = parent.removeprefix("conmon (pid ").rstrip(")")
-    assert f"parent: conmon pid {pid}" in _text(d, "#chains-svg")
+    assert f"init's parent · pid {pid}" in _text(d, "#chain-4")  # podman → conmon
 
 
 def _best(args: list[str], env: dict[str, str], runs: int = 2) -> float:

@@ -146,7 +146,12 @@ def test_the_chains_carry_live_pids_and_parents() -> None:
     rows = {c.path: r for c, r in zip(chains.CHAINS, view.rows, strict=True)}
     podman = rows["podman"]
     assert [b.kind for b in podman.boxes] == ["proc", "parent", "proc", "init"]
-    assert podman.boxes[1].note == "parent: conmon pid 4242"
+    assert podman.boxes[1].note == "init's parent · pid 4242"
+    assert rows["docker"].boxes[3].note == "init's parent · pid 4242"
+    odd = chains.layout(CompareResult("x", [], [_path("runc", BASE, parent="systemd")]))
+    assert odd.rows[4].boxes[0].note == "parent: systemd pid 4242"
+    assert chains.layout(CompareResult("x", [], [_path("runc", BASE, parent="ocix")])
+                         ).rows[4].boxes[0].note == "init's parent · pid 4242"
     assert podman.boxes[-1].note == "pid 5151"
     assert rows["crun"].status == "not run: crun refuses <hybrid>"
     assert rows["cri"].status == ""  # not in this compare
