@@ -69,8 +69,10 @@ def short_digest(d: str, n: int = 12) -> str:
     return d
 
 
-def render(sections: list[Section], title: str) -> str:
-    """The whole page: each section's template, then the frame around them."""
+def render(sections: list[Section], title: str, nav: list[tuple[str, str]] | None = None
+           ) -> str:
+    """The whole page: each section's template, then the frame around them.  `nav` (href,
+    text) replaces the links to the sections (the handbook links its pages)."""
     env = environment()
     style = (TEMPLATES / "report.css").read_text()
     script = (TEMPLATES / "report.js").read_text()
@@ -79,18 +81,19 @@ def render(sections: list[Section], title: str) -> str:
     bodies = [(s, markupsafe.Markup(env.get_template(s.template).render(
         section=s, **s.context))) for s in sections]
     return env.get_template("page.html.j2").render(
-        title=title, sections=bodies, csp=policy(style, script),
+        title=title, sections=bodies, csp=policy(style, script), nav=nav,
         style=markupsafe.Markup(style), script=markupsafe.Markup(script),
         version=__version__, made=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         host=os.uname().nodename)
 
 
-def write(path: str, html: str) -> int:
+def write(path: str | Path, html: str) -> int:
     """Write the page atomically (a reader never sees half a page); its size in bytes."""
     data = html.encode()
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(data)
         tmp.replace(target)
     except OSError as e:

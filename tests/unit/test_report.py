@@ -7,6 +7,7 @@ import base64
 import hashlib
 import html as htmllib
 import re
+from pathlib import Path
 
 from ocix.jobs.compare.differences import differences
 from ocix.jobs.compare.model import Cgroup, CompareResult, Namespace, Parent, PathResult
@@ -157,3 +158,36 @@ def test_the_chains_carry_live_pids_and_parents() -> None:
     assert rows["cri"].status == ""  # not in this compare
     assert len(view.rows) == 6 and view.live
     assert chains.layout().live is False
+
+
+def test_the_handbook_links_every_topic_and_draws_each_diagram(tmp_path: Path) -> None:
+    from ocix.report.handbook import explain_pages
+    from ocix.teach.explain import all_topics
+
+    topics = all_topics()
+    hostile: dict[str, list[tuple[str, str | None]]] = {topics[0].name: [(HOSTILE[0], HOSTILE[2])]}
+    written = explain_pages(str(tmp_path), topics, hostile)
+    assert [p.name for p in written] == ["index.html", *(f"{t.name}.html" for t in topics)]
+    names = {t.name for t in topics}
+    for t in topics:
+        page = (tmp_path / f"{t.name}.html").read_text()
+        links = set(re.findall(r'href="([\w-]+)\.html"', page))
+        assert links == names | {"index"}  # the nav and "other topics" reach every page
+        drawn = [htmllib.unescape(x) for x in re.findall(r'<text class="ascii"[^>]*>(.*?)</text>', page)]
+        assert drawn == t.diagram.splitlines()
+    first = (tmp_path / f"{topics[0].name}.html").read_text().split("<body>", 1)[1]
+    assert first.count("<script") == 1 and "&lt;script&gt;alert(1)&lt;/script&gt;" in first
+
+
+def test_a_recorded_tour_keeps_command_output_and_explanation(tmp_path: Path) -> None:
+    from ocix.report.handbook import tour_pages
+    from ocix.teach.session import StepResult
+
+    steps = [StepResult(3, "t3", "docker ps", "look", "ocix x", HOSTILE[0], "why", True, ""),
+             StepResult(12, "t12", "h", "l", "ocix y", "", "e", False, "needs dockerd")]
+    written = tour_pages(str(tmp_path), steps, 25, {"when": "now", "host": "h"})
+    assert [p.name for p in written] == ["index.html", "step-03.html", "step-12.html"]
+    index = (tmp_path / "index.html").read_text()
+    assert "1 of 2 steps ok (the tour has 25)" in index and "needs dockerd" in index
+    three = (tmp_path / "step-03.html").read_text()
+    assert '<pre class="output">&lt;script&gt;alert(1)&lt;/script&gt;</pre>' in three
