@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..containerd.connection import Connection
-from ..errors import OcixError
+from ..errors import OcixError, UnreachableError
 from ..jobs.compare.model import CompareResult
 from .page import Section, render
 
@@ -91,6 +91,9 @@ def report_page(conn: Connection, req: ReportRequest, result: CompareResult | No
         progress("reading the store")
         why_ref = req.why or (_base_layer(conn, req.images[0], req.platform)
                               if req.images else None)
-        sections.append(store_section(conn, why_ref))
+        try:
+            sections.append(store_section(conn, why_ref))
+        except UnreachableError as e:  # the host section still says what is there
+            progress(f"no store section: {e.message}")
     title = "ocix report" + (f": {', '.join(req.images)}" if req.images else "")
     return render(sections, title)

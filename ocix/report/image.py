@@ -62,8 +62,8 @@ def _edge(a: Box, b: Box) -> str:
 
 def diagram(record_digest: str, record_type: str, index_size: int,
             manifests: list[tuple[str, str, int]], chosen: str, config: tuple[str, int],
-            layers: list[tuple[str, int, str]]) -> Diagram:
-    """manifests: (digest, platform, size); layers: (digest, size, media type)."""
+            layers: list[tuple[str, int, str, str]]) -> Diagram:
+    """manifests: (digest, platform, size); layers: (digest, size, media type, created_by)."""
     from .page import human_size, short_digest
 
     boxes: list[Box] = []
@@ -89,8 +89,10 @@ def diagram(record_digest: str, record_type: str, index_size: int,
     x += COL_W + COL_GAP
     right = [Box(x, TOP, COL_W + 40, "config", "config",
                  [short_digest(config[0]), human_size(config[1])], config[0])]
-    for n, (digest, size, media_type) in enumerate(layers, 1):
-        right.append(Box(x, TOP + n * STEP, COL_W + 40, "layer", f"layer {n}",
+    for n, (digest, size, media_type, made_by) in enumerate(layers, 1):
+        title = f"layer {n}" + (f" · {made_by}" if made_by else "")
+        title = title if len(title) <= 44 else title[:43] + "…"
+        right.append(Box(x, TOP + n * STEP, COL_W + 40, "layer", title,
                          [short_digest(digest), f"{human_size(size)} · "
                           f"{media_type.rsplit('.', 1)[-1]}"], digest))
     for b in right:
@@ -110,7 +112,8 @@ def image_view(conn: Connection, name: str, platform: str | None = None,
                  for d in listed]
     dia = diagram(record.target.digest, record.target.media_type, record.target.size,
                   manifests, m.descriptor.digest, (m.config.digest, m.config.size),
-                  [(d.digest, d.size, d.media_type) for d in m.layers])
+                  [(d.digest, d.size, d.media_type, x.created_by)
+                   for d, x in zip(m.layers, report.layers, strict=True)])
     cfg = m.config_doc.get("config") or {}
     argv = [*(cfg.get("Entrypoint") or []), *(cfg.get("Cmd") or [])]
     rows, counts = tree_rows((x.layer, x.files or []) for x in report.layers)

@@ -111,6 +111,8 @@ def test_hostile_names_show_as_text_and_nothing_runs(pushed: dict[str, str], ns_
         "return [...document.querySelectorAll('*')].filter(e => [...e.attributes]"
         ".some(a => a.name.startsWith('on'))).length") == 0
     assert _text(d, "#layer-2 .created-by") == " ".join(HOSTILE)
+    drawn = _text(d, "svg.anatomy")  # created_by also titles its layer's box in the SVG
+    assert "layer 2 · " + " ".join(HOSTILE)[:33] + "…" in drawn
     labels = _text(d, "table.labels")
     assert all(h in labels for h in HOSTILE)
     tree = _text(d, "#tree-image-1")  # a '/' in a name makes a directory: look for the parts
@@ -242,3 +244,39 @@ def test_many_files_page_stays_small_and_fast(pushed: dict[str, str], ns_env: di
         "xpath", "//summary[span[@class='name']='small/']").get_attribute("textContent")
     kept = (MANY_DIRS - 5) * (MANY_FILES + 1)  # the files and their dirs; 5 dirs deleted
     assert small == f"Csmall/ {kept + 5} below · A {kept - 10} · C 10 · D 5 · L3"
+
+
+def test_compare_html_is_only_the_compare_section(docker_lab: LabState, podman_lab: LabState,
+                                                  tmp_path: Path, browser: Any) -> None:
+    env = {**os.environ, **labmod.env(podman_lab.dir), "CONTAINERD_NAMESPACE": "default"}
+    page = tmp_path / "only-compare.html"
+    r = run_cli(["compare", "--path", "docker", "--path", "podman", "--html", str(page),
+                 "busybox", "--", "true"], env=env)
+    assert r.exit_code == 0, r.stderr
+    assert f"wrote {page} (" in r.stderr
+    loaded = open_page(browser, page)
+    _clean(loaded, "compare-only")
+    d = loaded.driver
+    assert d.execute_script("return [...document.querySelectorAll('section')].map(s => s.id)") \
+        == ["compare"]
+    heads = d.execute_script("return [...document.querySelectorAll('#matrix th[id]')]"
+                             ".map(th => th.textContent)")
+    assert heads == ["docker", "podman"]
+    assert _text(d, "#cap-docker-NET_RAW") == "NET_RAW" and _text(d, "#cap-podman-NET_RAW") == "—"
+
+
+def test_without_containerd_the_report_keeps_the_host_and_drops_the_store(
+        tmp_path: Path, browser: Any) -> None:
+    page = tmp_path / "nostore.html"
+    env = {"CONTAINERD_ADDRESS": str(tmp_path / "no.sock"), "PATH": os.environ["PATH"]}
+    r = run_cli(["report", "-o", str(page)], env=env)
+    assert r.exit_code == 0, r.stderr
+    loaded = open_page(browser, page)
+    _clean(loaded, "no-containerd")
+    d = loaded.driver
+    assert d.execute_script("return [...document.querySelectorAll('section')].map(s => s.id)") \
+        == ["host"]
+    row = d.execute_script("return [...document.querySelectorAll('#daemons tr')]"
+                           ".map(tr => [...tr.cells].map(c => c.textContent))"
+                           ".find(r => r[0] === 'containerd')")
+    assert row[1] == "absent" and row[4] == str(tmp_path / "no.sock")

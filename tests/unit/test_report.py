@@ -52,7 +52,7 @@ def _image(names: list[str]) -> ImageView:
                           "linux/amd64", [layer])
     dia = diagram("sha256:" + "c" * 64, "application/vnd.oci.image.manifest.v1+json", 10,
                   [("sha256:" + "c" * 64, "linux/amd64", 10)], "sha256:" + "c" * 64,
-                  ("sha256:" + "e" * 64, 5), [(layer.digest, 100, layer.media_type)])
+                  ("sha256:" + "e" * 64, 5), [(layer.digest, 100, layer.media_type, layer.created_by)])
     rows, counts = filetree.tree_rows([(1, files)])
     return ImageView(HOSTILE[2], report.digest, "application/vnd.oci.image.manifest.v1+json",
                      "linux/amd64", report.manifest, "sha256:" + "e" * 64, report, dia,
