@@ -156,6 +156,10 @@ def _rows(r: PathResult) -> dict[str, str]:
         rows["no_new_privs"] = str(r.no_new_privs).lower()
     if r.seccomp:
         rows["seccomp"] = r.seccomp
+    if r.rlimits:
+        rows["rlimits"] = "\n".join(f"{k} {v}" for k, v in r.rlimits.items())
+    if r.mounts:
+        rows["mounts"] = "\n".join(r.mounts)
     if r.rootfs:
         rows["rootfs"] = r.rootfs
     if r.timings:

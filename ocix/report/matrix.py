@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..jobs.compare.differences import Difference, rows_of
-from ..jobs.compare.model import NAMESPACE_TYPES, CompareResult, PathResult
+from ..jobs.compare.model import NAMESPACE_TYPES, RLIMITS, CompareResult, PathResult
 
 # (row key, what the reader sees); the keys of rows_of() are the ones differences() compares.
 ROWS: tuple[tuple[str, str], ...] = (
@@ -16,7 +16,9 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("uid_map", "uid map"), ("cgroup.path", "cgroup"), ("cgroup.parent", "cgroup parent"),
     ("cgroup.memory_limit", "memory limit"), ("cgroup.pids_limit", "pids limit"),
     ("cgroup.cpu", "cpu quota"), ("capabilities", "CapEff"), ("cap_count", "capabilities"),
-    ("no_new_privs", "no_new_privs"), ("seccomp", "seccomp"), ("rootfs.store", "rootfs store"),
+    ("no_new_privs", "no_new_privs"), ("seccomp", "seccomp"),
+    *((f"rlimits.{n}", f"rlimit {n} (soft/hard)") for n in RLIMITS),
+    ("mounts", "mount points"), ("rootfs.store", "rootfs store"),
 )
 
 
