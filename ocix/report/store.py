@@ -68,7 +68,8 @@ class StoreView:
 
 
 def df_bars(df: DiskUsage) -> Bars:
-    """Per image two bars, compressed and unpacked, each split into shared and unique."""
+    """Per image three bars: content and snapshots, each split into shared and unique, and
+    what removing the image frees at the next GC."""
     scale = max([i.compressed.total for i in df.images] + [i.unpacked.total for i in df.images]
                 + [1])
     bars: list[Bar] = []
@@ -83,7 +84,9 @@ def df_bars(df: DiskUsage) -> Bars:
                 x += w
             bars.append(Bar(y, f"{img.name} · {what}", parts))
             y += BAR_H + 4
-        y += 8
+        bars.append(Bar(y, f"{img.name} · rm frees",
+                        [("frees", LABEL_W, round(img.frees * BAR_W / scale), img.frees)]))
+        y += BAR_H + 12
     return Bars(LABEL_W + BAR_W + 120, y + 4, bars, scale)
 
 

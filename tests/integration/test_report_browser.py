@@ -6,6 +6,7 @@ build/report-shots/."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -149,6 +150,8 @@ def test_layers_page_counts_layers_and_the_report_draws_the_snapshot_chain(
         [x.created_by for x in recipe]
     assert d.execute_script("return document.querySelectorAll('#store').length") == 0
 
+    made = ctr(lab, namespace, "containers", "create", ref, "report-ctr")  # on the top layer
+    assert made.returncode == 0, made.stderr
     page = tmp_path / "report.html"
     r = run_cli(["report", ref, "-o", str(page)], env=ns_env)
     assert r.exit_code == 0, r.stderr
@@ -160,15 +163,28 @@ def test_layers_page_counts_layers_and_the_report_draws_the_snapshot_chain(
     tops = [f[0] for f in (x.split() for x in p.stdout.splitlines()[1:])
             if f and not any(len(g) == 3 and g[1] == f[0]
                              for g in (y.split() for y in p.stdout.splitlines()[1:]))]
-    assert len(tops) == 1
+    assert tops == ["report-ctr"]  # ctr names a container's snapshot after the container
     chain = _snapshot_chain(lab, namespace, tops[0])
-    assert len(chain) == len(recipe)
+    assert len(chain) == len(recipe) + 1
     assert keys == chain  # one chain: each snapshot nested in its parent, base first
+    tags = loaded.driver.execute_script(
+        "return [...document.querySelectorAll(`#snapshots li[data-key='report-ctr'] > .tag`)]"
+        ".map(t => t.textContent)")
+    assert tags == ["active", "container report-ctr"]
+    chain = chain[:-1]
     depth = loaded.driver.execute_script(
         "const li = document.querySelector(`#snapshots li[data-key='${arguments[0]}']`);"
         "let n = 0; for (let e = li; e; e = e.parentElement.closest('li')) n++; return n;",
         chain[-1])
     assert depth == len(recipe)
+    # `why` draws the base layer's blob: kept by the image record through its manifest.
+    base = json.loads(ctr(lab, namespace, "content", "get", _manifest_digest(lab, namespace, ref)
+                          ).stdout)["layers"][0]["digest"]
+    why = _text(loaded.driver, "svg.why")
+    assert "image · image record" in why and "layer" in why
+    assert base[:23] in why  # "sha256:" and 16 hex digits
+    assert _text(loaded.driver, ".why-verdict").startswith(f"layer {base} is kept by 1 root(s): "
+                                                           f"image {ref}")
 
 
 def _cell(driver: Any, row: str, path: str) -> str:
@@ -176,6 +192,13 @@ def _cell(driver: Any, row: str, path: str) -> str:
     return str(driver.execute_script(
         "const td = document.querySelector(`#row-${arguments[0]} td[data-path='${arguments[1]}']`);"
         "return (td.querySelector('summary') || td).textContent", row, path))
+
+
+def _manifest_digest(lab: LabState, namespace: str, ref: str) -> str:
+    """The image's target digest as `ctr images ls` prints it (REF TYPE DIGEST ...)."""
+    p = ctr(lab, namespace, "images", "ls")
+    assert p.returncode == 0, p.stderr
+    return next(f[2] for f in (x.split() for x in p.stdout.splitlines()[1:]) if f and f[0] == ref)
 
 
 def _capsh(mask: str) -> set[str]:
