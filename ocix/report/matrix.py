@@ -99,12 +99,29 @@ def matrix(result: CompareResult) -> MatrixView:
             odd = d is not None and path in d.odd
             cells.append(Cell(t.get(key, ""), odd, d.why if odd and d else "",
                               d.detail if odd and d else ""))
+        if key == "mounts" and d is not None:
+            _mount_details(cells, names, table, d)
         rows.append(MatrixRow(key, label, cells, d is not None))
     ran = [r for r in result.paths if r.ran]
     caps = cap_grid(ran, diffs.get("capabilities"))
     summary = [d.detail for d in result.differences if d.row == "capabilities" and d.detail]
     return MatrixView(result.image, result.command, names, rows, caps, [r.path for r in ran],
                       len(result.differences), summary)
+
+
+def _mount_details(cells: list[Cell], names: list[str], table: list[dict[str, str]],
+                   d: Difference) -> None:
+    """An odd path's mount points as what it adds to and lacks from the majority's set."""
+    ref = next((p for p in names if p in d.values and p not in d.odd), "")
+    if not ref:
+        return
+    base = set(table[names.index(ref)]["mounts"].split())
+    for path, cell in zip(names, cells, strict=True):
+        if cell.odd:
+            have = set(cell.text.split())
+            bits = [f"{word} {' '.join(sorted(ms))}" for word, ms in
+                    (("adds", have - base), ("lacks", base - have)) if ms]
+            cell.detail = f"{path} against {ref}: " + "; ".join(bits)
 
 
 def cap_grid(ran: list[PathResult], diff: Difference | None = None) -> list[CapRow]:

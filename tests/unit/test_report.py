@@ -191,3 +191,15 @@ def test_a_recorded_tour_keeps_command_output_and_explanation(tmp_path: Path) ->
     assert "1 of 2 steps ok (the tour has 25)" in index and "needs dockerd" in index
     three = (tmp_path / "step-03.html").read_text()
     assert '<pre class="output">&lt;script&gt;alert(1)&lt;/script&gt;</pre>' in three
+
+
+def test_an_odd_mount_set_reads_as_what_it_adds_and_lacks() -> None:
+    result = _compare()
+    for r, ms in zip(result.paths[:3], (["/", "/run"], ["/run", "/"], ["/", "/etc/hosts"]),
+                     strict=True):
+        r.mounts = ms
+    result.differences = differences(result.paths)
+    row = {r.key: r for r in matrix(result).rows}["mounts"]
+    assert [c.odd for c in row.cells] == [False, False, True, False]
+    assert row.cells[2].detail == "podman against docker: adds /etc/hosts; lacks /run"
+    assert row.cells[0].text == "/ /run"
