@@ -33,12 +33,14 @@ if TYPE_CHECKING:
               help="Also run podman-rootless and docker-rootless (`ocix lab up --with-rootless`).")
 @click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
               metavar="SECONDS", help="Time budget of each path, image pull included.")
+@click.option("--html", "html", metavar="FILE",
+              help="Also write the matrix and the capability grid as one HTML page.")
 @json_option
 @pass_state
 def compare(state: State, image: str, command: tuple[str, ...], cap_drop: tuple[str, ...],
             cap_add: tuple[str, ...], memory: str | None, pids_limit: int | None,
             user: str | None, env: tuple[str, ...], paths: tuple[str, ...], rootless: bool,
-            timeout: float, as_json: bool) -> None:
+            timeout: float, html: str | None, as_json: bool) -> None:
     """Run COMMAND through docker, containerd, runc, crun, CRI and podman, and compare them.
 
     Each available path runs the same command in IMAGE with the same flags: the Docker Engine
@@ -59,6 +61,7 @@ def compare(state: State, image: str, command: tuple[str, ...], cap_drop: tuple[
       ocix compare --memory 64m --pids-limit 50 --path docker --path podman busybox -- true
       ocix compare --json busybox -- id | jq '.paths[] | {path, cap_eff}'
       ocix compare --rootless --path podman busybox -- cat /proc/self/uid_map
+      ocix compare --html compare.html busybox -- true
     """
     from ..jobs.compare.model import CompareOptions, Endpoints
     from ..jobs.compare.runner import compare as run_compare
@@ -86,6 +89,12 @@ def compare(state: State, image: str, command: tuple[str, ...], cap_drop: tuple[
         result = run_compare(opts, endpoints, on_path=progress)
     finally:
         signal.signal(signal.SIGTERM, old)
+    if html:
+        from ..report.collect import compare_page
+        from ..report.page import write
+
+        size = write(html, compare_page(result))
+        click.echo(f"wrote {html} ({size} bytes)", err=True)
     if as_json:
         print_json({"paths": result.paths, "differences": result.differences})
     else:
@@ -147,6 +156,10 @@ def _rows(r: PathResult) -> dict[str, str]:
         rows["no_new_privs"] = str(r.no_new_privs).lower()
     if r.seccomp:
         rows["seccomp"] = r.seccomp
+    if r.rlimits:
+        rows["rlimits"] = "\n".join(f"{k} {v}" for k, v in r.rlimits.items())
+    if r.mounts:
+        rows["mounts"] = "\n".join(r.mounts)
     if r.rootfs:
         rows["rootfs"] = r.rootfs
     if r.timings:

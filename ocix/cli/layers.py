@@ -18,11 +18,14 @@ LETTERS = {"added": "A", "changed": "C", "deleted": "D", "opaque": "O"}
 @click.option("--files", is_flag=True, help="List every path with its change kind.")
 @click.option("--layer", "layer", type=int, metavar="N",
               help="Only layer N (1 = the base layer); the layers below are still read.")
+@click.option("--html", "html", metavar="FILE",
+              help="Write the image's anatomy, layers and final file tree as one HTML page "
+                   "instead.")
 @platform_option
 @json_option
 @pass_state
-def layers(state: State, image: str, files: bool, layer: int | None, platform: str | None,
-           as_json: bool) -> None:
+def layers(state: State, image: str, files: bool, layer: int | None, html: str | None,
+           platform: str | None, as_json: bool) -> None:
     """Show what each layer of IMAGE adds, changes and deletes, read from containerd.
 
     Each layer blob is streamed with Content.Read and decompressed (gzip, zstd or plain tar)
@@ -39,7 +42,17 @@ def layers(state: State, image: str, files: bool, layer: int | None, platform: s
       ocix layers "$OCIX_REGISTRY/library/layers:latest" --files
       ocix layers "$OCIX_REGISTRY/library/layers:latest" --layer 3 --files --json
       ocix layers alpine --platform linux/arm64
+      ocix layers busybox --html busybox.html
     """
+    if html:
+        if layer is not None or as_json:
+            raise click.UsageError("--html writes the whole image: drop --layer and --json")
+        from ..report.collect import layers_page
+        from ..report.page import write
+
+        size = write(html, layers_page(state.conn(), image, platform))
+        click.echo(f"wrote {html} ({human_size(size)})")
+        return
     from ..jobs.store.layers import scan_image
 
     status = _Status(enabled=not as_json and sys.stderr.isatty())

@@ -99,6 +99,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
             "Print the chains of references that keep a blob or snapshot from garbage collection."),
     "leases": ("leases", "leases_group", "List, create and remove leases, with the resources each one holds."),
     "events": ("events", "events", "Stream containerd's events (every namespace) as readable lines, until Ctrl-C."),
+    "report": ("report", "report",
+               "Write one HTML page about this host: its stack, a compare run, images and the store."),
     "explain": ("teach", "explain",
                 "Explain a part of the container stack, with its diagram and what runs on this host."),
     "tour": ("teach", "tour",

@@ -52,8 +52,10 @@ def command_problem(line: str) -> str | None:
 @click.command()
 @click.argument("topic", required=False)
 @click.option("--no-live", is_flag=True, help="Skip the live checks of this host.")
+@click.option("--html", "html_dir", metavar="DIR",
+              help="Write every topic (or only TOPIC) as an HTML page into DIR, with index.html.")
 @json_option
-def explain(topic: str | None, no_live: bool, as_json: bool) -> None:
+def explain(topic: str | None, no_live: bool, html_dir: str | None, as_json: bool) -> None:
     """Explain a part of the container stack, with its diagram and what runs on this host.
 
     Topics: docker, containerd, cri, cri-o, podman, runc, oci, shims, namespaces, cgroups,
@@ -67,9 +69,13 @@ def explain(topic: str | None, no_live: bool, as_json: bool) -> None:
       ocix explain                     # the topics
       ocix explain containerd
       ocix explain rootless --json | jq '.parts[] | {part, running, version}'
+      ocix explain --html handbook/ && xdg-open handbook/index.html
     """
     from ..teach import explain as job
 
+    if html_dir is not None:
+        _write_handbook(html_dir, topic, not no_live)
+        return
     if topic is None:
         topics = job.all_topics()
         if as_json:
@@ -88,6 +94,21 @@ def explain(topic: str | None, no_live: bool, as_json: bool) -> None:
                                   "problem": c["problem"] or ""} for c in commands]})
         return
     _render_topic(t, commands)
+
+
+def _write_handbook(directory: str, topic: str | None, live: bool) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..report.handbook import explain_pages
+    from ..teach import explain as job
+
+    names = [job.resolve_name(topic)] if topic else job.topic_names()
+    with ThreadPoolExecutor(max_workers=4) as pool:  # each topic's probes run in parallel too
+        topics = list(pool.map(lambda n: job.explain(n, live=live), names))
+    commands = {t.name: [(c, command_problem(c)) for c in t.commands] for t in topics}
+    written = explain_pages(directory, topics, commands)
+    click.echo(f"wrote {len(written)} pages into {directory} (start at "
+               f"{written[0]})")
 
 
 def _render_topic(t: Topic, commands: list[dict[str, Any]]) -> None:
@@ -125,9 +146,12 @@ def _state(present: bool, running: bool | None) -> str:
 @click.option("--yes", "-y", is_flag=True, help="Start the lab parts the steps need without asking.")
 @click.option("--dir", "directory", envvar="OCIX_LAB_DIR", metavar="DIR",
               help="Lab state directory (env OCIX_LAB_DIR, default /var/lib/ocix-lab).")
+@click.option("--record", "record_dir", metavar="DIR",
+              help="Also write each step run (command, output, explanation) as an HTML page "
+                   "into DIR, with index.html.")
 @json_option
 def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, yes: bool,
-         directory: str | None, as_json: bool) -> None:
+         directory: str | None, record_dir: str | None, as_json: bool) -> None:
     """Walk through the lab handout's hands-on steps, each run live with ocix against the lab.
 
     Every step shows the command the handout runs by hand, what to look for, the ocix
@@ -142,6 +166,7 @@ def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, yes: bool,
       ocix tour --step 24                  # unshare: a pid namespace by hand
       ocix tour --step 8 --step 9 --yes
       ocix tour --all --yes --json | jq '.steps[] | {number, ok, skipped_reason}'
+      ocix tour --step 1 --step 2 --record transcript/
     """
     from ..teach import tour as job
 
@@ -167,6 +192,8 @@ def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, yes: bool,
         left = session.close()
     for problem in left:
         click.echo(f"tour: could not remove {problem}", err=True)
+    if record_dir is not None:
+        _record(record_dir, results, len(steps))
     if as_json:
         print_json({"steps": results})
     else:
@@ -175,6 +202,17 @@ def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, yes: bool,
                    ("" if ok == len(results) else "; see the reasons above"))
     if left or not all(r.ok for r in results):
         sys.exit(1)
+
+
+def _record(directory: str, results: list[Any], total: int) -> None:
+    import os
+    from datetime import UTC, datetime
+
+    from ..report.handbook import tour_pages
+
+    written = tour_pages(directory, results, total, {
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "host": os.uname().nodename})
+    click.echo(f"tour: wrote {len(written)} pages into {directory}", err=True)
 
 
 def _list_steps(steps: list[Any], as_json: bool) -> None:

@@ -157,7 +157,7 @@ def test_json_keys_per_path() -> None:
         "path", "available", "skipped_reason", "chain", "parent", "calls", "timings", "pid",
         "exit_code", "stdout", "namespaces", "user_namespace", "uid_map", "cgroup", "cap_eff",
         "capabilities",
-        "no_new_privs", "seccomp", "rootfs", "error"]
+        "no_new_privs", "seccomp", "rootfs", "error", "rlimits", "mounts"]
 
 
 # -- argv ----------------------------------------------------------------------------------------
@@ -325,3 +325,36 @@ def test_cli_refuses_an_unknown_path() -> None:
     r = run_cli(["compare", "--path", "lxc", "busybox"])
     assert r.exit_code == 2
     assert "'lxc' is not one of 'docker', 'containerd', 'runc', 'crun', 'cri', 'podman'" in r.stderr
+
+
+def test_rlimits_and_mount_points_come_from_proc(tmp_path: Path) -> None:
+    from ocix.jobs.compare.evidence import limits_of, mount_points
+
+    pid = tmp_path / "42"
+    pid.mkdir()
+    (pid / "limits").write_text(
+        "Limit                     Soft Limit           Hard Limit           Units     \n"
+        "Max core file size        0                    unlimited            bytes     \n"
+        "Max processes             1024                 1024                 processes \n"
+        "Max open files            20000                20000                files     \n")
+    (pid / "mountinfo").write_text(
+        "600 500 0:50 / / rw,relatime - overlay overlay rw,upperdir=/x/fs\n"
+        "601 600 0:51 / /proc rw - proc proc rw\n"
+        "602 600 0:52 /etc/hosts /etc/hosts rw - ext4 /dev/vda rw\n")
+    assert limits_of(42, tmp_path) == {"nofile": "20000/20000", "nproc": "1024/1024",
+                                       "core": "0/unlimited"}
+    assert mount_points(42, tmp_path) == ["/", "/proc", "/etc/hosts"]
+    assert limits_of(43, tmp_path) == {} and mount_points(43, tmp_path) == []
+
+
+def test_rlimit_and_mount_rows_name_the_odd_paths() -> None:
+    a, b, c = fake("docker", pid=1), fake("containerd", pid=2), fake("runc", pid=3)
+    a.rlimits, b.rlimits, c.rlimits = ({"nofile": "20000/20000"}, {"nofile": "1024/1024"},
+                                       {"nofile": "1024/1024"})
+    a.mounts, b.mounts, c.mounts = ["/", "/etc/hosts"], ["/", "/run"], ["/run", "/"]
+    rows = {d.row: d for d in differences([a, b, c])}
+    assert rows["rlimits.nofile"].odd == ["docker"]
+    assert "20000 on this VM" in rows["rlimits.nofile"].why
+    assert rows["mounts"].odd == ["docker"]
+    assert rows["mounts"].values["runc"] == "/ /run"  # a set: the kernel's order does not count
+    assert rows["mounts"].why.startswith("docker, podman and the CRI bind-mount /etc/hostname")

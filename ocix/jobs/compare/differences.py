@@ -36,6 +36,11 @@ ROW_WHY: dict[str, str] = {
     "container on cgroup v1 none (its unprivileged user cannot make one, so it stays in the "
     "cgroup its daemon or conmon was started in).",
     "namespaces.user": CAPS_STAY_INSIDE,
+    "mounts": "docker, podman and the CRI bind-mount /etc/hostname and /etc/hosts into the "
+    "container (docker and the CRI also /etc/resolv.conf) and mount the cgroup hierarchy; podman "
+    "adds /run/.containerenv; containerd's default spec (ocix run and the bundles) mounts a tmpfs "
+    "on /run and no /etc file. The entries such as /proc/keys or /sys/firmware are the runtime's "
+    "bind mounts over the spec's masked paths.",
     "rootfs.store": "each stack keeps the root filesystem in its own store: dockerd's overlay2 "
     "dir, containerd's overlayfs snapshots (shared by the CRI), the bundle's copied rootfs, "
     "containers/storage's overlay dir.",
@@ -63,10 +68,18 @@ WHY: dict[tuple[str, str], str] = {
     "per pod), so --pids-limit cannot reach the CRI path.",
     **{("cgroup.memory_limit", p): "the bundle's config.json asked for no memory limit, so the "
        "runtime set none." for p in _BUNDLE},
+    **{("rlimits.nofile", p): "docker's and the CRI's containers keep the open-files limit of "
+       "the shim that started them, the daemon's own (20000 on this VM, docs/vm-limits.md): "
+       "neither asked the runtime for another. containerd's default spec, which ocix run and "
+       "the bundles follow, sets 1024/1024, and the lab gives podman --ulimit nofile=1024:1024."
+       for p in ("docker", "cri")},
+    ("rlimits.nproc", "podman"): "the lab starts podman's containers with --ulimit "
+    "nproc=1024:1024 (podman's own default asks for more than this VM's hard limit, which "
+    "even root cannot raise here, docs/podman.md); the others keep the host's process limit.",
 }
 # A rootless path stands out for the same reasons as the rootful stack it runs.
 WHY.update({(row, f"{p}-rootless"): text for (row, p), text in list(WHY.items())
-            if p in ("docker", "podman")})
+            if p in ("docker", "podman") and not row.startswith("rlimits.")})
 WHY.update({(row, p): "a rootless container on cgroup v1 gets no cgroup of its own (its "
             "unprivileged user cannot write the v1 hierarchy), so no limit applies to it."
             for row in ("cgroup.pids_limit", "cgroup.memory_limit")
@@ -121,6 +134,10 @@ def rows_of(r: PathResult) -> dict[str, str]:
                               else f"{r.cgroup.cpu_quota_us}/{r.cgroup.cpu_period_us}")
     if r.rootfs:
         rows["rootfs.store"] = generalise(os.path.dirname(r.rootfs.rstrip("/")))
+    for name, value in r.rlimits.items():
+        rows[f"rlimits.{name}"] = value
+    if r.mounts:
+        rows["mounts"] = " ".join(sorted(set(r.mounts)))
     return rows
 
 

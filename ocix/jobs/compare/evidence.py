@@ -21,6 +21,7 @@ from .model import (
     HOLD_SCRIPT,
     NAMESPACE_TYPES,
     RELEASE_SIGNAL_BIT,
+    RLIMITS,
     Cgroup,
     Namespace,
     Parent,
@@ -122,9 +123,34 @@ def root_mount_dir(pid: int, proc: Path = PROC) -> str | None:
     return None
 
 
+def limits_of(pid: int, proc: Path = PROC) -> dict[str, str]:
+    """RLIMITS from /proc/PID/limits as "soft/hard" ("unlimited" stays a word)."""
+    try:
+        lines = (proc / str(pid) / "limits").read_text().splitlines()
+    except OSError:
+        return {}
+    out = {}
+    for name, label in RLIMITS.items():
+        for line in lines:
+            if line.startswith(label + " "):
+                fields = line[len(label):].split()
+                if len(fields) >= 2:
+                    out[name] = f"{fields[0]}/{fields[1]}"
+    return out
+
+
+def mount_points(pid: int, proc: Path = PROC) -> list[str]:
+    """The init's mount points (field 5 of /proc/PID/mountinfo), in the kernel's order."""
+    try:
+        lines = (proc / str(pid) / "mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    return [f[4] for f in (line.split() for line in lines) if len(f) > 4]
+
+
 def read_into(result: PathResult, pid: int) -> None:
-    """Namespaces (the user one with its uid_map), cgroup, capabilities, no_new_privs, seccomp
-    and parent of `pid`."""
+    """Namespaces (the user one with its uid_map), cgroup, capabilities, no_new_privs, seccomp,
+    parent, rlimits and mount points of `pid`."""
     from ...kernel.view import kernel_view
 
     try:
@@ -147,6 +173,8 @@ def read_into(result: PathResult, pid: int) -> None:
     result.no_new_privs = view.no_new_privs
     result.seccomp = view.seccomp_mode
     result.parent = parent_of(pid)
+    result.rlimits = limits_of(pid)
+    result.mounts = mount_points(pid)
 
 
 def inspect_pid(info: dict[str, Any], what: str) -> int:

@@ -13,6 +13,9 @@ PHASES: tuple[str, ...] = ("image", "create", "start", "run", "cleanup")
 # Reported namespace types (the *_for_children links say nothing more about the init).
 NAMESPACE_TYPES: tuple[str, ...] = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 DEFAULT_TIMEOUT = 120.0  # seconds per path, image pull included
+# The rlimits compare reports, by their /proc/PID/limits names.
+RLIMITS: dict[str, str] = {"nofile": "Max open files", "nproc": "Max processes",
+                           "core": "Max core file size", "memlock": "Max locked memory"}
 
 # The init the container starts with: it holds (trap on SIGUSR1, sleeping) until ocix has read
 # its /proc entries, then execs the user's command in place, so that command runs as the
@@ -108,6 +111,8 @@ class PathResult:
     seccomp: str | None = None
     rootfs: str | None = None
     error: str | None = None  # why an available path failed (it fails alone)
+    rlimits: dict[str, str] = field(default_factory=dict)  # RLIMITS name -> "soft/hard"
+    mounts: list[str] = field(default_factory=list)  # the init's mount points, mountinfo order
 
     @property
     def ran(self) -> bool:

@@ -1,0 +1,305 @@
+"""`ocix report`, `compare --html` and `layers --html` opened in headless Chromium with the
+network cut off: no console error, no request but file: and data:, no sideways scroll at
+1280 px, and the named elements hold what an independent source says (the recipe, ctr,
+capsh).  A hostile image shows its names as text and runs nothing.  Screenshots go under
+build/report-shots/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ocix.lab import lab as labmod
+from ocix.lab import recipes
+from ocix.lab.build import ImageConfig, ImageSpec, LayerSpec, PlatformImage, build_image
+from ocix.lab.entries import Data, Entry, File, Whiteout
+from ocix.lab.state import LabState
+from ocix.oci.platform import host as host_platform
+from ocix.registry.push import push
+from tests.helpers import ctr, run_cli
+from tests.integration.browser import Loaded, chromium, only_local, open_page, screenshot
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+# Each would run if a page let it: the test looks for window.pwned afterwards.
+HOSTILE = ['<script>window.pwned=1</script>', '"onload="window.pwned=2',
+           '</svg><img src=x onerror="window.pwned=3">']
+MANY_DIRS, MANY_FILES, BIG_DIR = 50, 100, 700  # 5,000 files in 50 dirs, plus one of 700
+
+
+def _spec(repo: str, layers: tuple[LayerSpec, ...], labels: dict[str, str] | None = None
+          ) -> ImageSpec:
+    return ImageSpec(repo, "latest", (PlatformImage(
+        host_platform(), (recipes.busybox_layer(), *layers),
+        ImageConfig(cmd=("sh",), labels=labels or {})),))
+
+
+def hostile_spec() -> ImageSpec:
+    files = tuple(File(f"data/{name}", Data(b"x\n")) for name in HOSTILE)
+    return _spec("library/hostile", (LayerSpec(files, created_by=" ".join(HOSTILE)),),
+                 {HOSTILE[0]: HOSTILE[1], "note": HOSTILE[2]})
+
+
+def many_spec() -> ImageSpec:
+    """A smaller stand-in for the lab's `large` (same 5,000 small files, no 200 MiB blob)."""
+    small = [File(f"data/small/d{d:02d}/f{i:03d}.txt", Data(f"{d} {i}\n".encode()))
+             for d in range(MANY_DIRS) for i in range(MANY_FILES)]
+    small += [File(f"data/big/f{i:04d}", Data(b"b\n")) for i in range(BIG_DIR)]
+    gone: list[Entry] = [Whiteout(f"data/small/d{d:02d}") for d in range(5)]
+    gone += [File(f"data/small/d{d:02d}/f001.txt", Data(b"changed\n")) for d in range(5, 10)]
+    return _spec("library/manyfiles", (LayerSpec(tuple(small), created_by="many files"),
+                                       LayerSpec(tuple(gone), created_by="delete 5 dirs")))
+
+
+@pytest.fixture(scope="module")
+def pushed(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    layout = tmp_path_factory.mktemp("report-layout")
+    out = {}
+    for spec in (hostile_spec(), many_spec()):
+        push(lab.registry, build_image(layout, spec), insecure=True)
+        out[spec.repo.split("/")[-1]] = f"{lab.registry}/{spec.ref}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as driver:
+        yield driver
+
+
+def _pull(ref: str, env: dict[str, str]) -> None:
+    r = run_cli(["pull", "--quiet", ref], env=env)
+    assert r.exit_code == 0, r.stderr
+
+
+def _clean(loaded: Loaded, name: str) -> None:
+    """What every page must satisfy, with its screenshot taken first (the page beside it)."""
+    shutil.copyfile(loaded.path, screenshot(loaded.driver, name).with_suffix(".html"))
+    assert loaded.errors == []
+    assert only_local(loaded.requests) == []
+    assert loaded.requests and loaded.requests[0].startswith("file:")
+    assert loaded.scroll_width <= loaded.client_width, "the page scrolls sideways at 1280 px"
+
+
+def _text(driver: Any, css: str) -> str:
+    return str(driver.execute_script(
+        "return document.querySelector(arguments[0]).textContent", css))
+
+
+def test_hostile_names_show_as_text_and_nothing_runs(pushed: dict[str, str], ns_env: dict[str, str],
+                                                     tmp_path: Path, browser: Any) -> None:
+    ref = pushed["hostile"]
+    _pull(ref, ns_env)
+    page = tmp_path / "hostile.html"
+    r = run_cli(["report", ref, "-o", str(page)], env=ns_env)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.startswith(f"wrote {page} (")
+    loaded = open_page(browser, page)
+    _clean(loaded, "hostile")
+    d = loaded.driver
+    assert d.execute_script("return window.pwned === undefined")
+    assert d.execute_script("return document.scripts.length") == 1
+    assert d.execute_script("return document.images.length") == 0
+    assert d.execute_script(
+        "return [...document.querySelectorAll('*')].filter(e => [...e.attributes]"
+        ".some(a => a.name.startsWith('on'))).length") == 0
+    assert _text(d, "#layer-2 .created-by") == " ".join(HOSTILE)
+    drawn = _text(d, "svg.anatomy")  # created_by also titles its layer's box in the SVG
+    assert "layer 2 · " + " ".join(HOSTILE)[:33] + "…" in drawn
+    labels = _text(d, "table.labels")
+    assert all(h in labels for h in HOSTILE)
+    tree = _text(d, "#tree-image-1")  # a '/' in a name makes a directory: look for the parts
+    for h in HOSTILE:
+        assert all(part in tree for part in h.split("/") if part)
+
+
+def _snapshot_chain(lab: LabState, namespace: str, top: str) -> list[str]:
+    """ctr's own KEY → PARENT walk from `top` down to the base."""
+    p = ctr(lab, namespace, "snapshots", "ls")
+    assert p.returncode == 0, p.stderr
+    parents = {f[0]: (f[1] if len(f) == 3 else "") for f in
+               (line.split() for line in p.stdout.splitlines()[1:]) if f}
+    chain = [top]
+    while parents.get(chain[-1]):
+        chain.append(parents[chain[-1]])
+    return chain[::-1]
+
+
+def test_layers_page_counts_layers_and_the_report_draws_the_snapshot_chain(
+        lab: LabState, ns_env: dict[str, str], namespace: str, tmp_path: Path,
+        browser: Any) -> None:
+    ref = f"{lab.registry}/library/layers:latest"
+    _pull(ref, ns_env)
+    recipe = recipes.layers().images[0].layers
+    page = tmp_path / "layers.html"
+    r = run_cli(["layers", ref, "--html", str(page)], env=ns_env)
+    assert r.exit_code == 0, r.stderr
+    loaded = open_page(browser, page)
+    _clean(loaded, "layers")
+    d = loaded.driver
+    assert _text(d, "#layer-count") == str(len(recipe))
+    assert [_text(d, f"#layer-{n} .created-by") for n in range(1, len(recipe) + 1)] == \
+        [x.created_by for x in recipe]
+    assert d.execute_script("return document.querySelectorAll('#store').length") == 0
+
+    made = ctr(lab, namespace, "containers", "create", ref, "report-ctr")  # on the top layer
+    assert made.returncode == 0, made.stderr
+    page = tmp_path / "report.html"
+    r = run_cli(["report", ref, "-o", str(page)], env=ns_env)
+    assert r.exit_code == 0, r.stderr
+    loaded = open_page(browser, page)
+    _clean(loaded, "report-layers")
+    keys = loaded.driver.execute_script(
+        "return [...document.querySelectorAll('#snapshots li')].map(li => li.dataset.key)")
+    p = ctr(lab, namespace, "snapshots", "ls")
+    tops = [f[0] for f in (x.split() for x in p.stdout.splitlines()[1:])
+            if f and not any(len(g) == 3 and g[1] == f[0]
+                             for g in (y.split() for y in p.stdout.splitlines()[1:]))]
+    assert tops == ["report-ctr"]  # ctr names a container's snapshot after the container
+    chain = _snapshot_chain(lab, namespace, tops[0])
+    assert len(chain) == len(recipe) + 1
+    assert keys == chain  # one chain: each snapshot nested in its parent, base first
+    tags = loaded.driver.execute_script(
+        "return [...document.querySelectorAll(`#snapshots li[data-key='report-ctr'] > .tag`)]"
+        ".map(t => t.textContent)")
+    assert tags == ["active", "container report-ctr"]
+    chain = chain[:-1]
+    depth = loaded.driver.execute_script(
+        "const li = document.querySelector(`#snapshots li[data-key='${arguments[0]}']`);"
+        "let n = 0; for (let e = li; e; e = e.parentElement.closest('li')) n++; return n;",
+        chain[-1])
+    assert depth == len(recipe)
+    # `why` draws the base layer's blob: kept by the image record through its manifest.
+    base = json.loads(ctr(lab, namespace, "content", "get", _manifest_digest(lab, namespace, ref)
+                          ).stdout)["layers"][0]["digest"]
+    why = _text(loaded.driver, "svg.why")
+    assert "image · image record" in why and "layer" in why
+    assert base[:23] in why  # "sha256:" and 16 hex digits
+    assert _text(loaded.driver, ".why-verdict").startswith(f"layer {base} is kept by 1 root(s): "
+                                                           f"image {ref}")
+
+
+def _cell(driver: Any, row: str, path: str) -> str:
+    """A matrix cell's value: an odd cell keeps it in its <summary>, its why below."""
+    return str(driver.execute_script(
+        "const td = document.querySelector(`#row-${arguments[0]} td[data-path='${arguments[1]}']`);"
+        "return (td.querySelector('summary') || td).textContent", row, path))
+
+
+def _manifest_digest(lab: LabState, namespace: str, ref: str) -> str:
+    """The image's target digest as `ctr images ls` prints it (REF TYPE DIGEST ...)."""
+    p = ctr(lab, namespace, "images", "ls")
+    assert p.returncode == 0, p.stderr
+    return next(f[2] for f in (x.split() for x in p.stdout.splitlines()[1:]) if f and f[0] == ref)
+
+
+def _capsh(mask: str) -> set[str]:
+    out = subprocess.run(["capsh", f"--decode={mask}"], capture_output=True, text=True,
+                         check=True).stdout
+    return {c.strip().upper().removeprefix("CAP_") for c in out.split("=", 1)[1].split(",")}
+
+
+def test_report_with_compare_shows_which_path_drops_net_raw(
+        docker_lab: LabState, podman_lab: LabState, tmp_path: Path, browser: Any) -> None:
+    env = {**os.environ, **labmod.env(podman_lab.dir), "CONTAINERD_NAMESPACE": "default"}
+    page = tmp_path / "compare.html"
+    r = run_cli(["report", "busybox", "--compare", "grep CapEff /proc/self/status",
+                 "-o", str(page)], env=env)
+    assert r.exit_code == 0, r.stderr
+    loaded = open_page(browser, page)
+    _clean(loaded, "report-compare")
+    d = loaded.driver
+    seen = {}
+    for path in ("docker", "podman"):
+        out = _cell(d, "stdout", path)
+        seen[path] = _capsh(out.split()[-1])
+    assert "NET_RAW" in seen["docker"] and "NET_RAW" not in seen["podman"]
+    assert _text(d, "#cap-docker-NET_RAW") == "NET_RAW"
+    assert _text(d, "#cap-podman-NET_RAW") == "—"
+    assert "odd" in d.find_element("css selector", "#cap-podman-NET_RAW").get_attribute("class")
+    why = d.find_element("css selector", "#row-capabilities td.odd[data-path='podman'] details")
+    assert "NET_RAW" in why.get_attribute("textContent")
+    parent = _cell(d, "parent", "podman")
+    assert parent.startswith("conmon (pid ")
+    pid = parent.removeprefix("conmon (pid ").rstrip(")")
+    assert f"init's parent · pid {pid}" in _text(d, "#chain-4")  # podman → conmon
+
+
+def _best(args: list[str], env: dict[str, str], runs: int = 2) -> float:
+    """The quickest of `runs` runs, in seconds (the machine is shared)."""
+    times = []
+    for _ in range(runs):
+        start = time.monotonic()
+        r = run_cli(args, env=env)
+        times.append(time.monotonic() - start)
+        assert r.exit_code == 0, r.stderr
+    return min(times)
+
+
+def test_many_files_page_stays_small_and_fast(pushed: dict[str, str], ns_env: dict[str, str],
+                                              tmp_path: Path, browser: Any) -> None:
+    ref = pushed["manyfiles"]
+    _pull(ref, ns_env)
+    page = tmp_path / "many.html"
+    layers_s, report_s = _best(["layers", ref, "--files"], ns_env), \
+        _best(["report", ref, "-o", str(page)], ns_env)
+    size = page.stat().st_size
+    loaded = open_page(browser, page)
+    _clean(loaded, "manyfiles")
+    print(f"many files: page {size} bytes, browser load {loaded.seconds:.2f} s, "
+          f"report {report_s:.2f} s, layers --files {layers_s:.2f} s")
+    assert size < 5 << 20
+    assert loaded.seconds < 2.0
+    # The host probes and the store cost the same for any image: 0.3 s of slack for them.
+    assert report_s <= 2 * layers_s + 0.3
+    tree = _text(loaded.driver, "#tree-image-1")
+    assert "500 more entries (A 500), summed up here" in tree  # 700 in data/big, 200 listed
+    assert "f0699" not in tree and "f0199" in tree
+    small = loaded.driver.find_element(
+        "xpath", "//summary[span[@class='name']='small/']").get_attribute("textContent")
+    kept = (MANY_DIRS - 5) * (MANY_FILES + 1)  # the files and their dirs; 5 dirs deleted
+    assert small == f"Csmall/ {kept + 5} below · A {kept - 10} · C 10 · D 5 · L3"
+
+
+def test_compare_html_is_only_the_compare_section(docker_lab: LabState, podman_lab: LabState,
+                                                  tmp_path: Path, browser: Any) -> None:
+    env = {**os.environ, **labmod.env(podman_lab.dir), "CONTAINERD_NAMESPACE": "default"}
+    page = tmp_path / "only-compare.html"
+    r = run_cli(["compare", "--path", "docker", "--path", "podman", "--html", str(page),
+                 "busybox", "--", "true"], env=env)
+    assert r.exit_code == 0, r.stderr
+    assert f"wrote {page} (" in r.stderr
+    loaded = open_page(browser, page)
+    _clean(loaded, "compare-only")
+    d = loaded.driver
+    assert d.execute_script("return [...document.querySelectorAll('section')].map(s => s.id)") \
+        == ["compare"]
+    heads = d.execute_script("return [...document.querySelectorAll('#matrix th[id]')]"
+                             ".map(th => th.textContent)")
+    assert heads == ["docker", "podman"]
+    assert _text(d, "#cap-docker-NET_RAW") == "NET_RAW" and _text(d, "#cap-podman-NET_RAW") == "—"
+
+
+def test_without_containerd_the_report_keeps_the_host_and_drops_the_store(
+        tmp_path: Path, browser: Any) -> None:
+    page = tmp_path / "nostore.html"
+    env = {"CONTAINERD_ADDRESS": str(tmp_path / "no.sock"), "PATH": os.environ["PATH"]}
+    r = run_cli(["report", "-o", str(page)], env=env)
+    assert r.exit_code == 0, r.stderr
+    loaded = open_page(browser, page)
+    _clean(loaded, "no-containerd")
+    d = loaded.driver
+    assert d.execute_script("return [...document.querySelectorAll('section')].map(s => s.id)") \
+        == ["host"]
+    row = d.execute_script("return [...document.querySelectorAll('#daemons tr')]"
+                           ".map(tr => [...tr.cells].map(c => c.textContent))"
+                           ".find(r => r[0] === 'containerd')")
+    assert row[1] == "absent" and row[4] == str(tmp_path / "no.sock")
