@@ -1,0 +1,137 @@
+"""The waste ledger: bytes that layers store and the final filesystem no longer shows.
+
+Fed one layer of tar headers at a time (`add`, then `end_layer`), bottom layer first.  It keeps,
+for every path of the filesystem so far, which layer wrote it and its size; a later layer hides
+that copy when it writes the same path again (a mode-only change rewrites the whole file), when
+a whiteout deletes it or a directory above it, when an opaque directory above it drops the lower
+layers' contents, or when it replaces a directory above it by a file (or the path, a directory,
+by a file).  Like the layer scan (layerscan.py), a layer's whiteouts apply to the layers below
+only, and hostile entries are never applied.  docs/layers.md, "The waste ledger".
+"""
+
+from __future__ import annotations
+
+import posixpath
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .layerscan import OPAQUE_MARKER, WHITEOUT_PREFIX, clean, hostile_reason
+
+OVERWRITTEN, DELETED, OPAQUE = "overwritten", "deleted", "opaque"
+
+
+@dataclass(frozen=True)
+class HiddenCopy:
+    path: str  # the path whose copy is hidden, or the directory whose subtree is
+    added_in: int  # the layer (1 = base) that wrote the copy
+    hidden_by: int  # the layer that hid it (equal to added_in: written twice in one layer)
+    how: str  # overwritten, deleted or opaque
+    bytes: int  # tar header sizes of the hidden entries: file data, uncompressed
+    entries: int  # 1 for one path; more when a directory hid a subtree
+
+
+class WasteLedger:
+    def __init__(self) -> None:
+        self.live: dict[str, tuple[int, int, bool]] = {}  # path -> (layer, size, is a dir)
+        self.layer = 0  # layers applied so far
+        self.added: list[int] = []  # per layer: bytes of its entries
+        self.hidden: list[HiddenCopy] = []
+        self._adds: dict[str, tuple[int, bool]] = {}
+        self._dups: list[tuple[str, int]] = []
+        self._deleted: list[str] = []
+        self._opaque: list[str] = []
+        self._added = 0
+
+    def add(self, m: tarfile.TarInfo) -> None:
+        if hostile_reason(m):
+            return
+        path = clean(m.name)
+        if path == "/":
+            return
+        parent, base = posixpath.split(path)
+        if base == OPAQUE_MARKER:
+            self._opaque.append(parent)
+        elif "/" + WHITEOUT_PREFIX + WHITEOUT_PREFIX in path:
+            return  # aufs bookkeeping, not part of the tree
+        elif base.startswith(WHITEOUT_PREFIX):
+            self._deleted.append(posixpath.join(parent, base[len(WHITEOUT_PREFIX):]))
+        else:
+            self._added += m.size
+            earlier = self._adds.pop(path, None)
+            if earlier is not None and not earlier[1]:
+                self._dups.append((path, earlier[0]))
+            self._adds[path] = (m.size, m.isdir())
+
+    def end_layer(self) -> None:
+        self.layer += 1
+        n = self.layer
+        rows: dict[tuple[str, int, str], list[int]] = {}
+
+        def hide(key: str, path: str, how: str) -> None:
+            layer, size, _ = self.live.pop(path)
+            r = rows.setdefault((key, layer, how), [0, 0])
+            r[0] += size
+            r[1] += 1
+
+        for path, size in self._dups:
+            r = rows.setdefault((path, n, OVERWRITTEN), [0, 0])
+            r[0] += size
+            r[1] += 1
+        cut: dict[str, str] = {}  # directory -> how its lower subtree goes
+        for path in self._deleted:
+            if path in self.live:
+                hide(path, path, DELETED)
+            cut.setdefault(path, DELETED)
+        for path in self._opaque:
+            cut.setdefault(path, OPAQUE)
+        checked: set[str] = set()
+        for path, (_, is_dir) in self._adds.items():
+            lower = self.live.get(path)
+            if lower is not None and not (lower[2] and is_dir):
+                hide(path, path, OVERWRITTEN)
+                if lower[2]:
+                    cut.setdefault(path, OVERWRITTEN)
+            for parent in _parents(path):
+                if parent in checked:
+                    break
+                checked.add(parent)
+                up = self.live.get(parent)
+                if up is not None and not up[2]:  # a file where this layer needs a directory
+                    hide(parent, parent, OVERWRITTEN)
+        if cut:
+            for path in [p for p in self.live if _top_cut(p, cut)]:
+                top = _top_cut(path, cut)
+                assert top is not None
+                hide(top, path, cut[top])
+        for path, (size, is_dir) in self._adds.items():
+            self.live[path] = (n, size, is_dir)
+        self.hidden += [HiddenCopy(p, layer, n, how, b, e)
+                        for (p, layer, how), (b, e) in rows.items()]
+        self.added.append(self._added)
+        self._adds, self._dups, self._deleted, self._opaque, self._added = {}, [], [], [], 0
+
+    def hidden_per_layer(self) -> list[int]:
+        out = [0] * self.layer
+        for h in self.hidden:
+            out[h.added_in - 1] += h.bytes
+        return out
+
+    def visible_bytes(self) -> int:
+        return sum(size for _, size, _ in self.live.values())
+
+
+def _parents(path: str) -> Iterator[str]:
+    parent = posixpath.dirname(path)
+    while parent != "/":
+        yield parent
+        parent = posixpath.dirname(parent)
+
+
+def _top_cut(path: str, cut: dict[str, str]) -> str | None:
+    """The highest directory above `path` whose lower subtree this layer removes."""
+    top = None
+    for parent in _parents(path):
+        if parent in cut:
+            top = parent
+    return top

@@ -1,0 +1,248 @@
+"""The waste ledger (ocix.oci.waste) and dive's figures (ocix.oci.divescore) on synthetic layer
+stacks.  The ledger's expected rows are written out from each recipe by hand; dive's figures come
+from `dive_reference` below, a separate flat re-statement of dive's Efficiency/Analyze (sorted
+path lists instead of trees), never from ocix's own model."""
+
+from __future__ import annotations
+
+import math
+import random
+import tarfile
+
+import pytest
+
+from ocix.jobs.store import wastegate as gate
+from ocix.oci.divescore import DiveScore
+from ocix.oci.waste import WasteLedger
+
+Entry = tuple[str, int, str]  # (tar name, size, "f" file | "d" dir | "l" symlink)
+
+
+def ti(name: str, size: int = 0, kind: str = "f") -> tarfile.TarInfo:
+    t = tarfile.TarInfo(name)
+    t.type = {"f": tarfile.REGTYPE, "d": tarfile.DIRTYPE, "l": tarfile.SYMTYPE}[kind]
+    t.size = size if kind == "f" else 0
+    return t
+
+
+def feed(layers: list[list[Entry]]) -> tuple[WasteLedger, DiveScore]:
+    ledger, dive = WasteLedger(), DiveScore()
+    for layer in layers:
+        for name, size, kind in layer:
+            m = ti(name, size, kind)
+            ledger.add(m)
+            dive.add(m)
+        ledger.end_layer()
+        dive.end_layer()
+    return ledger, dive
+
+
+# -- an independent re-statement of dive's figures ----------------------------------------------
+
+def _key(path: str) -> list[tuple[int, str]]:
+    """Children before parents, siblings by name: the order dive visits a tree in."""
+    return [(0, c) for c in path.strip("/").split("/")] + [(1, "")]
+
+
+def _nodes(layer: list[Entry]) -> dict[str, tuple[int, bool]]:
+    """path -> (size, is dir) of one layer's tree: entries, and their parents as bare nodes."""
+    explicit: dict[str, tuple[int, bool]] = {}
+    implied: set[str] = set()
+    for name, size, kind in layer:
+        parts = [p for p in name.split("/") if p not in ("", ".")]
+        cut = next((i for i, p in enumerate(parts) if p.startswith(".wh..wh.")), None)
+        keep = parts if cut is None else parts[:cut]  # dive creates the names before a marker
+        for i in range(1, len(keep) + (cut is not None)):
+            implied.add("/" + "/".join(keep[:i]))
+        if cut is None and parts:
+            explicit["/" + "/".join(parts)] = (size if kind == "f" else 0, kind == "d")
+    return {**{p: (0, False) for p in implied if p not in explicit}, **explicit}
+
+
+def _under(path: str, tree: dict[str, tuple[int, bool]]) -> list[str]:
+    return [p for p in tree if p == path or p.startswith(path + "/")]
+
+
+def dive_reference(layers: list[list[Entry]]) -> tuple[float, int, float]:
+    trees = [_nodes(x) for x in layers]
+    seen: dict[str, list[int]] = {}
+    stacked = dict(trees[0])
+    for idx, tree in enumerate(trees):
+        below = trees[0] if idx == 0 else stacked
+        parents = {p.rsplit("/", 1)[0] or "/" for p in tree}
+        for path in sorted((p for p in tree if p not in parents), key=_key):
+            parent, name = path.rsplit("/", 1)
+            size = tree[path][0]
+            if name.startswith(".wh."):
+                path = f"{parent}/{name[4:]}"
+                if path not in below:
+                    break
+                size = sum(below[p][0] for p in _under(path, below)) if below[path][1] else 0
+            seen.setdefault(path, []).append(size)
+        for path in sorted(tree, key=_key):  # graft this layer onto the stack
+            parent, name = path.rsplit("/", 1)
+            if name.startswith(".wh."):
+                for p in _under(f"{parent}/{name[4:]}", stacked):
+                    del stacked[p]
+            else:
+                stacked[path] = tree[path]
+    total = sum(sum(v) for v in seen.values())
+    eff = sum(min(v) for v in seen.values()) / total if total else 1.0
+    wasted = sum(sum(v) for v in seen.values() if len(v) > 1)
+    user = sum(size for layer in layers[1:] for name, size, kind in layer if kind == "f")
+    return eff, wasted, (wasted / user if user else math.nan)
+
+
+# -- the recipes --------------------------------------------------------------------------------
+
+BASE: list[Entry] = [("etc/", 0, "d"), ("etc/passwd", 100, "f"), ("bin/", 0, "d"),
+                     ("bin/ls", 1000, "f"), ("usr/", 0, "d"), ("usr/lib/", 0, "d"),
+                     ("usr/lib/a", 300, "f"), ("usr/lib/b", 200, "f"), ("data/", 0, "d"),
+                     ("data/x", 50, "f"), ("bin/sh", 0, "l")]
+EDIT: list[Entry] = [("etc/", 0, "d"), ("etc/passwd", 120, "f"), ("bin/", 0, "d"),
+                     ("bin/ls", 1000, "f"),  # chmod only: the whole file again
+                     ("usr/", 0, "d"), ("usr/.wh.lib", 0, "f"),
+                     ("data/", 0, "d"), ("data/.wh..wh..opq", 0, "f"), ("data/y", 10, "f")]
+DROP: list[Entry] = [("etc/", 0, "d"), ("etc/.wh.passwd", 0, "f")]
+
+
+def test_ledger_rows_per_path_and_layer() -> None:
+    ledger, _ = feed([BASE, EDIT, DROP])
+    rows = {(h.path, h.added_in, h.hidden_by, h.how): (h.bytes, h.entries) for h in ledger.hidden}
+    assert rows == {
+        ("/etc/passwd", 1, 2, "overwritten"): (100, 1),
+        ("/bin/ls", 1, 2, "overwritten"): (1000, 1),
+        ("/usr/lib", 1, 2, "deleted"): (500, 3),  # the directory and its two files
+        ("/data", 1, 2, "opaque"): (50, 1),
+        ("/etc/passwd", 2, 3, "deleted"): (120, 1),
+    }
+    assert ledger.hidden_per_layer() == [1650, 120, 0]
+    assert ledger.added == [1650, 1130, 0]
+    assert ledger.visible_bytes() == 1000 + 10
+    assert sum(ledger.added) == ledger.visible_bytes() + sum(ledger.hidden_per_layer())
+
+
+def test_type_changes_hide_subtrees_and_files() -> None:
+    ledger, _ = feed([
+        [("a/", 0, "d"), ("a/f", 7, "f"), ("a/g", 3, "f"), ("b", 5, "f")],
+        [("a", 11, "f"), ("b/", 0, "d"), ("b/c", 2, "f"), ("d", 1, "f"), ("d", 4, "f")],
+    ])
+    rows = {(h.path, h.added_in, h.hidden_by, h.how): (h.bytes, h.entries) for h in ledger.hidden}
+    assert rows == {("/a", 1, 2, "overwritten"): (10, 3),  # a dir replaced by a file
+                    ("/b", 1, 2, "overwritten"): (5, 1),  # a file replaced by a dir
+                    ("/d", 2, 2, "overwritten"): (1, 1)}  # written twice in one layer
+    assert ledger.visible_bytes() == 11 + 2 + 4
+
+
+def test_whiteouts_apply_to_lower_layers_only() -> None:
+    ledger, _ = feed([[("x", 9, "f")], [(".wh.x", 0, "f"), ("x", 4, "f"), (".wh.nothing", 0, "f")]])
+    assert [(h.path, h.bytes, h.how) for h in ledger.hidden] == [("/x", 9, "deleted")]
+    assert ledger.visible_bytes() == 4
+
+
+@pytest.mark.parametrize("layers", [
+    [BASE, EDIT, DROP],
+    [BASE, [("usr/lib/a", 300, "f")], [("usr/.wh.lib", 0, "f")], [("usr/lib/a", 5, "f")]],
+    [[("a/b/c", 10, "f"), ("a/b/d", 20, "f")], [("a/.wh.b", 0, "f")], [("a/b", 1, "f")]],
+    [[("only", 42, "f")]],
+    [[("x", 0, "f")], [("x", 0, "f")]],
+])
+def test_dive_figures_match_the_reference(layers: list[list[Entry]]) -> None:
+    _, dive = feed(layers)
+    got = dive.figures()
+    eff, wasted, pct = dive_reference(layers)
+    assert got.efficiency == pytest.approx(eff, abs=0, rel=1e-12)
+    assert got.wasted_bytes == wasted
+    assert (math.isnan(pct) and math.isnan(got.user_wasted_percent)) or \
+        got.user_wasted_percent == pytest.approx(pct, rel=1e-12)
+
+
+def test_dive_figures_of_the_recipe_by_hand() -> None:
+    """BASE, EDIT, DROP by dive's rules: passwd seen 3 times (100, 120, then a file whiteout: 0),
+    ls twice (1000, 1000), /usr/lib's whiteout counts its 500 bytes; the opaque marker is
+    ignored, so /data/x is seen once."""
+    _, dive = feed([BASE, EDIT, DROP])
+    f = dive.figures()
+    assert f.wasted_bytes == (100 + 120 + 0) + (1000 + 1000)
+    # leaves: passwd [100,120,0], ls [1000,1000], sh [0], lib/a [300], lib/b [200],
+    # data/x [50], /usr/lib [500] (whiteout), data/y [10]
+    smallest = 0 + 1000 + 0 + 300 + 200 + 50 + 500 + 10
+    total = 220 + 2000 + 0 + 300 + 200 + 50 + 500 + 10
+    assert f.efficiency == smallest / total
+    assert f.user_wasted_percent == f.wasted_bytes / (120 + 1000 + 10)
+    assert f.inefficient_paths == 2
+
+
+def test_dive_stops_a_layer_at_a_whiteout_of_nothing() -> None:
+    # ".wh.a" sorts before "b": dive never sees /b of layer 2
+    layers: list[list[Entry]] = [[("b", 5, "f")], [(".wh.a", 0, "f"), ("b", 5, "f")]]
+    _, dive = feed(layers)
+    assert dive.figures().wasted_bytes == 0 == dive_reference(layers)[1]
+
+
+def test_random_stacks_against_the_reference() -> None:
+    rng = random.Random(19)
+    names = ["a", "b", "c", "a/x", "a/y", "b/z", "c/d/e", ".wh.a", "a/.wh.x", ".wh.b",
+             "c/.wh..wh..opq", "c/d/.wh.e"]
+    for _ in range(300):
+        layers = []
+        for _ in range(rng.randrange(1, 5)):
+            picked = rng.sample(names, rng.randrange(1, 6))
+            layers.append([(n, rng.randrange(0, 50), rng.choice("ffd") if ".wh." not in n else "f")
+                           for n in picked])
+        _, dive = feed(layers)
+        got = dive.figures()
+        eff, wasted, _ = dive_reference(layers)
+        assert (got.wasted_bytes, got.efficiency) == (wasted, pytest.approx(eff)), layers
+        ledger, _ = feed(layers)
+        assert sum(ledger.added) == ledger.visible_bytes() + sum(ledger.hidden_per_layer())
+
+
+# -- the CI gate's config -----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("20MB", 20_000_000), ("20Mb", 20_000_000), ("20MiB", 20 << 20), ("1,000", 1000),
+    ("1.5 kb", 1500), ("42", 42), ("3k", 3000), ("2gi", 2 << 30), ("0", 0)])
+def test_byte_values_as_go_humanize_reads_them(text: str, value: int) -> None:
+    assert gate.parse_bytes(text) == value
+
+
+@pytest.mark.parametrize("text", ["abc", "MB", "1.2.3", "12 parsecs", "1e3"])
+def test_bad_byte_values(text: str) -> None:
+    with pytest.raises(ValueError):
+        gate.parse_bytes(text)
+
+
+def test_rules_defaults_disabled_and_errors() -> None:
+    rules = {r.key: r.threshold for r in gate.parse_rules({})}
+    assert rules == {"lowestEfficiency": 0.9, "highestWastedBytes": None,
+                     "highestUserWastedPercent": 0.1, "highestHiddenBytes": None,
+                     "highestUnsharedHiddenBytes": None}
+    rules = {r.key: r.threshold for r in gate.parse_rules(
+        {"lowestEfficiency": "off", "highestWastedBytes": "20MB", "highestHiddenBytes": "1KiB",
+         "highestUserWastedPercent": "False"})}
+    assert rules["lowestEfficiency"] is None and rules["highestUserWastedPercent"] is None
+    assert rules["highestWastedBytes"] == 20_000_000 and rules["highestHiddenBytes"] == 1024
+    with pytest.raises(gate.CIConfigError) as e:
+        gate.parse_rules({"lowestEfficiency": "1.5", "highestWastedBytes": "lots"})
+    assert e.value.exit_code == 2
+    assert e.value.message == (
+        "lowestEfficiency config value is outside allowed range (0-1), given '1.5'; "
+        "invalid highestWastedBytes config value, given 'lots': "
+        'strconv.ParseFloat: parsing "": invalid syntax')
+
+
+def test_dive_ci_file_literal_values_and_nulls() -> None:
+    text = ("plugins:\n  - plugin1\nrules:\n  lowestEfficiency: 0.95\n"
+            "  highestWastedBytes: 20Mb\n  highestUserWastedPercent:\n"
+            "  highestUnsharedHiddenBytes: no\n  plugin1/rule1: error\n")
+    assert gate.read_config(text, "f") == {"lowestEfficiency": "0.95",
+                                           "highestWastedBytes": "20Mb",
+                                           "highestUnsharedHiddenBytes": "no"}
+    with pytest.raises(gate.CIConfigError) as e:  # "no" is not dive's "disabled": bad value
+        gate.parse_rules(gate.read_config(text, "f"))
+    assert "highestUnsharedHiddenBytes" in e.value.message
+    for bad in ("rules: [1, 2]\n", "- a\n", "rules:\n  lowestEfficiency: [0.9]\n", "a: [\n"):
+        with pytest.raises(gate.CIConfigError):
+            gate.read_config(bad, "f")
+    assert gate.read_config("", "f") == {}
