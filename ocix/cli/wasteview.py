@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .output import human_size, print_json, print_table, short_digest, to_jsonable
+from .output import human_size, print_json, print_table, to_jsonable
 
 
 def _short(text: str, n: int = 40) -> str:
@@ -30,7 +30,7 @@ def waste_json(report: Any, top: int | None) -> dict[str, Any]:
 def _shared(names: list[str] | None) -> str:
     if names is None:
         return "?"
-    return ", ".join(names) if names else "-"
+    return f"yes ({len(names)})" if names else "no"
 
 
 def print_waste(report: Any, top: int | None) -> None:
@@ -38,19 +38,22 @@ def print_waste(report: Any, top: int | None) -> None:
     click.echo(f"{report.image}  {report.platform}  manifest {report.manifest}  "
                f"({report.source})")
     print_table(
-        ["LAYER", "DIGEST", "SIZE", "UNCOMPRESSED", "ADDED", "HIDDEN", "HIDDEN~COMPR",
-         "SHARED WITH", "CREATED BY"],
-        [[x.layer, short_digest(x.digest), human_size(x.size), human_size(x.uncompressed_size),
+        ["LAYER", "SIZE", "UNCOMPRESSED", "ADDED", "HIDDEN", "~COMPRESSED", "SHARED",
+         "CREATED BY"],
+        [[x.layer, human_size(x.size), human_size(x.uncompressed_size),
           human_size(x.added_bytes), human_size(x.hidden_bytes), human_size(x.hidden_compressed),
-          _shared(x.shared_with), _short(x.created_by, 30)] for x in report.layers],
-        title="bytes each layer adds, and of those what later layers hide")
+          _shared(x.shared_with), _short(x.created_by, 40)] for x in report.layers],
+        title="what each layer adds, and of that what later layers hide")
+    for x in report.layers:
+        if x.shared_with:
+            click.echo(f"layer {x.layer} is shared with {', '.join(x.shared_with)}")
     rows = report.hidden if top is None else report.hidden[:top]
     if rows:
         print_table(
             ["BYTES", "PATH", "ENTRIES", "ADDED IN", "HIDDEN BY", "HOW", "SHARED"],
             [[human_size(h.bytes), h.path + ("/…" if h.entries > 1 else ""), h.entries,
-              f"{h.added_in} {_short(h.added_by, 24)}", f"{h.hidden_by} {_short(h.hidden_by_created_by, 24)}",
-              h.how, "?" if h.shared is None else ("yes" if h.shared else "no")] for h in rows],
+              f"layer {h.added_in}", f"layer {h.hidden_by}", h.how,
+              "?" if h.shared is None else ("yes" if h.shared else "no")] for h in rows],
             title="hidden copies, biggest first")
         if len(rows) < len(report.hidden):
             click.echo(f"… {len(report.hidden) - len(rows)} more (--top N, or --json)")

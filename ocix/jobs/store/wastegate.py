@@ -64,13 +64,16 @@ def is_disabled(value: str) -> bool:
 
 
 def parse_go_float(text: str) -> float:
-    """strconv.ParseFloat's decimal and special forms; ValueError otherwise."""
-    t = text.lower().lstrip("+-")
-    if text != text.strip() or "_" in text or t.startswith("0x"):
-        raise ValueError(f"invalid syntax: {text!r}")
-    if t in ("inf", "infinity", "nan"):
+    """strconv.ParseFloat's decimal and special forms; ValueError with Go's message otherwise."""
+    bad = ValueError(f'strconv.ParseFloat: parsing "{text}": invalid syntax')
+    if text != text.strip() or "_" in text:  # Python's float() takes these, Go's does not
+        raise bad
+    try:
+        if text.lower().lstrip("+-").startswith("0x"):
+            return float.fromhex(text)
         return float(text)
-    return float(text)
+    except ValueError:
+        raise bad from None
 
 
 def parse_bytes(text: str) -> int:
