@@ -37,6 +37,10 @@ class WasteLedger:
         self.layer = 0  # layers applied so far
         self.added: list[int] = []  # per layer: bytes of its entries
         self.hidden: list[HiddenCopy] = []
+        # Hard links: paths that name one file's data (in one layer); the data's size sits on
+        # one of them, and moves to another when that one is hidden.
+        self._group: dict[str, set[str]] = {}
+        self._links: list[tuple[str, str]] = []
         self._adds: dict[str, tuple[int, bool]] = {}
         self._dups: list[tuple[str, int]] = []
         self._deleted: list[str] = []
@@ -58,6 +62,8 @@ class WasteLedger:
             self._deleted.append(posixpath.join(parent, base[len(WHITEOUT_PREFIX):]))
         else:
             self._added += m.size
+            if m.islnk():
+                self._links.append((path, clean(m.linkname)))
             earlier = self._adds.pop(path, None)
             if earlier is not None and not earlier[1]:
                 self._dups.append((path, earlier[0]))
@@ -70,6 +76,7 @@ class WasteLedger:
 
         def hide(key: str, path: str, how: str) -> None:
             layer, size, _ = self.live.pop(path)
+            size = self._release(path, size)
             r = rows.setdefault((key, layer, how), [0, 0])
             r[0] += size
             r[1] += 1
@@ -106,10 +113,32 @@ class WasteLedger:
                 hide(top, path, cut[top])
         for path, (size, is_dir) in self._adds.items():
             self.live[path] = (n, size, is_dir)
+        for link, target in self._links:
+            a, b = self.live.get(link), self.live.get(target)
+            if a is not None and b is not None and a[0] == b[0] == n and not b[2]:
+                group = self._group.get(target) or {target}
+                group |= self._group.get(link) or {link}
+                for p in group:
+                    self._group[p] = group
         self.hidden += [HiddenCopy(p, layer, n, how, b, e)
                         for (p, layer, how), (b, e) in rows.items()]
         self.added.append(self._added)
         self._adds, self._dups, self._deleted, self._opaque, self._added = {}, [], [], [], 0
+        self._links = []
+
+    def _release(self, path: str, size: int) -> int:
+        """`path` leaves the tree: the bytes that become unreachable (0 while a hard link to the
+        same data stays, which then carries them)."""
+        group = self._group.pop(path, None)
+        if group is None:
+            return size
+        group.discard(path)
+        if group and size:
+            heir = min(group)
+            layer, _, is_dir = self.live[heir]
+            self.live[heir] = (layer, size, is_dir)
+            return 0
+        return size
 
     def hidden_per_layer(self) -> list[int]:
         out = [0] * self.layer

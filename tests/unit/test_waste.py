@@ -246,3 +246,20 @@ def test_dive_ci_file_literal_values_and_nulls() -> None:
         with pytest.raises(gate.CIConfigError):
             gate.read_config(bad, "f")
     assert gate.read_config("", "f") == {}
+
+
+def test_a_hard_link_keeps_the_data_reachable() -> None:
+    link = ti("b")
+    link.type, link.linkname = tarfile.LNKTYPE, "a"
+    ledger = WasteLedger()
+    for m in (ti("a", 30), link, ti("c", 5)):
+        ledger.add(m)
+    ledger.end_layer()
+    ledger.add(ti(".wh.a"))  # /b still names the 30 bytes
+    ledger.end_layer()
+    assert [(h.path, h.bytes) for h in ledger.hidden] == [("/a", 0)]
+    assert ledger.visible_bytes() == 35
+    ledger.add(ti("b", 1))  # now the data has no name left
+    ledger.end_layer()
+    assert [(h.path, h.added_in, h.bytes) for h in ledger.hidden] == [("/a", 1, 0), ("/b", 1, 30)]
+    assert sum(ledger.added) == ledger.visible_bytes() + sum(ledger.hidden_per_layer())
