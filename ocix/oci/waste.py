@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import posixpath
 import tarfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .layerscan import OPAQUE_MARKER, WHITEOUT_PREFIX, clean, hostile_reason
@@ -99,17 +98,17 @@ class WasteLedger:
                 hide(path, path, OVERWRITTEN)
                 if lower[2]:
                     cut.setdefault(path, OVERWRITTEN)
-            for parent in _parents(path):
-                if parent in checked:
-                    break
+            parent = path[:path.rfind("/")]
+            while parent and parent not in checked:
                 checked.add(parent)
                 up = self.live.get(parent)
                 if up is not None and not up[2]:  # a file where this layer needs a directory
                     hide(parent, parent, OVERWRITTEN)
-        if cut:
-            for path in [p for p in self.live if _top_cut(p, cut)]:
-                top = _top_cut(path, cut)
-                assert top is not None
+                parent = parent[:parent.rfind("/")]
+        if cut:  # one pass over the tree for all of this layer's directories
+            prefixes = tuple(d + "/" for d in cut)
+            for path in [p for p in self.live if p.startswith(prefixes)]:
+                top = min((d for d in cut if path.startswith(d + "/")), key=len)
                 hide(top, path, cut[top])
         for path, (size, is_dir) in self._adds.items():
             self.live[path] = (n, size, is_dir)
@@ -148,19 +147,3 @@ class WasteLedger:
 
     def visible_bytes(self) -> int:
         return sum(size for _, size, _ in self.live.values())
-
-
-def _parents(path: str) -> Iterator[str]:
-    parent = posixpath.dirname(path)
-    while parent != "/":
-        yield parent
-        parent = posixpath.dirname(parent)
-
-
-def _top_cut(path: str, cut: dict[str, str]) -> str | None:
-    """The highest directory above `path` whose lower subtree this layer removes."""
-    top = None
-    for parent in _parents(path):
-        if parent in cut:
-            top = parent
-    return top
