@@ -263,3 +263,52 @@ def test_a_hard_link_keeps_the_data_reachable() -> None:
     ledger.end_layer()
     assert [(h.path, h.added_in, h.bytes) for h in ledger.hidden] == [("/a", 1, 0), ("/b", 1, 30)]
     assert sum(ledger.added) == ledger.visible_bytes() + sum(ledger.hidden_per_layer())
+
+
+def _report(eff: float, wasted: int, pct: float, hidden: int, unshared: int) -> object:
+    from ocix.jobs.store.waste import WasteReport, WasteTotals
+    from ocix.oci.divescore import DiveFigures
+
+    return WasteReport("img", "test", "sha256:x", "linux/amd64", [], [],
+                       WasteTotals(0, 0, hidden, 0, hidden - unshared, unshared, 0),
+                       DiveFigures(eff, wasted, pct, 0, 0, 0))
+
+
+def test_rules_compare_as_dive_does() -> None:
+    rules = gate.parse_rules({"lowestEfficiency": "0.9", "highestWastedBytes": "1kB",
+                              "highestUserWastedPercent": "0.1", "highestHiddenBytes": "500",
+                              "highestUnsharedHiddenBytes": "100"})
+    at_limit = gate.evaluate(rules, _report(0.9, 1000, 0.1, 500, 100))  # type: ignore[arg-type]
+    assert [x.status for x in at_limit] == ["PASS"] * 5  # only beyond the limit fails
+    over = gate.evaluate(rules, _report(0.89, 1001, 0.11, 501, 101))  # type: ignore[arg-type]
+    assert [x.status for x in over] == ["FAIL"] * 5 and not gate.passed(over)
+    assert over[1].message == "1001 bytes > threshold=1kB (1000 bytes)"
+    # one layer: dive divides by zero, NaN compares false (PASS), +Inf fails
+    nan = gate.evaluate(rules, _report(1.0, 0, math.nan, 0, 0))  # type: ignore[arg-type]
+    inf = gate.evaluate(rules, _report(1.0, 5, math.inf, 0, 0))  # type: ignore[arg-type]
+    assert (nan[2].status, nan[2].measured) == ("PASS", "nan")
+    assert (inf[2].status, inf[2].measured) == ("FAIL", "inf")
+
+
+def test_cli_usage_and_bad_config_need_no_daemon(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from tests.helpers import run_cli
+
+    env = {"CONTAINERD_ADDRESS": "/nonexistent/containerd.sock"}
+    for args, message in [
+        (["layers", "x", "--top", "3"], "Error: --top goes with --waste, --ci-config with --ci"),
+        (["layers", "--ref", "x"], "Error: --ref goes with --waste or --ci"),
+        (["layers", "x", "--waste", "--ci"],
+         "Error: use either --waste (the ledger) or --ci (the rules)"),
+        (["layers", "x", "--waste", "--files"],
+         "Error: --files and --layer do not go with --waste, --ci or --ref"),
+    ]:
+        r = run_cli(args, env=env)
+        assert (r.exit_code, r.stderr.splitlines()[0]) == (2, message), args
+    cfg = Path(str(tmp_path)) / ".dive-ci"
+    cfg.write_text("rules:\n  highestWastedBytes: 20 parsecs\n")
+    r = run_cli(["layers", "x", "--ci", "--ci-config", str(cfg)], env=env)
+    assert r.exit_code == 2
+    assert r.stderr.splitlines()[0] == ("Error: invalid highestWastedBytes config value, given "
+                                        "'20 parsecs': unhandled size name: parsecs")
