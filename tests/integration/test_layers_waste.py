@@ -6,10 +6,13 @@ from the recipe below (by hand, in the comments), never from ocix."""
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
+import requests
 
 from ocix.lab.build import (
     BuiltImage,
@@ -27,6 +30,7 @@ from ocix.lab.state import LabState
 from ocix.oci.layout import blob_path
 from ocix.oci.platform import host
 from ocix.registry.push import push
+from tests.divereference import Entry, dive_reference
 from tests.helpers import run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -217,3 +221,39 @@ def test_ci_on_a_registry_image_without_pulling(lab: LabState, ns_env: dict[str,
     assert [x["shared_with"] for x in doc["layers"]] == [None, None, None]
     r = run_cli(["images", "ls", "--json"], env=ns_env)
     assert json.loads(r.stdout) == []  # nothing was pulled
+
+
+def registry_layers(registry: str, repo: str) -> list[list[Entry]]:
+    """Each layer's tar headers, fetched over plain HTTP from the registry and read by tarfile."""
+    accept = {"Accept": "application/vnd.oci.image.manifest.v1+json, "
+                        "application/vnd.oci.image.index.v1+json"}
+    doc = requests.get(f"http://{registry}/v2/{repo}/manifests/latest", headers=accept,
+                       timeout=10).json()
+    if "manifests" in doc:
+        arch = host().architecture
+        entry = next(m for m in doc["manifests"] if m["platform"]["architecture"] == arch)
+        doc = requests.get(f"http://{registry}/v2/{repo}/manifests/{entry['digest']}",
+                           headers=accept, timeout=10).json()
+    out = []
+    for layer in doc["layers"]:
+        blob = requests.get(f"http://{registry}/v2/{repo}/blobs/{layer['digest']}",
+                            timeout=60).content
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:*") as tar:
+            out.append([(m.name, m.size, "f" if m.isreg() else "d" if m.isdir() else "o")
+                        for m in tar])
+    return out
+
+
+@pytest.mark.parametrize("repo", ["library/busybox", "library/layers", "library/multiarch"])
+def test_dive_figures_of_the_seed_images_match_the_reference(lab: LabState,
+                                                              ns_env: dict[str, str],
+                                                              repo: str) -> None:
+    expected = dive_reference(registry_layers(lab.registry, repo))
+    assert (expected[1] > 0) == (repo == "library/layers")  # the one that rewrites files
+    doc = waste(lab, ns_env, "--ref", f"{lab.registry}/{repo}:latest")["dive"]
+    assert doc["efficiency"] == pytest.approx(expected[0], rel=1e-12)
+    assert doc["wasted_bytes"] == expected[1]
+    if doc["user_wasted_percent"] is None:  # one layer: dive's 0/0
+        assert expected[2] != expected[2]
+    else:
+        assert doc["user_wasted_percent"] == pytest.approx(expected[2], rel=1e-12)
