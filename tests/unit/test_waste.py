@@ -16,6 +16,7 @@ from ocix.oci.divescore import DiveScore
 from ocix.oci.waste import WasteLedger
 from tests.divereference import Entry, dive_reference
 
+
 def ti(name: str, size: int = 0, kind: str = "f") -> tarfile.TarInfo:
     t = tarfile.TarInfo(name)
     t.type = {"f": tarfile.REGTYPE, "d": tarfile.DIRTYPE, "l": tarfile.SYMTYPE}[kind]
