@@ -39,7 +39,8 @@ def layers(state: State, image: str, files: bool, layer: int | None, waste: bool
            top: int | None, ci: bool, ci_config: str | None, is_ref: bool,
            hosts_dir: str | None, plain_http: bool, user: str | None, platform: str | None,
            as_json: bool) -> None:
-    """Show what each layer of IMAGE adds, changes and deletes, read from containerd.
+    """Show what each layer of IMAGE adds, changes and deletes, read from containerd
+    (or, with --ref, from a registry without pulling).
 
     Each layer blob is streamed with Content.Read and decompressed (gzip, zstd or plain tar)
     as it arrives; its tar headers are read, nothing is extracted or written.  A path is
