@@ -39,8 +39,7 @@ def layers(state: State, image: str, files: bool, layer: int | None, waste: bool
            top: int | None, ci: bool, ci_config: str | None, is_ref: bool,
            hosts_dir: str | None, plain_http: bool, user: str | None, platform: str | None,
            as_json: bool) -> None:
-    """Show what each layer of IMAGE adds, changes and deletes, read from containerd
-    (or, with --ref, from a registry without pulling).
+    """Show what each layer of IMAGE adds, changes and deletes, read from containerd.
 
     Each layer blob is streamed with Content.Read and decompressed (gzip, zstd or plain tar)
     as it arrives; its tar headers are read, nothing is extracted or written.  A path is
@@ -56,7 +55,8 @@ def layers(state: State, image: str, files: bool, layer: int | None, waste: bool
     wastedBytes and userWastedPercent, and says which layers other images of the namespace
     share (paid once: removing this image frees none of those bytes).  --ci checks dive's
     .dive-ci rules plus highestHiddenBytes and highestUnsharedHiddenBytes: exit 0 when all
-    pass, 1 on a failure, 2 on a bad config.  See docs/layers.md.
+    pass, 1 on a failure, 2 on a bad config.  With --ref, IMAGE is read from its registry
+    without pulling it.  See docs/layers.md.
 
     \b
     Examples:
