@@ -28,8 +28,6 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .layerscan import hostile_reason
-
 WH, WH_META = ".wh.", ".wh..wh.."
 
 
@@ -147,8 +145,7 @@ class DiveScore:
         if name == ".":
             return
         self._layer_size += m.size
-        if hostile_reason(m):
-            return  # ocix applies no hostile entry (docs/layers.md)
+        # Hostile entries too: dive takes every entry, and this tree is only a count.
         add_path(self._tree, name, m.size, m.isdir())
 
     def end_layer(self) -> None:

@@ -255,3 +255,10 @@ def test_cli_usage_and_bad_config_need_no_daemon(tmp_path: object) -> None:
     assert r.exit_code == 2
     assert r.stderr.splitlines()[0] == ("Error: invalid highestWastedBytes config value, given "
                                         "'20 parsecs': unhandled size name: parsecs")
+
+
+def test_dive_counts_hostile_entries_the_ledger_does_not() -> None:
+    layers: list[list[Entry]] = [[("../up", 8, "f"), ("/abs", 3, "f")], [("abs", 3, "f")]]
+    ledger, dive = feed(layers)
+    assert ledger.hidden == [] and ledger.visible_bytes() == 3
+    assert dive.figures().wasted_bytes == 6 == dive_reference(layers)[1]
