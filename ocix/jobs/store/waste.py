@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ...containerd.connection import Connection
+from ...containerd.snapshots import DEFAULT_SNAPSHOTTER
 from ...errors import NotFoundError, OcixError
 from ...oci import layerscan
 from ...oci.descriptor import Descriptor
@@ -156,7 +158,7 @@ def report(image: str, source: str, m: ManifestInfo, ledger: WasteLedger, dive: 
                        dive.figures())
 
 
-def sharing(conn: Any, image: str, m: ManifestInfo, snapshotter: str) -> list[list[str]]:
+def sharing(conn: Connection, image: str, m: ManifestInfo, snapshotter: str) -> list[list[str]]:
     """Per layer, the other images of the namespace whose GC graph reaches its blob or its
     snapshot (the facts `ocix df` reads)."""
     from . import gcgraph
@@ -171,8 +173,8 @@ def sharing(conn: Any, image: str, m: ManifestInfo, snapshotter: str) -> list[li
     return out
 
 
-def image_waste(conn: Any, name: str, *, platform: str | None = None,
-                snapshotter: str = "overlayfs", on_layer: Progress | None = None) -> WasteReport:
+def image_waste(conn: Connection, name: str, *, platform: str | None = None,
+                snapshotter: str = DEFAULT_SNAPSHOTTER, on_layer: Progress | None = None) -> WasteReport:
     from ...containerd import content
     from .anatomy import image_manifest
 
