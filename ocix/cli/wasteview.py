@@ -51,7 +51,7 @@ def print_waste(report: Any, top: int | None) -> None:
     if rows:
         print_table(
             ["BYTES", "PATH", "ENTRIES", "ADDED IN", "HIDDEN BY", "HOW", "SHARED"],
-            [[human_size(h.bytes), h.path + ("/…" if h.entries > 1 else ""), h.entries,
+            [[human_size(h.bytes), h.path + ("/…" if h.subtree else ""), h.entries,
               f"layer {h.added_in}", f"layer {h.hidden_by}", h.how,
               "?" if h.shared is None else ("yes" if h.shared else "no")] for h in rows],
             title="hidden copies, biggest first")

@@ -27,7 +27,8 @@ class HiddenCopy:
     hidden_by: int  # the layer that hid it (equal to added_in: written twice in one layer)
     how: str  # overwritten, deleted or opaque
     bytes: int  # tar header sizes of the hidden entries: file data, uncompressed
-    entries: int  # 1 for one path; more when a directory hid a subtree
+    entries: int
+    subtree: bool  # the copies are below `path` (a directory deleted, made opaque, replaced)
 
 
 class WasteLedger:
@@ -71,17 +72,18 @@ class WasteLedger:
     def end_layer(self) -> None:
         self.layer += 1
         n = self.layer
-        rows: dict[tuple[str, int, str], list[int]] = {}
+        rows: dict[tuple[str, int, str], list[int]] = {}  # -> [bytes, entries, subtree]
 
         def hide(key: str, path: str, how: str) -> None:
             layer, size, _ = self.live.pop(path)
             size = self._release(path, size)
-            r = rows.setdefault((key, layer, how), [0, 0])
+            r = rows.setdefault((key, layer, how), [0, 0, 0])
             r[0] += size
             r[1] += 1
+            r[2] |= path != key
 
         for path, size in self._dups:
-            r = rows.setdefault((path, n, OVERWRITTEN), [0, 0])
+            r = rows.setdefault((path, n, OVERWRITTEN), [0, 0, 0])
             r[0] += size
             r[1] += 1
         cut: dict[str, str] = {}  # directory -> how its lower subtree goes
@@ -119,8 +121,8 @@ class WasteLedger:
                 group |= self._group.get(link) or {link}
                 for p in group:
                     self._group[p] = group
-        self.hidden += [HiddenCopy(p, layer, n, how, b, e)
-                        for (p, layer, how), (b, e) in rows.items()]
+        self.hidden += [HiddenCopy(p, layer, n, how, b, e, bool(sub))
+                        for (p, layer, how), (b, e, sub) in rows.items()]
         self.added.append(self._added)
         self._adds, self._dups, self._deleted, self._opaque, self._added = {}, [], [], [], 0
         self._links = []

@@ -8,6 +8,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -223,11 +225,13 @@ def test_ci_on_a_registry_image_without_pulling(lab: LabState, ns_env: dict[str,
     assert json.loads(r.stdout) == []  # nothing was pulled
 
 
-def registry_layers(registry: str, repo: str) -> list[list[Entry]]:
+def registry_layers(registry: str, repo: str, tag: str = "latest") -> list[list[Entry]]:
     """Each layer's tar headers, fetched over plain HTTP from the registry and read by tarfile."""
-    accept = {"Accept": "application/vnd.oci.image.manifest.v1+json, "
-                        "application/vnd.oci.image.index.v1+json"}
-    doc = requests.get(f"http://{registry}/v2/{repo}/manifests/latest", headers=accept,
+    accept = {"Accept": ", ".join(
+        f"application/vnd.{t}+json" for t in (
+            "oci.image.manifest.v1", "oci.image.index.v1",
+            "docker.distribution.manifest.v2", "docker.distribution.manifest.list.v2"))}
+    doc = requests.get(f"http://{registry}/v2/{repo}/manifests/{tag}", headers=accept,
                        timeout=10).json()
     if "manifests" in doc:
         arch = host().architecture
@@ -257,3 +261,43 @@ def test_dive_figures_of_the_seed_images_match_the_reference(lab: LabState,
         assert expected[2] != expected[2]
     else:
         assert doc["user_wasted_percent"] == pytest.approx(expected[2], rel=1e-12)
+
+
+DOCKERFILE = """FROM busybox
+RUN mkdir -p /opt/lib && head -c 3000 /dev/zero > /opt/lib/a && head -c 2000 /dev/zero > /opt/lib/b \\
+    && head -c 700 /dev/zero > /big
+RUN chmod 755 /big && echo changed > /opt/lib/a
+RUN rm -rf /opt/lib && rm /big
+"""
+DOCKER_HIDDEN = [  # path, added in, hidden by, how, bytes, entries, below the path
+    ("/opt/lib/a", 2, 3, "overwritten", 3000, 1, False),
+    ("/opt/lib", 2, 4, "deleted", 2000, 1, True),  # b; the directory entry is layer 3's
+    ("/big", 2, 3, "overwritten", 700, 1, False),  # chmod: the whole file again
+    ("/big", 3, 4, "deleted", 700, 1, False),
+    ("/opt/lib", 3, 4, "deleted", 8, 2, True),  # the directory and a ("changed\n")
+]
+
+
+def test_a_docker_built_image(docker_lab: LabState, ns_env: dict[str, str],
+                              tmp_path: Path) -> None:
+    """docker's own builder writes the layers; dive's figures come from the reference over the
+    blobs as the registry serves them, the ledger from the Dockerfile."""
+    image = f"{docker_lab.registry}/waste/docker:1"
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    env = {**os.environ, "DOCKER_HOST": f"unix://{docker_lab.docker_socket}",
+           "DOCKER_BUILDKIT": "0"}
+    for argv in (["pull", "-q", "busybox"], ["build", "-q", "-t", image, str(tmp_path)],
+                 ["push", "-q", image]):
+        p = subprocess.run(["docker", *argv], env=env, capture_output=True, text=True,
+                           timeout=240, check=False)
+        assert p.returncode == 0, p.stderr
+    doc = waste(docker_lab, ns_env, "--ref", image)
+    assert [(h["path"], h["added_in"], h["hidden_by"], h["how"], h["bytes"], h["entries"],
+             h["subtree"]) for h in doc["hidden"]] == DOCKER_HIDDEN
+    assert doc["totals"]["hidden_bytes"] == 3000 + 2000 + 700 + 700 + 8
+    assert [x["added_bytes"] for x in doc["layers"]][1:] == [5700, 708, 0]
+    expected = dive_reference(registry_layers(docker_lab.registry, "waste/docker", tag="1"))
+    # by hand: /big [700, 700, 0] and /opt/lib/a [3000, 8] are seen more than once
+    assert doc["dive"]["wasted_bytes"] == expected[1] == 1400 + 3008
+    assert doc["dive"]["efficiency"] == pytest.approx(expected[0], rel=1e-12)
+    assert doc["dive"]["user_wasted_percent"] == pytest.approx(expected[2], rel=1e-12)

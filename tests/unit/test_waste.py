@@ -51,13 +51,14 @@ DROP: list[Entry] = [("etc/", 0, "d"), ("etc/.wh.passwd", 0, "f")]
 
 def test_ledger_rows_per_path_and_layer() -> None:
     ledger, _ = feed([BASE, EDIT, DROP])
-    rows = {(h.path, h.added_in, h.hidden_by, h.how): (h.bytes, h.entries) for h in ledger.hidden}
+    rows = {(h.path, h.added_in, h.hidden_by, h.how): (h.bytes, h.entries, h.subtree)
+            for h in ledger.hidden}
     assert rows == {
-        ("/etc/passwd", 1, 2, "overwritten"): (100, 1),
-        ("/bin/ls", 1, 2, "overwritten"): (1000, 1),
-        ("/usr/lib", 1, 2, "deleted"): (500, 3),  # the directory and its two files
-        ("/data", 1, 2, "opaque"): (50, 1),
-        ("/etc/passwd", 2, 3, "deleted"): (120, 1),
+        ("/etc/passwd", 1, 2, "overwritten"): (100, 1, False),
+        ("/bin/ls", 1, 2, "overwritten"): (1000, 1, False),
+        ("/usr/lib", 1, 2, "deleted"): (500, 3, True),  # the directory and its two files
+        ("/data", 1, 2, "opaque"): (50, 1, True),
+        ("/etc/passwd", 2, 3, "deleted"): (120, 1, False),
     }
     assert ledger.hidden_per_layer() == [1650, 120, 0]
     assert ledger.added == [1650, 1130, 0]
@@ -70,10 +71,11 @@ def test_type_changes_hide_subtrees_and_files() -> None:
         [("a/", 0, "d"), ("a/f", 7, "f"), ("a/g", 3, "f"), ("b", 5, "f")],
         [("a", 11, "f"), ("b/", 0, "d"), ("b/c", 2, "f"), ("d", 1, "f"), ("d", 4, "f")],
     ])
-    rows = {(h.path, h.added_in, h.hidden_by, h.how): (h.bytes, h.entries) for h in ledger.hidden}
-    assert rows == {("/a", 1, 2, "overwritten"): (10, 3),  # a dir replaced by a file
-                    ("/b", 1, 2, "overwritten"): (5, 1),  # a file replaced by a dir
-                    ("/d", 2, 2, "overwritten"): (1, 1)}  # written twice in one layer
+    rows = {(h.path, h.added_in, h.hidden_by, h.how): (h.bytes, h.entries, h.subtree)
+            for h in ledger.hidden}
+    assert rows == {("/a", 1, 2, "overwritten"): (10, 3, True),  # a dir replaced by a file
+                    ("/b", 1, 2, "overwritten"): (5, 1, False),  # a file replaced by a dir
+                    ("/d", 2, 2, "overwritten"): (1, 1, False)}  # written twice in one layer
     assert ledger.visible_bytes() == 11 + 2 + 4
 
 

@@ -58,6 +58,7 @@ class HiddenRow:
     how: str  # overwritten, deleted, opaque
     bytes: int
     entries: int
+    subtree: bool  # the copies are below `path`, a directory
     compressed: int  # estimated in proportion to its layer
     shared: bool | None  # the copy's layer is shared with another image (None: unknown)
 
@@ -144,7 +145,7 @@ def report(image: str, source: str, m: ManifestInfo, ledger: WasteLedger, dive: 
                          shared[i] if shared is not None else None)
               for i, d in enumerate(m.layers)]
     rows = sorted((HiddenRow(h.path, h.added_in, lines[h.added_in - 1], h.hidden_by,
-                             lines[h.hidden_by - 1], h.how, h.bytes, h.entries,
+                             lines[h.hidden_by - 1], h.how, h.bytes, h.entries, h.subtree,
                              round(h.bytes * ratio[h.added_in - 1]),
                              bool(shared[h.added_in - 1]) if shared is not None else None)
                    for h in ledger.hidden),
