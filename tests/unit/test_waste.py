@@ -264,3 +264,18 @@ def test_dive_counts_hostile_entries_the_ledger_does_not() -> None:
     ledger, dive = feed(layers)
     assert ledger.hidden == [] and ledger.visible_bytes() == 3
     assert dive.figures().wasted_bytes == 6 == dive_reference(layers)[1]
+
+
+def test_dives_own_efficiency_example() -> None:
+    """The stack of dive's dive/filetree/efficiency_test.go (TestEfficiency): score 0.75, one
+    inefficient path (nginx.conf, 7000 bytes).  /etc/nginx is only a parent there, so its
+    whiteout counts 0."""
+    layers: list[list[Entry]] = [
+        [("etc/nginx/nginx.conf", 2000, "f"), ("etc/nginx/public", 3000, "f")],
+        [("etc/nginx/nginx.conf", 5000, "f"), ("etc/athing", 10000, "f")],
+        [("etc/.wh.nginx", 0, "f")]]
+    _, dive = feed(layers)
+    f = dive.figures()
+    assert (f.efficiency, f.wasted_bytes, f.inefficient_paths) == (0.75, 7000, 1)
+    _, scratch = feed([[("nothing", 0, "f")], [], []])  # TestEfficiency_ScratchImage
+    assert (scratch.figures().efficiency, scratch.figures().inefficient_paths) == (1.0, 0)
