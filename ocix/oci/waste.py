@@ -110,11 +110,11 @@ class WasteLedger:
         if cut:  # one pass over the tree for all of this layer's directories
             prefixes = tuple(d + "/" for d in cut)
             for path in [p for p in self.live if p.startswith(prefixes)]:
-                top = up = path[:path.rfind("/")]
-                while up:  # the highest cut directory above the path
-                    if up in cut:
-                        top = up
-                    up = up[:up.rfind("/")]
+                top = above = path[:path.rfind("/")]
+                while above:  # the highest cut directory above the path
+                    if above in cut:
+                        top = above
+                    above = above[:above.rfind("/")]
                 hide(top, path, cut[top])
         for path, (size, is_dir) in self._adds.items():
             self.live[path] = (n, size, is_dir)
