@@ -279,3 +279,17 @@ def test_dives_own_efficiency_example() -> None:
     assert (f.efficiency, f.wasted_bytes, f.inefficient_paths) == (0.75, 7000, 1)
     _, scratch = feed([[("nothing", 0, "f")], [], []])  # TestEfficiency_ScratchImage
     assert (scratch.figures().efficiency, scratch.figures().inefficient_paths) == (1.0, 0)
+
+
+def test_ci_reads_dot_dive_ci_by_default(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    monkeypatch.chdir(str(tmp_path))
+    assert gate.load_rules(None)[1] == "defaults"
+    Path(".dive-ci").write_text("rules:\n  highestHiddenBytes: 1MiB\n")
+    rules, where = gate.load_rules(None)
+    assert where == ".dive-ci"
+    assert {r.key: r.threshold for r in rules}["highestHiddenBytes"] == 1 << 20
+    with pytest.raises(gate.CIConfigError) as e:
+        gate.load_rules("missing.yaml")
+    assert e.value.message.startswith("cannot read the CI config missing.yaml: ")
