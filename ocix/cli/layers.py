@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..errors import UsageError
 from .main import State, pass_state
 from .output import human_size, json_option, platform_option, print_json, print_table, short_digest
 
@@ -21,11 +22,26 @@ LETTERS = {"added": "A", "changed": "C", "deleted": "D", "opaque": "O"}
 @click.option("--html", "html", metavar="FILE",
               help="Write the image's anatomy, layers and final file tree as one HTML page "
                    "instead.")
+@click.option("--waste", is_flag=True,
+              help="The ledger of bytes the final filesystem hides, dive's figures, sharing.")
+@click.option("--top", type=click.IntRange(min=1), metavar="N",
+              help="With --waste: only the N biggest hidden copies (table default: 20).")
+@click.option("--ci", is_flag=True, help="Check dive's CI rules (and ocix's): exit 0, 1 or 2.")
+@click.option("--ci-config", metavar="FILE",
+              help="With --ci: the rules file (default: ./.dive-ci if present, else defaults).")
+@click.option("--ref", "is_ref", is_flag=True,
+              help="IMAGE is a registry reference: stream its layers without pulling.")
+@click.option("--hosts-dir", envvar="OCIX_HOSTS_DIR", metavar="DIR",
+              help="With --ref: containerd hosts dir (env OCIX_HOSTS_DIR).")
+@click.option("--plain-http", is_flag=True, help="With --ref: HTTP to a registry not on loopback.")
+@click.option("--user", "-u", metavar="USER[:PASSWORD]", help="With --ref: registry credentials.")
 @platform_option
 @json_option
 @pass_state
 def layers(state: State, image: str, files: bool, layer: int | None, html: str | None,
-           platform: str | None, as_json: bool) -> None:
+           waste: bool, top: int | None, ci: bool, ci_config: str | None, is_ref: bool,
+           hosts_dir: str | None, plain_http: bool, user: str | None, platform: str | None,
+           as_json: bool) -> None:
     """Show what each layer of IMAGE adds, changes and deletes, read from containerd.
 
     Each layer blob is streamed with Content.Read and decompressed (gzip, zstd or plain tar)
@@ -34,7 +50,16 @@ def layers(state: State, image: str, files: bool, layer: int | None, html: str |
     directory holding `.wh..wh..opq` is opaque (the lower layers' contents of it are hidden).
     Entries that could escape the root (`..`, absolute paths, links leaving the root, device
     nodes) are listed as hostile with the reason, and never applied.  With --files each path
-    is prefixed A (added), C (changed), D (deleted) or O (opaque).  See docs/layers.md.
+    is prefixed A (added), C (changed), D (deleted) or O (opaque).
+
+    --waste lists every copy a later layer hides (overwritten, deleted, under an opaque
+    directory), the layer that wrote it and the one that hid it, per layer and in total
+    (compressed bytes estimated per layer in proportion), next to dive's efficiency,
+    wastedBytes and userWastedPercent, and says which layers other images of the namespace
+    share (paid once: removing this image frees none of those bytes).  --ci checks dive's
+    .dive-ci rules plus highestHiddenBytes and highestUnsharedHiddenBytes: exit 0 when all
+    pass, 1 on a failure, 2 on a bad config.  With --ref, IMAGE is read from its registry
+    without pulling it.  See docs/layers.md.
 
     \b
     Examples:
@@ -42,6 +67,9 @@ def layers(state: State, image: str, files: bool, layer: int | None, html: str |
       ocix layers "$OCIX_REGISTRY/library/layers:latest" --files
       ocix layers "$OCIX_REGISTRY/library/layers:latest" --layer 3 --files --json
       ocix layers alpine --platform linux/arm64
+      ocix layers "$OCIX_REGISTRY/library/large:latest" --waste --top 10
+      ocix layers "$OCIX_REGISTRY/library/large:latest" --ci --ci-config .dive-ci
+      ocix layers --ref "$OCIX_REGISTRY/library/large:latest" --ci
       ocix layers busybox --html busybox.html
     """
     if html:
@@ -53,6 +81,13 @@ def layers(state: State, image: str, files: bool, layer: int | None, html: str |
         size = write(html, layers_page(state.conn(), image, platform))
         click.echo(f"wrote {html} ({human_size(size)})")
         return
+    if waste or ci or is_ref:
+        _waste(state, image, files=files, layer=layer, waste=waste, top=top, ci=ci,
+               ci_config=ci_config, is_ref=is_ref, platform=platform, as_json=as_json,
+               client={"hosts_dir": hosts_dir, "plain_http": plain_http, "user": user})
+        return
+    if top is not None or ci_config is not None:
+        raise UsageError("--top goes with --waste, --ci-config with --ci")
     from ..jobs.store.layers import scan_image
 
     status = _Status(enabled=not as_json and sys.stderr.isatty())
@@ -82,6 +117,53 @@ def layers(state: State, image: str, files: bool, layer: int | None, html: str |
             click.echo(f"\nlayer {x.layer} {x.digest}")
             for f in x.files:
                 click.echo(f"  {LETTERS[f.change]} {f.path}")
+
+
+def _waste(state: State, image: str, *, files: bool, layer: int | None, waste: bool,
+           top: int | None, ci: bool, ci_config: str | None, is_ref: bool,
+           platform: str | None, as_json: bool, client: dict[str, Any]) -> None:
+    from ..jobs.store import waste as job
+    from .wasteview import print_gate, print_waste, waste_json
+
+    if files or layer is not None:
+        raise UsageError("--files and --layer do not go with --waste, --ci or --ref")
+    if not (waste or ci):
+        raise UsageError("--ref goes with --waste or --ci")
+    if ci and waste:
+        raise UsageError("use either --waste (the ledger) or --ci (the rules)")
+    if ci_config is not None and not ci:
+        raise UsageError("--ci-config goes with --ci")
+    if top is not None and not waste:
+        raise UsageError("--top goes with --waste")
+    rules: list[Any] = []
+    source = ""
+    if ci:  # a bad config fails before any layer is read
+        from ..jobs.store.wastegate import load_rules
+
+        rules, source = load_rules(ci_config)
+    status = _Status(enabled=not as_json and sys.stderr.isatty())
+    with status:
+        if is_ref:
+            from ..registry.auth import parse_user
+
+            user = client.pop("user")
+            report = job.ref_waste(image, platform=platform, on_layer=status.update,
+                                   credentials=parse_user(user) if user else None, **client)
+        else:
+            report = job.image_waste(state.conn(), image, platform=platform,
+                                     on_layer=status.update)
+    if ci:
+        from ..jobs.store.wastegate import evaluate, passed
+
+        results = evaluate(rules, report)
+        print_gate(results, source, report, as_json)
+        if not passed(results):
+            click.get_current_context().exit(1)
+        return
+    if as_json:
+        print_json(waste_json(report, top))
+    else:
+        print_waste(report, top if top is not None else 20)
 
 
 def _short(text: str, n: int = 60) -> str:
