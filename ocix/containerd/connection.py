@@ -20,9 +20,9 @@ from typing import Any
 from .. import trace
 from ..errors import LAB_HINT, OcixError, UnreachableError, from_grpc
 from ..startup import resume_gc
+from .defaults import DEFAULT_ADDRESS as DEFAULT_ADDRESS
+from .defaults import DEFAULT_NAMESPACE as DEFAULT_NAMESPACE
 
-DEFAULT_ADDRESS = "/run/containerd/containerd.sock"
-DEFAULT_NAMESPACE = "default"
 MAX_MESSAGE = 16 << 20  # containerd's defaults.DefaultMaxRecvMsgSize
 
 # service key -> (generated stub module under ocix._api.containerd, stub class)

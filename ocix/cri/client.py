@@ -16,6 +16,7 @@ from typing import Any
 
 from ..containerd.connection import DEFAULT_ADDRESS, Connection, socket_path
 from ..errors import NotFoundError, OcixError, UnreachableError, UsageError
+from . import CRIO_SOCKET
 from .config import ContainerConfig, PodConfig, api_pb2
 from .types import (
     CONTAINER_STATES,
@@ -43,7 +44,6 @@ from .types import (
 
 CRI_NAMESPACE = "k8s.io"  # where containerd's CRI plugin keeps its images, containers and tasks
 ENDPOINT_ENV = "CONTAINER_RUNTIME_ENDPOINT"  # crictl's variable
-CRIO_SOCKET = "/run/crio/crio.sock"
 CRI_HINT = ("pass --cri-address unix:///path/to.sock or set CONTAINER_RUNTIME_ENDPOINT; "
             "for the lab: `ocix lab up` then `eval \"$(ocix lab env)\"`")
 

@@ -61,7 +61,7 @@ class RetryPolicy:
 
 
 def load_transport() -> Any:
-    """Import the HTTP layer (oras-py and requests, ~110 ms here) and return TracedRegistry.
+    """Import the HTTP layer (oras-py and requests: the largest import of a pull in `bench/startup`) and return TracedRegistry.
 
     Safe to call from a thread: a pull starts it before its first gRPC calls so the import
     overlaps them.  jsonschema, which oras imports but ocix never has it use, loads lazily."""

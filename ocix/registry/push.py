@@ -75,14 +75,6 @@ def push_many(registry: str, images: Iterable[LayoutImage], *, insecure: bool,
     return [_push(sess, registry, im.layout, im.root, im.repo, im.tag) for im in images]
 
 
-def push_layout(registry: str, layout: Path, root: Descriptor, repo: str, tag: str, *,
-                insecure: bool, progress: Progress | None = None,
-                chunk_size: int | None = None) -> PushResult:
-    """Push any image of an OCI layout, given its root descriptor."""
-    sess = _Session(TracedRegistry(registry, insecure=insecure), progress, chunk_size)
-    return _push(sess, registry, Path(layout), root, repo, tag)
-
-
 def _push(sess: _Session, registry: str, layout: Path, root: Descriptor, repo: str, tag: str
           ) -> PushResult:
     start = time.monotonic()

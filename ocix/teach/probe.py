@@ -11,11 +11,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cri import CRIO_SOCKET
 from ..errors import OcixError
 from ..programs import find as which
 from ..programs import version_line
-
-CRIO_SOCKET = "/var/run/crio/crio.sock"
 
 
 @dataclass(frozen=True)
