@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .output import json_option, print_json, print_kv, print_table
+from .options import json_option
+from .output import print_json, print_kv, print_table
 
 if TYPE_CHECKING:
     from ..kernel.caps import CapDiff, CapSet

@@ -6,7 +6,8 @@ import click
 
 from .. import __version__
 from .main import State, pass_state
-from .output import json_option, label_pairs, print_json, print_kv, print_table
+from .options import json_option, key_value_pairs, quiet_option
+from .output import print_json, print_kv, print_table
 
 
 @click.command()
@@ -79,7 +80,7 @@ def namespaces() -> None:
 
 
 @namespaces.command("ls")
-@click.option("--quiet", "-q", is_flag=True, help="Print only the names.")
+@quiet_option("Print only the names.")
 @json_option
 @pass_state
 def namespaces_ls(state: State, quiet: bool, as_json: bool) -> None:
@@ -121,7 +122,7 @@ def namespaces_create(state: State, name: str, labels: tuple[str, ...], as_json:
     """
     from ..containerd import namespaces as ns
 
-    created = ns.create(state.conn(), name, label_pairs(labels))
+    created = ns.create(state.conn(), name, key_value_pairs(labels))
     if as_json:
         print_json(created)
     else:

@@ -7,7 +7,7 @@ import json
 import click
 
 from .main import State, pass_state
-from .output import json_option
+from .options import json_option
 
 
 @click.command("events")

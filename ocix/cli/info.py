@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import click
 
 from .main import State, pass_state
-from .output import json_option, print_json, print_kv, print_table
+from .options import json_option
+from .output import print_json, print_kv, print_table
 
 if TYPE_CHECKING:
     from ..jobs.host.daemons import Daemon

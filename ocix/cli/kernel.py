@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import click
 
 from .main import State, pass_state
-from .output import human_size, json_option, print_json, print_kv, print_table, to_jsonable
+from .options import json_option
+from .output import human_size, print_json, print_kv, print_table, to_jsonable
 
 if TYPE_CHECKING:
     from ..kernel import KernelView

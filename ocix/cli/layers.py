@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from .main import State, pass_state
-from .output import human_size, json_option, platform_option, print_json, print_table, short_digest
+from .options import json_option, platform_option
+from .output import human_size, print_json, print_table, short_digest
 
 LETTERS = {"added": "A", "changed": "C", "deleted": "D", "opaque": "O"}
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .output import json_option, print_json, print_table, to_jsonable
+from .options import json_option
+from .output import print_json, print_table, to_jsonable
 
 if TYPE_CHECKING:
     from ..teach.explain import Topic

@@ -12,7 +12,8 @@ import click
 
 from ..errors import UsageError
 from .main import State, pass_state
-from .output import json_option, print_json
+from .options import json_option, quiet_option
+from .output import print_json
 
 if TYPE_CHECKING:
     from ..validate.findings import Report
@@ -25,7 +26,7 @@ KIND_CHOICES = ("manifest", "index", "config", "descriptor", "layout", "bundle")
 @click.argument("name", metavar="[NAME|REF]", required=False)
 @click.option("--kind", "-k", type=click.Choice(KIND_CHOICES),
               help="Force the kind instead of detecting it.")
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing; the exit code is the verdict.")
+@quiet_option("Print nothing; the exit code is the verdict.")
 @click.option("--hosts-dir", envvar="OCIX_HOSTS_DIR", metavar="DIR",
               help="For `ref`: containerd hosts dir (env OCIX_HOSTS_DIR).")
 @click.option("--plain-http", is_flag=True, help="For `ref`: HTTP to a registry not on loopback.")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import click
 
 from .main import State, pass_state
-from .output import json_option, print_json
+from .options import json_option, snapshotter_option
+from .output import print_json
 
 
 @click.command("why")
 @click.argument("ref", metavar="DIGEST|SNAPSHOT_KEY")
-@click.option("--snapshotter", default="overlayfs", show_default=True,
-              help="The snapshotter a SNAPSHOT_KEY is in.")
+@snapshotter_option("The snapshotter a SNAPSHOT_KEY is in.")
 @json_option
 @pass_state
 def why(state: State, ref: str, snapshotter: str, as_json: bool) -> None:
