@@ -20,9 +20,7 @@ if TYPE_CHECKING:
                    "comma-separated names.")
 @json_option
 def caps(caps: tuple[str, ...], diff: tuple[str, str] | None, as_json: bool) -> None:
-    """Convert capability masks to names and names to a mask; compare two sets with --diff.
-
-    A hex argument (a CapEff value from /proc/PID/status, with or without 0x) is decoded to
+    """A hex argument (a CapEff value from /proc/PID/status, with or without 0x) is decoded to
     its capabilities, one set per mask. Names (NET_RAW, CAP_NET_RAW, net_raw, or ALL for every
     capability this kernel has) are combined into one set and encoded as a mask.
 

@@ -34,9 +34,7 @@ def compare(state: State, image: str, command: tuple[str, ...], env: tuple[str, 
             cap_add: tuple[str, ...], cap_drop: tuple[str, ...], memory: str | None,
             pids_limit: int | None, user: str | None, paths: tuple[str, ...], rootless: bool,
             timeout: float, as_json: bool) -> None:
-    """Run COMMAND through docker, containerd, runc, crun, CRI and podman, and compare them.
-
-    Each available path runs the same command in IMAGE with the same flags: the Docker Engine
+    """Each available path runs the same command in IMAGE with the same flags: the Docker Engine
     API, containerd over gRPC (`ocix run`), runc and crun on an `ocix bundle`, a CRI pod on
     containerd's cri plugin, and podman's conmon stack. For each, the kernel's evidence is
     read from /proc while the container's init is held: namespaces, cgroup limits,

@@ -13,9 +13,7 @@ from .output import human_size, print_json, print_kv, print_table, write_all
 
 @click.group("content")
 def content_group() -> None:
-    """List, read, explain and remove blobs in the content store.
-
-    DIGEST arguments take a full digest, or a unique prefix of 6 or more hex characters with
+    """DIGEST arguments take a full digest, or a unique prefix of 6 or more hex characters with
     or without `sha256:` (sha256:c545a5, c545a5ad2f99).
 
     \b

@@ -43,9 +43,7 @@ _quiet = quiet_option("Print only IDs.")
 @pass_state
 @click.pass_context
 def cri(ctx: click.Context, state: State, cri_address: str | None, timeout: float) -> None:
-    """Explore a node through the Kubernetes CRI (containerd's cri plugin or CRI-O), like crictl.
-
-    \b
+    """\b
     Examples:
       ocix cri version
       ocix cri pods && ocix cri ps -a

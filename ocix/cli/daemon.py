@@ -14,9 +14,7 @@ from .output import print_json, print_kv, print_table
 @json_option
 @pass_state
 def version(state: State, as_json: bool) -> None:
-    """Print the client version and the daemon's version and revision.
-
-    \b
+    """\b
     Examples:
       ocix version
       ocix version --json
@@ -41,9 +39,7 @@ def version(state: State, as_json: bool) -> None:
 @json_option
 @pass_state
 def plugins(state: State, detailed: bool, filters: tuple[str, ...], as_json: bool) -> None:
-    """List the daemon's plugins: type, id, platforms and status, like `ctr plugins ls`.
-
-    FILTERS use containerd's filter syntax, e.g. `type==io.containerd.snapshotter.v1`.
+    """FILTERS use containerd's filter syntax, e.g. `type==io.containerd.snapshotter.v1`.
 
     \b
     Examples:
@@ -69,9 +65,7 @@ def plugins(state: State, detailed: bool, filters: tuple[str, ...], as_json: boo
 
 @click.group()
 def namespaces() -> None:
-    """Manage containerd namespaces.
-
-    \b
+    """\b
     Examples:
       ocix namespaces ls
       ocix namespaces create lab --label owner=me

@@ -15,9 +15,7 @@ from .output import human_size, print_json, print_kv, print_table
 @json_option
 @pass_state
 def df(state: State, verbose: bool, snapshotter: str, as_json: bool) -> None:
-    """Show the bytes in the content store and in snapshots, and per image what it shares.
-
-    For each image: its compressed blobs and unpacked snapshots, split into shared (another
+    """For each image: its compressed blobs and unpacked snapshots, split into shared (another
     image, container or lease keeps them too) and unique, and what removing it would free at
     the next garbage collection.  The store line counts every namespace, as `du` of the
     store's directories does.

@@ -31,9 +31,7 @@ from .output import human_size, print_json, print_kv, print_table, short_digest
 def pull(state: State, ref: str, platform: str | None, all_platforms: bool, snapshotter: str,
          no_unpack: bool, max_concurrent_downloads: int, hosts_dir: str | None, plain_http: bool,
          user: str | None, quiet: bool, as_json: bool) -> None:
-    """Pull REF into containerd and unpack it, like `ctr images pull`.
-
-    REF is normalized like docker does: `alpine:3.18` is docker.io/library/alpine:3.18.
+    """REF is normalized like docker does: `alpine:3.18` is docker.io/library/alpine:3.18.
 
     \b
     Examples:
@@ -77,9 +75,7 @@ def pull(state: State, ref: str, platform: str | None, all_platforms: bool, snap
 
 @click.group()
 def images() -> None:
-    """List, check and remove images in containerd.
-
-    \b
+    """\b
     Examples:
       ocix images ls
       ocix -n k8s.io images ls --json

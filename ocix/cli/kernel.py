@@ -24,9 +24,7 @@ if TYPE_CHECKING:
 @pass_state
 def kernel(state: State, task: str | None, pid: int | None, docker_name: str | None,
            exec_id: str, as_json: bool) -> None:
-    """Show the kernel view of a container's process: namespaces, cgroups, capabilities.
-
-    The one-command answer to `docker inspect -f '{{.State.Pid}}'`, `ls -l /proc/$PID/ns`,
+    """The one-command answer to `docker inspect -f '{{.State.Pid}}'`, `ls -l /proc/$PID/ns`,
     `cat /proc/$PID/cgroup` and `grep Cap /proc/$PID/status`: every namespace with whether it
     is isolated from the host, every cgroup with its limits, capability sets decoded to names.
 

@@ -23,9 +23,7 @@ def _progress(quiet: bool) -> Callable[[str], None]:
 
 @click.group()
 def lab() -> None:
-    """Run the embedded lab: a private containerd, a loopback registry, optionally dockerd, podman.
-
-    Everything works offline: the registry is seeded with images ocix builds from files on
+    """Everything works offline: the registry is seeded with images ocix builds from files on
     this machine, and it mirrors docker.io, so `ocix pull busybox` and
     `ctr images pull --hosts-dir "$OCIX_HOSTS_DIR" docker.io/library/busybox:latest` both work.
     With --with-podman, a podman with the lab's own storage and config (never

@@ -24,9 +24,7 @@ LETTERS = {"added": "A", "changed": "C", "deleted": "D", "opaque": "O"}
 @pass_state
 def layers(state: State, image: str, files: bool, layer: int | None, platform: str | None,
            as_json: bool) -> None:
-    """Show what each layer of IMAGE adds, changes and deletes, read from containerd.
-
-    Each layer blob is streamed with Content.Read and decompressed (gzip, zstd or plain tar)
+    """Each layer blob is streamed with Content.Read and decompressed (gzip, zstd or plain tar)
     as it arrives; its tar headers are read, nothing is extracted or written.  A path is
     "changed" when a lower layer already has it; a whiteout `.wh.NAME` deletes NAME; a
     directory holding `.wh..wh..opq` is opaque (the lower layers' contents of it are hidden).

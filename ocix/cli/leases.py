@@ -26,9 +26,7 @@ def _duration(text: str) -> float:
 
 @click.group("leases")
 def leases_group() -> None:
-    """List, create and remove leases, with the resources each one holds.
-
-    \b
+    """\b
     Examples:
       ocix leases ls
       ocix leases create --expire 1h

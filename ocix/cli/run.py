@@ -42,9 +42,7 @@ def _run_options(kw: dict[str, Any], args: tuple[str, ...]) -> RunOptions:
 @pass_state
 def run(state: State, image: str, command: tuple[str, ...], rm: bool, detach: bool,
         interactive: bool, runtime: str, log_file: str | None, **kw: Any) -> None:
-    """Run COMMAND (default: the image's Entrypoint + Cmd) in a new container of IMAGE.
-
-    Like `ctr run` over raw gRPC: a snapshot of the image, a container, a task with FIFO stdio.
+    """Like `ctr run` over raw gRPC: a snapshot of the image, a container, a task with FIFO stdio.
     Arguments after IMAGE replace the image's Cmd and keep its Entrypoint (docker's rule).
     The exit status of the process becomes ocix's exit status; Ctrl-C is forwarded to it (the
     third Ctrl-C sends SIGKILL).
@@ -80,9 +78,7 @@ def run(state: State, image: str, command: tuple[str, ...], rm: bool, detach: bo
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_state
 def spec(state: State, image: str, command: tuple[str, ...], raw: bool, **kw: Any) -> None:
-    """Print the OCI runtime spec `ocix run` would send for IMAGE and these flags.
-
-    containerd's default Linux spec merged with the image config (Env, Entrypoint + Cmd or
+    """containerd's default Linux spec merged with the image config (Env, Entrypoint + Cmd or
     COMMAND, WorkingDir, User looked up in the image's /etc/passwd and /etc/group) and the flags.
     The container id (part of cgroupsPath) is --name, or "ocix-spec".
 
@@ -115,9 +111,7 @@ def spec(state: State, image: str, command: tuple[str, ...], raw: bool, **kw: An
 @pass_state
 def bundle(state: State, image: str, directory: Path, command: tuple[str, ...], as_json: bool,
            force: bool, **kw: Any) -> None:
-    """Write an OCI runtime bundle: DIRECTORY/config.json and DIRECTORY/rootfs.
-
-    The spec is the one `ocix run` would use (same command, env, user), with root.path
+    """The spec is the one `ocix run` would use (same command, env, user), with root.path
     "rootfs" and a cgroupsPath of its own (/ocix-bundle/ID). The rootfs is copied out of a
     read-only View mount of the image's snapshot, which is unmounted again. DIRECTORY must be
     new or empty; --force writes into any directory whose rootfs/ is empty. It then prints
@@ -149,9 +143,7 @@ def bundle(state: State, image: str, directory: Path, command: tuple[str, ...], 
 # -- containers ---------------------------------------------------------------------------------
 @click.group("containers")
 def containers_group() -> None:
-    """List, inspect and remove containers (the metadata records `ctr containers` shows).
-
-    \b
+    """\b
     Examples:
       ocix containers ls
       ocix containers inspect web
@@ -226,9 +218,7 @@ def containers_rm(state: State, force: bool, container_ids: tuple[str, ...]) -> 
 # -- tasks --------------------------------------------------------------------------------------
 @click.group("tasks")
 def tasks_group() -> None:
-    """List, signal, remove tasks and run processes in them.
-
-    \b
+    """\b
     Examples:
       ocix tasks ls
       ocix tasks ps web

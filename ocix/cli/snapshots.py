@@ -20,9 +20,7 @@ _snapshotter = snapshotter_option("The snapshotter to look in.")
 
 @click.group("snapshots")
 def snapshots_group() -> None:
-    """List, explain, mount and remove snapshots (the unpacked layers and container rootfs).
-
-    \b
+    """\b
     Examples:
       ocix snapshots ls
       ocix snapshots tree                 # parent chains, images and containers

@@ -55,9 +55,7 @@ def command_problem(line: str) -> str | None:
 @click.option("--no-live", is_flag=True, help="Skip the live checks of this host.")
 @json_option
 def explain(topic: str | None, no_live: bool, as_json: bool) -> None:
-    """Explain a part of the container stack, with its diagram and what runs on this host.
-
-    Topics: docker, containerd, cri, cri-o, podman, runc, oci, shims, namespaces, cgroups,
+    """Topics: docker, containerd, cri, cri-o, podman, runc, oci, shims, namespaces, cgroups,
     capabilities, storage, rootless. Without TOPIC, lists them. Each topic shows a short
     text, a diagram of the stack, live marks (which parts are installed and running here,
     with versions, asked from the binaries and daemons themselves) and the ocix commands
@@ -129,9 +127,7 @@ def _state(present: bool, running: bool | None) -> str:
 @json_option
 def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, yes: bool,
          directory: str | None, as_json: bool) -> None:
-    """Walk through the lab handout's hands-on steps, each run live with ocix against the lab.
-
-    Every step shows the command the handout runs by hand, what to look for, the ocix
+    """Every step shows the command the handout runs by hand, what to look for, the ocix
     command run now against the lab with its output, and what it showed. Steps that need a
     part of the lab (dockerd, the rootless user) start it with --yes, ask on a terminal, or
     are skipped with the command that starts it. Everything the tour creates (containers,

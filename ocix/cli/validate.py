@@ -35,9 +35,7 @@ KIND_CHOICES = ("manifest", "index", "config", "descriptor", "layout", "bundle")
 @pass_state
 def validate(state: State, target: str, name: str | None, kind: str | None, quiet: bool,
              hosts_dir: str | None, plain_http: bool, user: str | None, as_json: bool) -> None:
-    """Validate OCI content against ocix's schemas and the spec's prose rules. Offline.
-
-    TARGET is a JSON file (manifest, index, image config, descriptor, oci-layout header or a
+    """TARGET is a JSON file (manifest, index, image config, descriptor, oci-layout header or a
     runtime config.json), '-' for stdin, an image layout directory (it has an oci-layout file:
     every blob's digest and size, every layer tar, the diff IDs), a runtime bundle directory
     (config.json plus its rootfs), `image NAME` for an image in containerd, or `ref REF` for an

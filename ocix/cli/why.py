@@ -15,9 +15,7 @@ from .output import print_json
 @json_option
 @pass_state
 def why(state: State, ref: str, snapshotter: str, as_json: bool) -> None:
-    """Print the chains of references that keep a blob or snapshot from garbage collection.
-
-    Each chain starts at a GC root (an image record, a container, a lease, a gc.root label)
+    """Each chain starts at a GC root (an image record, a container, a lease, a gc.root label)
     and follows what containerd's GC follows: an image's target, the
     containerd.io/gc.ref.content.* and gc.ref.snapshot.* labels, a snapshot's parent, a
     container's snapshot_key, a lease's resources.  Read from the API and labels only.
