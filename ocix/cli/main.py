@@ -16,6 +16,7 @@ import click
 
 from .. import __version__
 from ..errors import OcixError
+from .hints import hint_for
 from .output import error_line
 
 if TYPE_CHECKING:
@@ -93,7 +94,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 
 class OcixGroup(click.Group):
-    """Catches OcixError once: one line, a hint, the right exit code, never a traceback.
+    """Catches OcixError once: one line, a hint (cli/hints.py), the right exit code, never a
+    traceback.
 
     Subcommands load lazily from COMMANDS."""
 
@@ -117,7 +119,7 @@ class OcixGroup(click.Group):
         try:
             return super().invoke(ctx)
         except OcixError as e:
-            error_line(e.message, e.hint)
+            error_line(e.message, hint_for(e))
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)

@@ -342,5 +342,7 @@ def _best(errors: list[OcixError], what: str) -> OcixError:
     if 404 in statuses:
         return RegistryError(text, status=404, hint="check the repository name and tag")
     last = errors[-1]
-    return type(last)(text, hint=last.hint) if not isinstance(last, RegistryError) else \
-        RegistryError(text, status=last.status, body=last.body, hint=last.hint)
+    if isinstance(last, RegistryError):
+        return RegistryError(text, status=last.status, body=last.body, hint=last.hint,
+                             kind=last.kind)
+    return type(last)(text, hint=last.hint, kind=last.kind, subject=last.subject)

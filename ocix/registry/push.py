@@ -96,7 +96,7 @@ def _blob_file(layout: Path, desc: Descriptor) -> Path:
         size = path.stat().st_size
     except FileNotFoundError:
         raise OcixError(f"blob {desc.digest} is missing from the layout {layout}",
-                        hint="rebuild the images with `ocix lab seed`") from None
+                        kind="lab-layout-blob-missing") from None
     if size != desc.size:
         raise DigestMismatchError(f"blob {desc.digest} in {layout} has {size} bytes, "
                                   f"its descriptor says {desc.size}")

@@ -115,7 +115,7 @@ def create_container(client: CriClient, pod_id: str, config: ContainerConfig, po
     if client.image_status(config.image) is None:
         if not pull:
             raise FailedPreconditionError(f"the runtime does not have image {config.image}",
-                                          hint=f"pull it with `ocix cri pull {config.image}`")
+                                          kind="cri-image-missing", subject=config.image)
         pulled = client.pull_image(config.image)
     return client.create_container(pod_id, config, pod), pulled
 
@@ -156,7 +156,7 @@ def remove_pods(client: CriClient, ids: list[str], *, force: bool = False,
         if (listed.get(pid) or client.pod_status(pid).state) == "ready":
             if not force:
                 raise FailedPreconditionError(f"pod {pid} is ready (running)",
-                                              hint="stop it with `ocix cri stopp`, or pass --force")
+                                              kind="cri-pod-ready")
             client.stop_pod(pid)
         client.remove_pod(pid)
     return ids
