@@ -261,7 +261,7 @@ def _remove_tasks(socket: str) -> None:
 
 def _kill_orphan_shims(socket: str) -> None:
     """Shims of this containerd outlive it; they carry `-address <socket>` on their command line."""
-    daemons.stop_strays("shim", "containerd-shim-runc-v2", lambda argv: socket.encode() in argv)
+    daemons.stop_strays("shim", "containerd-shim-runc-v2", lambda argv: socket in argv)
 
 
 def mounts_under(root: Path) -> list[str]:
