@@ -191,12 +191,7 @@ class CriClient:
     def list_pod_sandboxes(self, *, labels: dict[str, str] | None = None, pod_id: str = "",
                            state: str = "") -> list[PodSandbox]:
         req = self._pb.ListPodSandboxRequest()
-        if labels:
-            req.filter.label_selector.update(labels)
-        if pod_id:
-            req.filter.id = pod_id
-        if state:
-            req.filter.state.state = _code(SANDBOX_STATES, state, "pod state")
+        _filter(req.filter, labels, pod_id, state and _code(SANDBOX_STATES, state, "pod state"))
         r = self._call("runtime", "ListPodSandbox", req, "list pod sandboxes")
         return [sandbox_from_pb(p) for p in r.items]
 
@@ -236,12 +231,8 @@ class CriClient:
         req = self._pb.ListContainersRequest()
         if pod_id:
             req.filter.pod_sandbox_id = pod_id
-        if labels:
-            req.filter.label_selector.update(labels)
-        if container_id:
-            req.filter.id = container_id
-        if state:
-            req.filter.state.state = _code(CONTAINER_STATES, state, "container state")
+        _filter(req.filter, labels, container_id,
+                state and _code(CONTAINER_STATES, state, "container state"))
         r = self._call("runtime", "ListContainers", req, "list containers")
         return [container_from_pb(c) for c in r.containers]
 
@@ -285,6 +276,16 @@ class CriClient:
         except NotFoundError as e:
             e.kind = e.kind or f"cri-{kind}-unknown"  # the CLI says where to list them
             raise
+
+
+def _filter(f: Any, labels: dict[str, str] | None, ident: str, state: int | str) -> None:
+    """The fields a pod and a container filter share; `state` is a code, or "" for any."""
+    if labels:
+        f.label_selector.update(labels)
+    if ident:
+        f.id = ident
+    if state != "":
+        f.state.state = state
 
 
 def _code(table: dict[int, str], name: str, what: str) -> int:
