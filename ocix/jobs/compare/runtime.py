@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 from contextlib import suppress
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
 
 from ... import programs
@@ -31,7 +31,6 @@ from .model import Endpoints
 PR_SET_CHILD_SUBREAPER = 36
 
 
-@cache
 def unavailable(runtime: str, endpoints: Endpoints) -> str | None:
     if shutil.which(runtime) is None:
         return f"{runtime} is not installed"
