@@ -4,6 +4,8 @@ module (options, output, progress, hints, main), named here explicitly."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -73,3 +75,14 @@ def test_parse_bytes_refuses_what_is_not_a_size() -> None:
     with pytest.raises(click.BadParameter) as e:
         parse_bytes("lots")
     assert e.value.message == "'lots' is not a size like 67108864, 64m or 1g"
+
+
+def test_top_level_help_imports_no_command_module() -> None:
+    code = ("import sys; from ocix.cli.main import cli\n"
+            "cli(['--help'], standalone_mode=False)\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('ocix.cli.'))),"
+            " file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Commands:" in out.stdout
+    loaded = {m.removeprefix("ocix.cli.") for m in out.stderr.split()}
+    assert loaded and loaded <= HELPERS, loaded - HELPERS
