@@ -108,3 +108,12 @@ def test_hint_for(error: OcixError, hint: str | None) -> None:
 def test_the_cli_prints_the_hint_it_chose() -> None:
     r = run_cli(["--address", "/nonexistent/containerd.sock", "version"])
     assert r.stderr.splitlines()[1] == f"Hint: {UNREACHABLE['containerd']}"
+
+
+def test_an_unknown_registry_host_gets_the_offline_lab_hint() -> None:
+    r = run_cli(["validate", "ref", "nonexistent.invalid/x:1"])  # .invalid never resolves
+    assert r.exit_code == 2
+    assert r.stderr.splitlines()[1] == f"Hint: {BY_KIND['registry-host-unknown']}"
+    assert BY_KIND["registry-host-unknown"] == (
+        "check the name and the network; offline, `ocix lab up` and "
+        "`eval \"$(ocix lab env)\"` make the lab registry a docker.io mirror")
