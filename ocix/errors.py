@@ -2,7 +2,9 @@
 
 Every error carries the server's own message (never swallowed), an optional hint for the
 user, and the exit code the CLI should use: 1 for a failed check or command, 2 for bad usage
-or a daemon that cannot be reached.
+or a daemon that cannot be reached.  A hint here speaks only of the library's own protocol;
+one that names an `ocix` command is chosen by the command line (cli/hints.py) from the
+error's class, `kind` and `subject`.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ class OcixError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None,
+                 kind: str | None = None, subject: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.code = code  # gRPC status name or HTTP status, when there is one
+        self.kind = kind  # what went wrong, e.g. "unreachable", "lab-down" (cli/hints.py)
+        self.subject = subject  # what it is about: the peer, an image name ...
 
     def __str__(self) -> str:
         return self.message
@@ -41,8 +46,9 @@ class UnreachableError(OcixError):
     exit_code = 2
 
     def __init__(self, message: str, *, hint: str | None = None, code: str | None = None,
+                 kind: str | None = "unreachable", subject: str | None = None,
                  retryable: bool = True) -> None:
-        super().__init__(message, hint=hint, code=code)
+        super().__init__(message, hint=hint, code=code, kind=kind, subject=subject)
         self.retryable = retryable
 
 
@@ -74,8 +80,8 @@ class RegistryError(OcixError):
     """An HTTP failure from a registry, with its status and its error body."""
 
     def __init__(self, message: str, *, status: int | None = None, body: str = "",
-                 hint: str | None = None) -> None:
-        super().__init__(message, hint=hint, code=str(status) if status else None)
+                 hint: str | None = None, kind: str | None = None) -> None:
+        super().__init__(message, hint=hint, code=str(status) if status else None, kind=kind)
         self.status = status
         self.body = body
 
@@ -83,8 +89,6 @@ class RegistryError(OcixError):
 class AuthError(RegistryError):
     pass
 
-
-LAB_HINT = "start the lab with `ocix lab up`, then `eval \"$(ocix lab env)\"`, or pass --address"
 
 # gRPC status name -> exception class.  One table, like python-etcd3's, but keeping details().
 _GRPC_CLASSES: dict[str, type[OcixError]] = {
@@ -100,18 +104,22 @@ _GRPC_CLASSES: dict[str, type[OcixError]] = {
 }
 
 
-def from_grpc(err: grpc.RpcError, *, address: str = "", what: str = "") -> OcixError:
-    """Convert a gRPC error into the matching OcixError, keeping the server's message."""
+def from_grpc(err: grpc.RpcError, *, peer: str = "containerd", address: str = "",
+              what: str = "") -> OcixError:
+    """Convert a gRPC error into the matching OcixError, keeping the server's message.
+
+    `peer` names the server in messages ("containerd", "the CRI runtime")."""
     code = err.code() if hasattr(err, "code") else None
     name = getattr(code, "name", "UNKNOWN")
     details = (err.details() if hasattr(err, "details") else None) or str(err)
     prefix = f"{what}: " if what else ""
     if name == "UNAVAILABLE" and _looks_like_connect_failure(details):
-        return UnreachableError(f"cannot reach containerd at {address or 'its socket'}: {details}",
-                                hint=LAB_HINT, code=name)
+        return UnreachableError(f"cannot reach {peer} at {address or 'its socket'}: {details}",
+                                subject=peer, code=name)
     if name == "DEADLINE_EXCEEDED":
-        return UnreachableError(f"{prefix}containerd did not answer in time ({details})",
-                                hint="is the daemon overloaded or stopped?", code=name)
+        return UnreachableError(f"{prefix}{peer} did not answer in time ({details})",
+                                hint="is the daemon overloaded or stopped?", subject=peer,
+                                code=name)
     return _GRPC_CLASSES.get(name, OcixError)(f"{prefix}{details}", code=name)
 
 
@@ -165,9 +173,6 @@ def _redact_url(url: str) -> str:
     return redact_url(url)
 
 
-DOCKER_HINT = "start the lab with `ocix lab up --with-docker`, then `eval \"$(ocix lab env)\"`"
-
-
 def from_docker(exc: BaseException, *, socket: str = "", what: str = "") -> OcixError:
     """Convert a docker SDK, requests or socket failure, keeping dockerd's own message.
 
@@ -189,7 +194,7 @@ def from_docker(exc: BaseException, *, socket: str = "", what: str = "") -> Ocix
     if _cannot_connect(exc):
         where = socket or "its socket"
         return UnreachableError(f"cannot reach dockerd at {where}: {_root_reason(exc)}",
-                                hint=DOCKER_HINT, retryable=False)
+                                subject="dockerd", retryable=False)
     return OcixError(f"{prefix}{exc}")
 
 

@@ -21,7 +21,7 @@ def lazy_import(name: str) -> None:
     """Let `import name` succeed now but run the module only when an attribute is first used.
 
     For third-party modules that a dependency imports eagerly but a command never uses: oras
-    imports jsonschema (about 45 ms here) only to validate documents ocix never asks it to.
+    imports jsonschema (a large share of its import time: `bench/startup` shows it) only to validate documents ocix never asks it to.
     `importlib.util.LazyLoader` does not help on Python 3.11: a second `import name` reads
     `module.__spec__`, which already runs the module.  A stand-in module with `__getattr__`
     (looked up only for missing names) does not have that problem.  A module already

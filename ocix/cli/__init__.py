@@ -10,10 +10,10 @@ import sys
 def main() -> None:
     """Run the CLI, then leave without interpreter teardown.
 
-    Two start-up savings measured on `ocix run --rm busybox true` (alternating, n=21):
-    the cyclic GC is off while the start-up imports allocate (~30 ms; it is switched back on
-    when the first daemon or registry connection opens: connection.resume_gc), and the process ends with
-    os._exit once output is flushed (~80 ms: tearing down a process that loaded grpc is slow).
+    Two start-up savings, measured with `bench/startup` (`ocix run --rm busybox true`): the
+    cyclic GC is off while the start-up imports allocate (it is switched back on when the first
+    daemon or registry connection opens: connection.resume_gc), and the process ends with
+    os._exit once output is flushed (tearing down a process that loaded grpc is slow).
     Everything the command must clean up is done in its own finally blocks before this point.
     """
     gc.disable()

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from .output import json_option, print_json, short_digest
-from .registry import client_options, registry_options
+from .options import client_options, json_option, registry_options
+from .output import print_json, short_digest
 
 
 def _tree_lines(nodes: list[Any], prefix: str = "") -> list[str]:
@@ -38,9 +38,7 @@ def _tree_lines(nodes: list[Any], prefix: str = "") -> list[str]:
 @json_option
 def referrers(ref: str, artifact_type: str, api: bool | None, hosts_dir: str | None,
               plain_http: bool, user: str | None, as_json: bool) -> None:
-    """Show the tree of artifacts whose subject is REF (SBOMs, signatures, attestations).
-
-    Each node is fetched by digest and held to `ocix validate`'s rules; the first line says
+    """Each node is fetched by digest and held to `ocix validate`'s rules; the first line says
     whether the registry's referrers API or the tag schema fallback answered.
 
     \b
@@ -83,9 +81,7 @@ def referrers(ref: str, artifact_type: str, api: bool | None, hosts_dir: str | N
 def attach(ref: str, files: tuple[str, ...], artifact_type: str, media_type: str,
            annotations: tuple[str, ...], hosts_dir: str | None, plain_http: bool,
            user: str | None, as_json: bool) -> None:
-    """Push FILEs as an artifact whose subject is REF (through oras-py).
-
-    Without a referrers API on the registry, the subject's fallback tag index (sha256-<hex>)
+    """Without a referrers API on the registry, the subject's fallback tag index (sha256-<hex>)
     is updated too, as the distribution-spec asks of clients.
 
     \b
@@ -97,12 +93,10 @@ def attach(ref: str, files: tuple[str, ...], artifact_type: str, media_type: str
     from pathlib import Path
 
     from ..jobs.registry.artifacts import attach as do_attach
-    from .output import label_pairs, print_kv
+    from .options import key_value_pairs
+    from .output import print_kv
 
-    try:
-        annots = label_pairs(annotations)
-    except click.BadParameter as e:
-        raise click.BadParameter(str(e.message), param_hint="--annotation") from None
+    annots = key_value_pairs(annotations, "--annotation")
     result = do_attach(ref, artifact_type, [Path(f) for f in files],
                        client_options(hosts_dir, plain_http, user), media_type=media_type,
                        annotations=annots)
@@ -118,9 +112,7 @@ def attach(ref: str, files: tuple[str, ...], artifact_type: str, media_type: str
 
 @click.group()
 def artifact() -> None:
-    """Fetch an OCI artifact's files from a registry.
-
-    \b
+    """\b
     Examples:
       ocix artifact pull "$OCIX_REGISTRY/library/busybox@sha256:…" -o out/
     """
@@ -165,9 +157,7 @@ def artifact_pull(ref: str, output: str, hosts_dir: str | None, plain_http: bool
 @json_option
 def copy(src: str, dst: str, with_referrers: bool, hosts_dir: str | None, plain_http: bool,
          user: str | None, as_json: bool) -> None:
-    """Copy an image or a whole index between registries and OCI layouts (oci:DIR[:TAG]).
-
-    Every byte is copied as is, so digests do not change; each blob is verified as it is read.
+    """Every byte is copied as is, so digests do not change; each blob is verified as it is read.
 
     \b
     Examples:

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .output import json_option, print_json, print_kv, print_table
+from .options import json_option
+from .output import print_json, print_kv, print_table
 
 if TYPE_CHECKING:
     from ..kernel.caps import CapDiff, CapSet
@@ -19,9 +20,7 @@ if TYPE_CHECKING:
                    "comma-separated names.")
 @json_option
 def caps(caps: tuple[str, ...], diff: tuple[str, str] | None, as_json: bool) -> None:
-    """Convert capability masks to names and names to a mask; compare two sets with --diff.
-
-    A hex argument (a CapEff value from /proc/PID/status, with or without 0x) is decoded to
+    """A hex argument (a CapEff value from /proc/PID/status, with or without 0x) is decoded to
     its capabilities, one set per mask. Names (NET_RAW, CAP_NET_RAW, net_raw, or ALL for every
     capability this kernel has) are combined into one set and encoded as a mask.
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from .main import State, pass_state
-from .output import human_size, json_option, platform_option, print_json, write_all
+from .options import json_option, platform_option
+from .output import human_size, print_json, write_all
 
 
 @click.command()
@@ -14,9 +15,7 @@ from .output import human_size, json_option, platform_option, print_json, write_
 @platform_option
 @pass_state
 def cat(state: State, image: str, path: str, platform: str | None) -> None:
-    """Print one file of IMAGE's final filesystem to stdout, without running the image.
-
-    The layers' tar headers are read to find which layer wrote PATH last (whiteouts and opaque
+    """The layers' tar headers are read to find which layer wrote PATH last (whiteouts and opaque
     directories applied); then only that layer is streamed again, up to the file.  Symlinks
     are followed inside the image's root only (an absolute target starts at the image's
     root).  Hostile entries are refused; a path a layer deleted says which one.
@@ -52,9 +51,7 @@ def _split(arg: str) -> tuple[str, str]:
 @json_option
 @pass_state
 def cp(state: State, source: str, dest: str, platform: str | None, as_json: bool) -> None:
-    """Copy a file or directory of IMAGE's final filesystem to DEST, without running the image.
-
-    Like `ocix cat`, the tree comes from the layers' tar headers (whiteouts and opaque
+    """Like `ocix cat`, the tree comes from the layers' tar headers (whiteouts and opaque
     directories applied, hostile entries refused) and each layer holding wanted data is
     streamed once; nothing is mounted or unpacked.  DEST must not exist yet, or be a directory
     to copy into.  Modes are kept (without setuid/setgid), owners are not; symlinks are written
@@ -68,11 +65,11 @@ def cp(state: State, source: str, dest: str, platform: str | None, as_json: bool
     """
     from ..jobs.store.imagecp import copy_out
     from ..jobs.store.imagefs import load
-    from .diff import Reading
+    from .progress import LayerStatus
 
     image, path = _split(source)
     conn = state.conn()
-    with Reading(not as_json) as status:
+    with LayerStatus(not as_json) as status:
         ifs = load(conn, image, platform=platform, on_layer=status.layer)
         status.prefix = "copying: "
         r = copy_out(conn, ifs, path, dest,

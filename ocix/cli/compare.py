@@ -10,8 +10,8 @@ import click
 
 from ..jobs.compare.model import DEFAULT_TIMEOUT, NAMESPACE_TYPES, PATH_NAMES
 from .main import State, pass_state
-from .output import console, json_option, print_json
-from .run import parse_bytes
+from .options import json_option, parse_bytes, process_options
+from .output import console, print_json
 
 if TYPE_CHECKING:
     from ..jobs.compare.differences import Difference
@@ -21,12 +21,7 @@ if TYPE_CHECKING:
 @click.command(context_settings={"allow_interspersed_args": False})
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@click.option("--cap-drop", multiple=True, metavar="CAP", help="Drop a capability (or ALL).")
-@click.option("--cap-add", multiple=True, metavar="CAP", help="Add a capability (or ALL).")
-@click.option("--memory", "-m", metavar="BYTES", help="Memory limit: bytes or 64m, 1g.")
-@click.option("--pids-limit", type=int, metavar="N", help="Most processes the container may have.")
-@click.option("--user", "-u", metavar="USER[:GROUP]", help="Run the command as this user.")
-@click.option("--env", "-e", multiple=True, metavar="KEY=VALUE", help="Set an environment variable.")
+@process_options
 @click.option("--path", "paths", multiple=True, type=click.Choice(PATH_NAMES),
               help="Only these paths (repeatable); default: all six.")
 @click.option("--rootless", is_flag=True,
@@ -37,13 +32,11 @@ if TYPE_CHECKING:
               help="Also write the matrix and the capability grid as one HTML page.")
 @json_option
 @pass_state
-def compare(state: State, image: str, command: tuple[str, ...], cap_drop: tuple[str, ...],
-            cap_add: tuple[str, ...], memory: str | None, pids_limit: int | None,
-            user: str | None, env: tuple[str, ...], paths: tuple[str, ...], rootless: bool,
+def compare(state: State, image: str, command: tuple[str, ...], env: tuple[str, ...],
+            cap_add: tuple[str, ...], cap_drop: tuple[str, ...], memory: str | None,
+            pids_limit: int | None, user: str | None, paths: tuple[str, ...], rootless: bool,
             timeout: float, html: str | None, as_json: bool) -> None:
-    """Run COMMAND through docker, containerd, runc, crun, CRI and podman, and compare them.
-
-    Each available path runs the same command in IMAGE with the same flags: the Docker Engine
+    """Each available path runs the same command in IMAGE with the same flags: the Docker Engine
     API, containerd over gRPC (`ocix run`), runc and crun on an `ocix bundle`, a CRI pod on
     containerd's cri plugin, and podman's conmon stack. For each, the kernel's evidence is
     read from /proc while the container's init is held: namespaces, cgroup limits,
@@ -212,6 +205,3 @@ def _render_differences(diffs: list[Difference]) -> None:
 def _short(value: str) -> str:
     one = value.rstrip("\n").replace("\n", "\\n")
     return one if len(one) <= 80 else one[:77] + "..."
-
-
-

@@ -7,14 +7,13 @@ from datetime import UTC, datetime
 import click
 
 from .main import State, pass_state
-from .output import human_size, json_option, print_json, print_kv, print_table, write_all
+from .options import json_option, quiet_option
+from .output import human_size, print_json, print_kv, print_table, write_all
 
 
 @click.group("content")
 def content_group() -> None:
-    """List, read, explain and remove blobs in the content store.
-
-    DIGEST arguments take a full digest, or a unique prefix of 6 or more hex characters with
+    """DIGEST arguments take a full digest, or a unique prefix of 6 or more hex characters with
     or without `sha256:` (sha256:c545a5, c545a5ad2f99).
 
     \b
@@ -39,7 +38,7 @@ def _age(info: object) -> str:
 
 @content_group.command("ls")
 @click.argument("filters", nargs=-1)
-@click.option("--quiet", "-q", is_flag=True, help="Print only the digests.")
+@quiet_option("Print only the digests.")
 @json_option
 @pass_state
 def content_ls(state: State, filters: tuple[str, ...], quiet: bool, as_json: bool) -> None:

@@ -16,7 +16,6 @@ from .cri_show import (
     container_pairs,
     container_rows,
     image_rows,
-    labels_option,
     pass_cri,
     pod_pairs,
     pod_rows,
@@ -24,14 +23,15 @@ from .cri_show import (
     status_document,
 )
 from .main import State, pass_state
-from .output import json_option, print_json, print_kv, print_table, write_all
+from .options import json_option, key_value_pairs, quiet_option
+from .output import print_json, print_kv, print_table, write_all
 
 T = TypeVar("T")
 
 _label = click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
                       help="Only those with this label (repeatable).")
 _no_trunc = click.option("--no-trunc", is_flag=True, help="Show full IDs.")
-_quiet = click.option("--quiet", "-q", is_flag=True, help="Print only IDs.")
+_quiet = quiet_option("Print only IDs.")
 
 
 @click.group()
@@ -43,9 +43,7 @@ _quiet = click.option("--quiet", "-q", is_flag=True, help="Print only IDs.")
 @pass_state
 @click.pass_context
 def cri(ctx: click.Context, state: State, cri_address: str | None, timeout: float) -> None:
-    """Explore a node through the Kubernetes CRI (containerd's cri plugin or CRI-O), like crictl.
-
-    \b
+    """\b
     Examples:
       ocix cri version
       ocix cri pods && ocix cri ps -a
@@ -171,7 +169,7 @@ def pods(state: CriState, pod_id: str, name: str, namespace: str, pod_state: str
     from ..jobs.cri.crictl import list_pods
 
     found = list_pods(state.client(), pod_id=pod_id, name=name, namespace=namespace,
-                      state=pod_state or "", labels=labels_option(labels), latest=latest, last=last)
+                      state=pod_state or "", labels=key_value_pairs(labels), latest=latest, last=last)
     if as_json:
         print_json({"items": [p.api_json for p in found]})
     elif quiet:
@@ -214,7 +212,7 @@ def ps(state: CriState, show_all: bool, container_id: str, name: str, pod_id: st
 
     found = list_containers(state.client(), all=show_all, state=container_state or "",
                             container_id=container_id, pod_id=pod_id, name=name,
-                            namespace=namespace, image=image, labels=labels_option(labels),
+                            namespace=namespace, image=image, labels=key_value_pairs(labels),
                             latest=latest, last=last)
     if as_json:
         print_json({"containers": [e.container.api_json for e in found]})
@@ -356,7 +354,7 @@ def stats(state: CriState, container_id: str | None, show_all: bool, pod_id: str
 
     rows = sample_stats(state.client(), seconds=seconds, all=show_all,
                         container_id=container_id or "", pod_id=pod_id,
-                        labels=labels_option(labels))
+                        labels=key_value_pairs(labels))
     if as_json:
         print_json({"stats": [r.stats.api_json for r in rows]})
         return

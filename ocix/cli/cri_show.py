@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import UsageError
-
 if TYPE_CHECKING:
     from ..cri.client import CriClient
     from ..cri.types import ContainerStatus, Image, PodSandbox, PodSandboxStatus
@@ -96,16 +94,6 @@ def decimal_size(n: float, precision: int = 4) -> str:
         n /= 1000
         i += 1
     return f"{n:.{precision}g}{units[i]}"
-
-
-def labels_option(values: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for v in values:
-        key, sep, value = v.partition("=")
-        if not sep or not key:
-            raise UsageError(f"label {v!r} is not KEY=VALUE")
-        out[key] = value
-    return out
 
 
 def pod_rows(pods: list[PodSandbox], no_trunc: bool = False,

@@ -6,16 +6,15 @@ import click
 
 from .. import __version__
 from .main import State, pass_state
-from .output import json_option, label_pairs, print_json, print_kv, print_table
+from .options import json_option, key_value_pairs, quiet_option
+from .output import print_json, print_kv, print_table
 
 
 @click.command()
 @json_option
 @pass_state
 def version(state: State, as_json: bool) -> None:
-    """Print the client version and the daemon's version and revision.
-
-    \b
+    """\b
     Examples:
       ocix version
       ocix version --json
@@ -40,9 +39,7 @@ def version(state: State, as_json: bool) -> None:
 @json_option
 @pass_state
 def plugins(state: State, detailed: bool, filters: tuple[str, ...], as_json: bool) -> None:
-    """List the daemon's plugins: type, id, platforms and status, like `ctr plugins ls`.
-
-    FILTERS use containerd's filter syntax, e.g. `type==io.containerd.snapshotter.v1`.
+    """FILTERS use containerd's filter syntax, e.g. `type==io.containerd.snapshotter.v1`.
 
     \b
     Examples:
@@ -68,9 +65,7 @@ def plugins(state: State, detailed: bool, filters: tuple[str, ...], as_json: boo
 
 @click.group()
 def namespaces() -> None:
-    """Manage containerd namespaces.
-
-    \b
+    """\b
     Examples:
       ocix namespaces ls
       ocix namespaces create lab --label owner=me
@@ -79,7 +74,7 @@ def namespaces() -> None:
 
 
 @namespaces.command("ls")
-@click.option("--quiet", "-q", is_flag=True, help="Print only the names.")
+@quiet_option("Print only the names.")
 @json_option
 @pass_state
 def namespaces_ls(state: State, quiet: bool, as_json: bool) -> None:
@@ -121,7 +116,7 @@ def namespaces_create(state: State, name: str, labels: tuple[str, ...], as_json:
     """
     from ..containerd import namespaces as ns
 
-    created = ns.create(state.conn(), name, label_pairs(labels))
+    created = ns.create(state.conn(), name, key_value_pairs(labels))
     if as_json:
         print_json(created)
     else:

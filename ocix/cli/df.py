@@ -5,18 +5,17 @@ from __future__ import annotations
 import click
 
 from .main import State, pass_state
-from .output import human_size, json_option, print_json, print_kv, print_table
+from .options import json_option, snapshotter_option
+from .output import human_size, print_json, print_kv, print_table
 
 
 @click.command("df")
 @click.option("--verbose", "-v", is_flag=True, help="Also list every blob and snapshot with its images.")
-@click.option("--snapshotter", default="overlayfs", show_default=True, help="The snapshotter to count.")
+@snapshotter_option("The snapshotter to count.")
 @json_option
 @pass_state
 def df(state: State, verbose: bool, snapshotter: str, as_json: bool) -> None:
-    """Show the bytes in the content store and in snapshots, and per image what it shares.
-
-    For each image: its compressed blobs and unpacked snapshots, split into shared (another
+    """For each image: its compressed blobs and unpacked snapshots, split into shared (another
     image, container or lease keeps them too) and unique, and what removing it would free at
     the next garbage collection.  The store line counts every namespace, as `du` of the
     store's directories does.

@@ -10,14 +10,9 @@ from typing import Any
 import click
 
 from .main import State, pass_state
-from .output import (
-    human_size,
-    json_option,
-    platform_option,
-    print_json,
-    to_jsonable,
-    write_text,
-)
+from .options import json_option, platform_option
+from .output import human_size, print_json, to_jsonable, write_text
+from .progress import LayerStatus
 
 LETTERS = {"added": "A", "removed": "D", "changed": "C"}
 
@@ -45,35 +40,6 @@ def fit(letter: str, path: str, detail: str, cols: int) -> str:
     return line
 
 
-class Reading:
-    """"A: reading layer 2/4" on stderr while layers stream, on a TTY only."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self._status: Any = None
-        self.prefix = ""
-
-    def __enter__(self) -> Reading:
-        if self.enabled:
-            from .output import console
-
-            self._status = console(stderr=True).status("reading the image")
-            self._status.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._status is not None:
-            self._status.stop()
-
-    def pair(self, which: str, n: int, total: int, digest: str) -> None:
-        self.prefix = f"{which}: "
-        self.layer(n, total, digest)
-
-    def layer(self, n: int, total: int, digest: str) -> None:
-        if self._status is not None:
-            self._status.update(f"{self.prefix}reading layer {n}/{total} {digest[7:19]}")
-
-
 def _node(n: Any, content: bool) -> dict[str, Any] | None:
     if n is None:
         return None
@@ -98,9 +64,7 @@ def _node(n: Any, content: bool) -> dict[str, Any] | None:
 @pass_state
 def diff(state: State, images: tuple[str, ...], container: str | None, content: bool,
          summary: bool, prefix: str, platform: str | None, as_json: bool) -> None:
-    """Compare images A and B file by file, or a container with its image (--container).
-
-    Both images are flattened from their layers' tar headers as the blobs stream from
+    """Both images are flattened from their layers' tar headers as the blobs stream from
     containerd (whiteouts and opaque directories applied; nothing is extracted).  Each path
     only in B is A (added), only in A is D (removed), in both with another type, size, mode,
     owner, link target (or, with --content, sha256 of its data) is C (changed), with what
@@ -129,7 +93,7 @@ def diff(state: State, images: tuple[str, ...], container: str | None, content: 
     from ..oci.fsdiff import compare, describe, summarize
 
     conn = state.conn()
-    with Reading(not as_json) as status:
+    with LayerStatus(not as_json) as status:
         a, b = load_pair(conn, images[0], images[1], platform=platform, content=content,
                          on_layer=status.pair)
     changes = compare(a.fs, b.fs, content=content, prefix=prefix)

@@ -7,7 +7,7 @@ import json
 import click
 
 from .main import State, pass_state
-from .output import json_option
+from .options import json_option
 
 
 @click.command("events")
@@ -20,9 +20,7 @@ from .output import json_option
 @pass_state
 def events(state: State, filters: tuple[str, ...], count: int | None, timeout: float | None,
            as_json: bool) -> None:
-    """Stream containerd's events (every namespace) as readable lines, until Ctrl-C.
-
-    Each event's payload is decoded by its type: a task exit with its pid and status, an image
+    """Each event's payload is decoded by its type: a task exit with its pid and status, an image
     created with its name, a snapshot committed with its key.  This is the containerd answer
     to `journalctl -u docker`.  With --json, one JSON object per line.  With --count and
     --timeout, fewer than N events in time is an error (exit 1).

@@ -7,22 +7,15 @@ import shlex
 import click
 
 from .main import State, pass_state
-from .output import (
-    human_size,
-    json_option,
-    platform_option,
-    print_json,
-    print_kv,
-    print_table,
-    short_digest,
-)
+from .options import json_option, platform_option, quiet_option, snapshotter_option
+from .output import human_size, print_json, print_kv, print_table, short_digest
 
 
 @click.command()
 @click.argument("ref")
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Pull this platform of an index.")
 @click.option("--all-platforms", is_flag=True, help="Fetch every platform of an index.")
-@click.option("--snapshotter", default="overlayfs", show_default=True, help="Snapshotter to unpack into.")
+@snapshotter_option("Snapshotter to unpack into.")
 @click.option("--no-unpack", is_flag=True, help="Fetch only; do not unpack into snapshots.")
 @click.option("--max-concurrent-downloads", type=click.IntRange(1, 32), default=3, show_default=True,
               help="Layers downloaded at once.")
@@ -32,15 +25,13 @@ from .output import (
 @click.option("--plain-http", is_flag=True, help="Use HTTP for a registry that is not on loopback.")
 @click.option("--user", "-u", metavar="USER[:PASSWORD]",
               help="Registry credentials (default: ~/.docker/config.json).")
-@click.option("--quiet", "-q", is_flag=True, help="Print only the image digest.")
+@quiet_option("Print only the image digest.")
 @json_option
 @pass_state
 def pull(state: State, ref: str, platform: str | None, all_platforms: bool, snapshotter: str,
          no_unpack: bool, max_concurrent_downloads: int, hosts_dir: str | None, plain_http: bool,
          user: str | None, quiet: bool, as_json: bool) -> None:
-    """Pull REF into containerd and unpack it, like `ctr images pull`.
-
-    REF is normalized like docker does: `alpine:3.18` is docker.io/library/alpine:3.18.
+    """REF is normalized like docker does: `alpine:3.18` is docker.io/library/alpine:3.18.
 
     \b
     Examples:
@@ -84,9 +75,7 @@ def pull(state: State, ref: str, platform: str | None, all_platforms: bool, snap
 
 @click.group()
 def images() -> None:
-    """List, check and remove images in containerd.
-
-    \b
+    """\b
     Examples:
       ocix images ls
       ocix -n k8s.io images ls --json
@@ -96,7 +85,7 @@ def images() -> None:
 
 
 @images.command("ls")
-@click.option("--quiet", "-q", is_flag=True, help="Print only the names.")
+@quiet_option("Print only the names.")
 @click.argument("filters", nargs=-1)
 @json_option
 @pass_state

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import click
 
 from .main import State, pass_state
-from .output import json_option, print_json, print_kv, print_table
+from .options import json_option
+from .output import print_json, print_kv, print_table
 
 if TYPE_CHECKING:
     from ..jobs.host.daemons import Daemon
@@ -20,9 +21,7 @@ if TYPE_CHECKING:
 @json_option
 @pass_state
 def info(state: State, docker_host: str | None, as_json: bool) -> None:
-    """Show the container daemons, sockets and runtimes of this host, with live versions.
-
-    The one-command answer to `ps aux | grep dockerd`, `systemctl status docker containerd`,
+    """The one-command answer to `ps aux | grep dockerd`, `systemctl status docker containerd`,
     `docker info | grep -E "Storage Driver|Rootless"` and `ctr plugins ls`: each endpoint
     (containerd, its CRI plugin, CRI-O's standard socket, dockerd, podman) is asked through
     its own API, with the process listening on it; then runc and crun, the cgroup layout

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import click
 
 from .main import State, pass_state
-from .output import human_size, json_option, print_json, print_kv, print_table, to_jsonable
+from .options import json_option
+from .output import human_size, print_json, print_kv, print_table, to_jsonable
 
 if TYPE_CHECKING:
     from ..kernel import KernelView
@@ -23,9 +24,7 @@ if TYPE_CHECKING:
 @pass_state
 def kernel(state: State, task: str | None, pid: int | None, docker_name: str | None,
            exec_id: str, as_json: bool) -> None:
-    """Show the kernel view of a container's process: namespaces, cgroups, capabilities.
-
-    The one-command answer to `docker inspect -f '{{.State.Pid}}'`, `ls -l /proc/$PID/ns`,
+    """The one-command answer to `docker inspect -f '{{.State.Pid}}'`, `ls -l /proc/$PID/ns`,
     `cat /proc/$PID/cgroup` and `grep Cap /proc/$PID/status`: every namespace with whether it
     is isolated from the host, every cgroup with its limits, capability sets decoded to names.
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from .output import json_option, print_json, print_kv, print_table
+from .options import json_option, quiet_option
+from .output import print_json, print_kv, print_table
 
 DIR_OPTION = click.option("--dir", "directory", envvar="OCIX_LAB_DIR", metavar="DIR",
                           help="Lab state directory (env OCIX_LAB_DIR, default /var/lib/ocix-lab).")
@@ -22,9 +23,7 @@ def _progress(quiet: bool) -> Callable[[str], None]:
 
 @click.group()
 def lab() -> None:
-    """Run the embedded lab: a private containerd, a loopback registry, optionally dockerd, podman.
-
-    Everything works offline: the registry is seeded with images ocix builds from files on
+    """Everything works offline: the registry is seeded with images ocix builds from files on
     this machine, and it mirrors docker.io, so `ocix pull busybox` and
     `ctr images pull --hosts-dir "$OCIX_HOSTS_DIR" docker.io/library/busybox:latest` both work.
     With --with-podman, a podman with the lab's own storage and config (never
@@ -53,7 +52,7 @@ def lab() -> None:
 @click.option("--no-seed", is_flag=True, help="Do not build and push the seed images.")
 @click.option("--with-rootless", is_flag=True,
               help="Also create the user ocixlab and run rootless podman and dockerd as it.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@quiet_option("No progress lines.")
 def up(directory: str | None, with_docker: bool, with_podman: bool, no_seed: bool,
        with_rootless: bool, quiet: bool) -> None:
     """Start the lab (a no-op if it already runs).
@@ -97,7 +96,7 @@ def _rootless_line(directory: str) -> None:
 @DIR_OPTION
 @click.option("--purge", is_flag=True,
               help="Also delete the lab directory and the rootless lab user ocixlab.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@quiet_option("No progress lines.")
 def down(directory: str | None, purge: bool, quiet: bool) -> None:
     """Stop what `lab up` started, by pid, and unmount what is left.
 
@@ -167,7 +166,7 @@ def env(directory: str | None, as_json: bool) -> None:
 @click.option("--large", is_flag=True, help="Also build the ~200 MiB benchmark image (library/large).")
 @click.option("--sized", "sized", multiple=True, type=click.IntRange(1, 4096), metavar="MIB",
               help="Also build a single-layer image of MIB MiB (repeatable), e.g. --sized 50.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@quiet_option("No progress lines.")
 def seed(directory: str | None, large: bool, sized: tuple[int, ...], quiet: bool) -> None:
     """Build the seed images again (and optional benchmark images) and push them.
 

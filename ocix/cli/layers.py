@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
 from ..errors import UsageError
 from .main import State, pass_state
-from .output import human_size, json_option, platform_option, print_json, print_table, short_digest
+from .options import json_option, platform_option
+from .output import human_size, print_json, print_table, short_digest
+from .progress import LayerStatus
 
 LETTERS = {"added": "A", "changed": "C", "deleted": "D", "opaque": "O"}
 
@@ -42,9 +43,7 @@ def layers(state: State, image: str, files: bool, layer: int | None, html: str |
            waste: bool, top: int | None, ci: bool, ci_config: str | None, is_ref: bool,
            hosts_dir: str | None, plain_http: bool, user: str | None, platform: str | None,
            as_json: bool) -> None:
-    """Show what each layer of IMAGE adds, changes and deletes, read from containerd.
-
-    Each layer blob is streamed with Content.Read and decompressed (gzip, zstd or plain tar)
+    """Each layer blob is streamed with Content.Read and decompressed (gzip, zstd or plain tar)
     as it arrives; its tar headers are read, nothing is extracted or written.  A path is
     "changed" when a lower layer already has it; a whiteout `.wh.NAME` deletes NAME; a
     directory holding `.wh..wh..opq` is opaque (the lower layers' contents of it are hidden).
@@ -90,10 +89,10 @@ def layers(state: State, image: str, files: bool, layer: int | None, html: str |
         raise UsageError("--top goes with --waste, --ci-config with --ci")
     from ..jobs.store.layers import scan_image
 
-    status = _Status(enabled=not as_json and sys.stderr.isatty())
+    status = LayerStatus(not as_json)
     with status:
         report = scan_image(state.conn(), image, platform=platform, layer=layer, files=files,
-                            on_layer=status.update)
+                            on_layer=status.layer)
     if as_json:
         from .output import to_jsonable
 
@@ -141,17 +140,17 @@ def _waste(state: State, image: str, *, files: bool, layer: int | None, waste: b
         from ..jobs.store.wastegate import load_rules
 
         rules, source = load_rules(ci_config)
-    status = _Status(enabled=not as_json and sys.stderr.isatty())
+    status = LayerStatus(not as_json)
     with status:
         if is_ref:
             from ..registry.auth import parse_user
 
             user = client.pop("user")
-            report = job.ref_waste(image, platform=platform, on_layer=status.update,
+            report = job.ref_waste(image, platform=platform, on_layer=status.layer,
                                    credentials=parse_user(user) if user else None, **client)
         else:
             report = job.image_waste(state.conn(), image, platform=platform,
-                                     on_layer=status.update)
+                                     on_layer=status.layer)
     if ci:
         from ..jobs.store.wastegate import evaluate, passed
 
@@ -168,27 +167,3 @@ def _waste(state: State, image: str, *, files: bool, layer: int | None, waste: b
 
 def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-class _Status:
-    """"reading layer 2/4" on stderr while the layers stream, on a TTY only."""
-
-    def __init__(self, enabled: bool) -> None:
-        self._status: Any = None
-        self.enabled = enabled
-
-    def __enter__(self) -> _Status:
-        if self.enabled:
-            from .output import console
-
-            self._status = console(stderr=True).status("reading the image")
-            self._status.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._status is not None:
-            self._status.stop()
-
-    def update(self, n: int, total: int, digest: str) -> None:
-        if self._status is not None:
-            self._status.update(f"reading layer {n}/{total} {short_digest(digest)}")

@@ -7,7 +7,8 @@ from datetime import timedelta
 import click
 
 from .main import State, pass_state
-from .output import json_option, label_pairs, print_json, print_table
+from .options import json_option, key_value_pairs
+from .output import print_json, print_table
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -25,9 +26,7 @@ def _duration(text: str) -> float:
 
 @click.group("leases")
 def leases_group() -> None:
-    """List, create and remove leases, with the resources each one holds.
-
-    \b
+    """\b
     Examples:
       ocix leases ls
       ocix leases create --expire 1h
@@ -80,7 +79,7 @@ def leases_create(state: State, lease_id: str | None, expire: str, labels: tuple
     """
     from ..containerd import leases
 
-    pairs = label_pairs(labels)
+    pairs = key_value_pairs(labels)
     seconds = _duration(expire)
     lease = leases.create(state.conn(), lease_id, labels=pairs, owned=False,
                           expire=timedelta(seconds=seconds) if seconds > 0 else None)

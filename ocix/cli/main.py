@@ -7,6 +7,7 @@ Only this package imports click.  Commands parse, call the library, render.  Any
 from __future__ import annotations
 
 import importlib
+import inspect  # click imports it already
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ import click
 
 from .. import __version__
 from ..errors import OcixError
+from .hints import hint_for
 from .output import error_line
 
 if TYPE_CHECKING:
@@ -43,8 +45,8 @@ pass_state = click.make_pass_decorator(State, ensure=True)
 
 
 # name -> (module in ocix.cli, attribute, the summary `ocix --help` shows).  Command modules are
-# imported only when their command runs, so `ocix --help` loads click and nothing else heavy;
-# a unit test keeps each summary equal to the command's own first help line.
+# imported only when their command runs, so `ocix --help` loads click and nothing else heavy.
+# The summary is written only here: get_command makes it the first line of the command's help.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "lab": ("lab", "lab",
             "Run the embedded lab: a private containerd, a loopback registry, optionally dockerd, podman."),
@@ -109,7 +111,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 
 class OcixGroup(click.Group):
-    """Catches OcixError once: one line, a hint, the right exit code, never a traceback.
+    """Catches OcixError once: one line, a hint (cli/hints.py), the right exit code, never a
+    traceback.
 
     Subcommands load lazily from COMMANDS."""
 
@@ -117,8 +120,12 @@ class OcixGroup(click.Group):
         entry = COMMANDS.get(cmd_name)
         if entry is None:
             return super().get_command(ctx, cmd_name)
-        module = importlib.import_module(f"{__package__}.{entry[0]}")
-        cmd: click.Command = getattr(module, entry[1])
+        module_name, attribute, summary = entry
+        module = importlib.import_module(f"{__package__}.{module_name}")
+        cmd: click.Command = getattr(module, attribute)
+        if not (cmd.help or "").startswith(summary):
+            rest = inspect.cleandoc(cmd.help) if cmd.help else ""
+            cmd.help = f"{summary}\n\n{rest}" if rest else summary
         return cmd
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -129,7 +136,7 @@ class OcixGroup(click.Group):
         try:
             return super().invoke(ctx)
         except OcixError as e:
-            error_line(e.message, e.hint)
+            error_line(e.message, hint_for(e))
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)

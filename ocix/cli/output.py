@@ -10,35 +10,10 @@ import io
 import json
 import select
 import sys
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import click
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def json_option(fn: F) -> F:
-    """--json: machine output on stdout, nothing else."""
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print JSON on stdout instead of a table.")(fn)
-
-
-def platform_option(fn: F) -> F:
-    """--platform: which manifest of an index to look at."""
-    return click.option("--platform", metavar="OS/ARCH[/VARIANT]",
-                        help="Which manifest of an index (default: this host's).")(fn)
-
-
-def label_pairs(values: tuple[str, ...]) -> dict[str, str]:
-    """--label KEY=VALUE (repeated) as a dict; a bad one is a usage error on --label."""
-    out = {}
-    for v in values:
-        key, sep, val = v.partition("=")
-        if not key or not sep:
-            raise click.BadParameter(f"{v!r} is not KEY=VALUE", param_hint="--label")
-        out[key] = val
-    return out
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -1,4 +1,5 @@
-"""A rich per-layer progress display for pulls, shown only on a TTY."""
+"""Progress on a TTY only: a rich per-blob display for pulls, a one-line status while layers
+stream."""
 
 from __future__ import annotations
 
@@ -51,3 +52,33 @@ class PullDisplay:
                 self._rows[event.digest] = task
             self._progress.update(task, completed=event.done, total=event.total or None,
                                   state=event.state)
+
+
+class LayerStatus:
+    """"reading layer 2/4" (with `pair`, "A: reading layer 2/4") on stderr while layers
+    stream, on a TTY only."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._status: Any = None
+        self.prefix = ""
+
+    def __enter__(self) -> LayerStatus:
+        if self.enabled:
+            from .output import console
+
+            self._status = console(stderr=True).status("reading the image")
+            self._status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+    def pair(self, which: str, n: int, total: int, digest: str) -> None:
+        self.prefix = f"{which}: "
+        self.layer(n, total, digest)
+
+    def layer(self, n: int, total: int, digest: str) -> None:
+        if self._status is not None:
+            self._status.update(f"{self.prefix}reading layer {n}/{total} {short_digest(digest)}")

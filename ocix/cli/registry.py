@@ -7,42 +7,15 @@ from typing import Any, TypeVar
 
 import click
 
-from .output import (
-    human_size,
-    json_option,
-    print_json,
-    print_kv,
-    print_table,
-    short_digest,
-    write_all,
-)
+from .options import client_options, json_option, registry_options
+from .output import human_size, print_json, print_kv, print_table, short_digest, write_all
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def registry_options(fn: F) -> F:
-    """--hosts-dir, --plain-http and --user, as `ocix pull` has them."""
-    fn = click.option("--user", "-u", metavar="USER[:PASSWORD]",
-                      help="Registry credentials (default: ~/.docker/config.json).")(fn)
-    fn = click.option("--plain-http", is_flag=True,
-                      help="Use HTTP for a registry that is not on loopback.")(fn)
-    return click.option("--hosts-dir", envvar="OCIX_HOSTS_DIR", metavar="DIR",
-                        help="containerd hosts dir with <host>/hosts.toml (env OCIX_HOSTS_DIR, "
-                             "default /etc/containerd/certs.d).")(fn)
-
-
-def client_options(hosts_dir: str | None, plain_http: bool, user: str | None) -> Any:
-    from ..jobs.registry.browse import ClientOptions
-    from ..registry.auth import parse_user
-
-    return ClientOptions(hosts_dir, plain_http, parse_user(user) if user else None)
-
-
 @click.group()
 def registry() -> None:
-    """Browse a registry without pulling: repositories, tags, manifests across platforms.
-
-    \b
+    """\b
     Examples:
       ocix registry repos "$OCIX_REGISTRY"
       ocix registry tags busybox --digests

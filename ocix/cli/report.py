@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import click
 
 from .main import State, pass_state
-from .output import human_size, platform_option
+from .options import platform_option
+from .output import human_size
 
 if TYPE_CHECKING:
     from ..jobs.compare.model import CompareResult, PathResult
@@ -29,9 +30,7 @@ if TYPE_CHECKING:
 @pass_state
 def report(state: State, images: tuple[str, ...], compare_cmd: str | None, why_ref: str | None,
            output: str, platform: str | None) -> None:
-    """Write one HTML page about this host: its stack, a compare run, images and the store.
-
-    The page is one file that works offline: its CSS, SVG and one small script are inline,
+    """The page is one file that works offline: its CSS, SVG and one small script are inline,
     it asks no host for anything (its Content-Security-Policy forbids it), and it reads the
     same with scripts off.  Sections: the host's daemons, runtimes, cgroup mode and the six
     call chains; with --compare the matrix of every path with the odd cells and their why,

@@ -3,56 +3,20 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .main import State, pass_state
-from .output import json_option, print_json, print_table
+from .options import container_options, json_option, parse_bytes, quiet_option
+from .output import print_json, print_table
 
 if TYPE_CHECKING:
     from ..oci.spec import RunOptions
 
-F = TypeVar("F", bound=Callable[..., Any])
 RAW_ARGS = {"allow_interspersed_args": False}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
-
-
-def parse_bytes(text: str) -> int:
-    """'1048576', '64m', '1.5G', '512KiB' -> bytes (powers of 1024, like docker)."""
-    m = _SIZE.match(text)
-    if not m:
-        raise click.BadParameter(f"{text!r} is not a size like 67108864, 64m or 1g")
-    mult = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2).lower()]
-    return int(float(m.group(1)) * mult)
-
-
-def spec_options(fn: F) -> F:
-    """The flags that shape the runtime spec (shared by run, spec and bundle)."""
-    opts = [
-        click.option("--name", "name", metavar="ID", help="Container id (default: 12 random hex digits)."),
-        click.option("-e", "--env", "env", multiple=True, metavar="K=V", help="Set an environment variable."),
-        click.option("--cap-add", multiple=True, metavar="CAP", help="Add a capability (or ALL)."),
-        click.option("--cap-drop", multiple=True, metavar="CAP", help="Drop a capability (or ALL)."),
-        click.option("--memory", "-m", metavar="BYTES", help="Memory limit: bytes or 64m, 1g."),
-        click.option("--pids-limit", type=int, metavar="N", help="Maximum number of processes."),
-        click.option("--cpus", type=float, metavar="N", help="CPU quota in CPUs, e.g. 0.5."),
-        click.option("-u", "--user", metavar="USER", help="uid, uid:gid, name or name:group."),
-        click.option("-w", "--workdir", metavar="DIR", help="Working directory inside."),
-        click.option("--read-only", is_flag=True, help="Mount the rootfs read-only."),
-        click.option("--net", type=click.Choice(["none", "host"]), default="none", show_default=True,
-                     help="none: a private network namespace (loopback only); host: the host's."),
-        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal."),
-        click.option("--snapshotter", default="overlayfs", show_default=True, hidden=True),
-        click.option("--platform", metavar="OS/ARCH", help="Platform of a multi-platform image."),
-    ]
-    for o in reversed(opts):
-        fn = o(fn)
-    return fn
 
 
 def _run_options(kw: dict[str, Any], args: tuple[str, ...]) -> RunOptions:
@@ -72,15 +36,13 @@ def _run_options(kw: dict[str, Any], args: tuple[str, ...]) -> RunOptions:
 @click.option("--runtime", type=click.Choice(["runc", "crun"]), default="runc", show_default=True,
               help="OCI runtime the shim calls.")
 @click.option("--log-file", metavar="PATH", help="With -d: write the task's stdout+stderr to PATH.")
-@spec_options
+@container_options
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_state
 def run(state: State, image: str, command: tuple[str, ...], rm: bool, detach: bool,
         interactive: bool, runtime: str, log_file: str | None, **kw: Any) -> None:
-    """Run COMMAND (default: the image's Entrypoint + Cmd) in a new container of IMAGE.
-
-    Like `ctr run` over raw gRPC: a snapshot of the image, a container, a task with FIFO stdio.
+    """Like `ctr run` over raw gRPC: a snapshot of the image, a container, a task with FIFO stdio.
     Arguments after IMAGE replace the image's Cmd and keep its Entrypoint (docker's rule).
     The exit status of the process becomes ocix's exit status; Ctrl-C is forwarded to it (the
     third Ctrl-C sends SIGKILL).
@@ -111,14 +73,12 @@ def run(state: State, image: str, command: tuple[str, ...], rm: bool, detach: bo
 
 @click.command("spec", context_settings=RAW_ARGS)
 @click.option("--raw", is_flag=True, help="Print the exact bytes sent (compact JSON).")
-@spec_options
+@container_options
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_state
 def spec(state: State, image: str, command: tuple[str, ...], raw: bool, **kw: Any) -> None:
-    """Print the OCI runtime spec `ocix run` would send for IMAGE and these flags.
-
-    containerd's default Linux spec merged with the image config (Env, Entrypoint + Cmd or
+    """containerd's default Linux spec merged with the image config (Env, Entrypoint + Cmd or
     COMMAND, WorkingDir, User looked up in the image's /etc/passwd and /etc/group) and the flags.
     The container id (part of cgroupsPath) is --name, or "ocix-spec".
 
@@ -141,7 +101,7 @@ def spec(state: State, image: str, command: tuple[str, ...], raw: bool, **kw: An
 
 
 @click.command("bundle", context_settings=RAW_ARGS)
-@spec_options
+@container_options
 @click.argument("image")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
@@ -151,9 +111,7 @@ def spec(state: State, image: str, command: tuple[str, ...], raw: bool, **kw: An
 @pass_state
 def bundle(state: State, image: str, directory: Path, command: tuple[str, ...], as_json: bool,
            force: bool, **kw: Any) -> None:
-    """Write an OCI runtime bundle: DIRECTORY/config.json and DIRECTORY/rootfs.
-
-    The spec is the one `ocix run` would use (same command, env, user), with root.path
+    """The spec is the one `ocix run` would use (same command, env, user), with root.path
     "rootfs" and a cgroupsPath of its own (/ocix-bundle/ID). The rootfs is copied out of a
     read-only View mount of the image's snapshot, which is unmounted again. DIRECTORY must be
     new or empty; --force writes into any directory whose rootfs/ is empty. It then prints
@@ -185,9 +143,7 @@ def bundle(state: State, image: str, directory: Path, command: tuple[str, ...], 
 # -- containers ---------------------------------------------------------------------------------
 @click.group("containers")
 def containers_group() -> None:
-    """List, inspect and remove containers (the metadata records `ctr containers` shows).
-
-    \b
+    """\b
     Examples:
       ocix containers ls
       ocix containers inspect web
@@ -196,7 +152,7 @@ def containers_group() -> None:
 
 
 @containers_group.command("ls")
-@click.option("--quiet", "-q", is_flag=True, help="Print only the ids.")
+@quiet_option("Print only the ids.")
 @click.argument("filters", nargs=-1)
 @json_option
 @pass_state
@@ -262,9 +218,7 @@ def containers_rm(state: State, force: bool, container_ids: tuple[str, ...]) -> 
 # -- tasks --------------------------------------------------------------------------------------
 @click.group("tasks")
 def tasks_group() -> None:
-    """List, signal, remove tasks and run processes in them.
-
-    \b
+    """\b
     Examples:
       ocix tasks ls
       ocix tasks ps web

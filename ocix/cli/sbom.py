@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .output import json_option, print_kv, print_table, write_text
-from .registry import client_options, registry_options
+from .options import client_options, json_option, registry_options
+from .output import print_kv, print_table, write_text
 
 
 @click.command()
@@ -18,9 +18,7 @@ from .registry import client_options, registry_options
 @json_option
 def sbom(image: str, platform: str | None, output: str | None, attach_it: bool,
          hosts_dir: str | None, plain_http: bool, user: str | None, as_json: bool) -> None:
-    """List IMAGE's packages (dpkg, apk, busybox) from its layers in the registry, as CycloneDX.
-
-    Nothing is run or extracted: dpkg's /var/lib/dpkg/status, apk's /lib/apk/db/installed and a
+    """Nothing is run or extracted: dpkg's /var/lib/dpkg/status, apk's /lib/apk/db/installed and a
     busybox binary with its applets (one package) are read from the layers as they stream.
 
     \b

@@ -9,20 +9,18 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .main import State, pass_state
-from .output import human_size, json_option, print_json, print_kv, print_table, short_digest
+from .options import json_option, snapshotter_option
+from .output import human_size, print_json, print_kv, print_table, short_digest
 
 if TYPE_CHECKING:
     from ..jobs.store.snapshots import Node
 
-snapshotter_option = click.option("--snapshotter", default="overlayfs", show_default=True,
-                                  help="The snapshotter to look in.")
+_snapshotter = snapshotter_option("The snapshotter to look in.")
 
 
 @click.group("snapshots")
 def snapshots_group() -> None:
-    """List, explain, mount and remove snapshots (the unpacked layers and container rootfs).
-
-    \b
+    """\b
     Examples:
       ocix snapshots ls
       ocix snapshots tree                 # parent chains, images and containers
@@ -32,7 +30,7 @@ def snapshots_group() -> None:
 
 
 @snapshots_group.command("ls")
-@snapshotter_option
+@_snapshotter
 @click.argument("filters", nargs=-1)
 @json_option
 @pass_state
@@ -68,7 +66,7 @@ def _tree_label(n: Node) -> str:
 
 
 @snapshots_group.command("tree")
-@snapshotter_option
+@_snapshotter
 @json_option
 @pass_state
 def snapshots_tree(state: State, snapshotter: str, as_json: bool) -> None:
@@ -111,7 +109,7 @@ def snapshots_tree(state: State, snapshotter: str, as_json: bool) -> None:
 
 @snapshots_group.command("info")
 @click.argument("key")
-@snapshotter_option
+@_snapshotter
 @json_option
 @pass_state
 def snapshots_info(state: State, key: str, snapshotter: str, as_json: bool) -> None:
@@ -165,7 +163,7 @@ def snapshots_info(state: State, key: str, snapshotter: str, as_json: bool) -> N
 @click.argument("key")
 @click.option("--exec", "exec_dir", metavar="DIR", type=click.Path(file_okay=False),
               help="Mount it read-only on DIR now (needs root).")
-@snapshotter_option
+@_snapshotter
 @json_option
 @pass_state
 def snapshots_mounts(state: State, key: str, exec_dir: str | None, snapshotter: str,
@@ -210,7 +208,7 @@ def snapshots_mounts(state: State, key: str, exec_dir: str | None, snapshotter: 
 
 @snapshots_group.command("usage")
 @click.argument("keys", nargs=-1)
-@snapshotter_option
+@_snapshotter
 @json_option
 @pass_state
 def snapshots_usage(state: State, keys: tuple[str, ...], snapshotter: str, as_json: bool) -> None:
@@ -240,7 +238,7 @@ def snapshots_usage(state: State, keys: tuple[str, ...], snapshotter: str, as_js
 
 @snapshots_group.command("rm")
 @click.argument("keys", nargs=-1, required=True)
-@snapshotter_option
+@_snapshotter
 @json_option
 @pass_state
 def snapshots_rm(state: State, keys: tuple[str, ...], snapshotter: str, as_json: bool) -> None:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .output import json_option, print_json, print_table, to_jsonable
+from .options import json_option
+from .output import print_json, print_table, to_jsonable
 
 if TYPE_CHECKING:
     from ..teach.explain import Topic
@@ -56,9 +57,7 @@ def command_problem(line: str) -> str | None:
               help="Write every topic (or only TOPIC) as an HTML page into DIR, with index.html.")
 @json_option
 def explain(topic: str | None, no_live: bool, html_dir: str | None, as_json: bool) -> None:
-    """Explain a part of the container stack, with its diagram and what runs on this host.
-
-    Topics: docker, containerd, cri, cri-o, podman, runc, oci, shims, namespaces, cgroups,
+    """Topics: docker, containerd, cri, cri-o, podman, runc, oci, shims, namespaces, cgroups,
     capabilities, storage, rootless. Without TOPIC, lists them. Each topic shows a short
     text, a diagram of the stack, live marks (which parts are installed and running here,
     with versions, asked from the binaries and daemons themselves) and the ocix commands
@@ -152,9 +151,7 @@ def _state(present: bool, running: bool | None) -> str:
 @json_option
 def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, yes: bool,
          directory: str | None, record_dir: str | None, as_json: bool) -> None:
-    """Walk through the lab handout's hands-on steps, each run live with ocix against the lab.
-
-    Every step shows the command the handout runs by hand, what to look for, the ocix
+    """Every step shows the command the handout runs by hand, what to look for, the ocix
     command run now against the lab with its output, and what it showed. Steps that need a
     part of the lab (dockerd, the rootless user) start it with --yes, ask on a terminal, or
     are skipped with the command that starts it. Everything the tour creates (containers,

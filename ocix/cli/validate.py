@@ -12,7 +12,8 @@ import click
 
 from ..errors import UsageError
 from .main import State, pass_state
-from .output import json_option, print_json
+from .options import json_option, quiet_option
+from .output import print_json
 
 if TYPE_CHECKING:
     from ..validate.findings import Report
@@ -25,7 +26,7 @@ KIND_CHOICES = ("manifest", "index", "config", "descriptor", "layout", "bundle")
 @click.argument("name", metavar="[NAME|REF]", required=False)
 @click.option("--kind", "-k", type=click.Choice(KIND_CHOICES),
               help="Force the kind instead of detecting it.")
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing; the exit code is the verdict.")
+@quiet_option("Print nothing; the exit code is the verdict.")
 @click.option("--hosts-dir", envvar="OCIX_HOSTS_DIR", metavar="DIR",
               help="For `ref`: containerd hosts dir (env OCIX_HOSTS_DIR).")
 @click.option("--plain-http", is_flag=True, help="For `ref`: HTTP to a registry not on loopback.")
@@ -34,9 +35,7 @@ KIND_CHOICES = ("manifest", "index", "config", "descriptor", "layout", "bundle")
 @pass_state
 def validate(state: State, target: str, name: str | None, kind: str | None, quiet: bool,
              hosts_dir: str | None, plain_http: bool, user: str | None, as_json: bool) -> None:
-    """Validate OCI content against ocix's schemas and the spec's prose rules. Offline.
-
-    TARGET is a JSON file (manifest, index, image config, descriptor, oci-layout header or a
+    """TARGET is a JSON file (manifest, index, image config, descriptor, oci-layout header or a
     runtime config.json), '-' for stdin, an image layout directory (it has an oci-layout file:
     every blob's digest and size, every layer tar, the diff IDs), a runtime bundle directory
     (config.json plus its rootfs), `image NAME` for an image in containerd, or `ref REF` for an

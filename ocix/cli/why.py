@@ -5,19 +5,17 @@ from __future__ import annotations
 import click
 
 from .main import State, pass_state
-from .output import json_option, print_json
+from .options import json_option, snapshotter_option
+from .output import print_json
 
 
 @click.command("why")
 @click.argument("ref", metavar="DIGEST|SNAPSHOT_KEY")
-@click.option("--snapshotter", default="overlayfs", show_default=True,
-              help="The snapshotter a SNAPSHOT_KEY is in.")
+@snapshotter_option("The snapshotter a SNAPSHOT_KEY is in.")
 @json_option
 @pass_state
 def why(state: State, ref: str, snapshotter: str, as_json: bool) -> None:
-    """Print the chains of references that keep a blob or snapshot from garbage collection.
-
-    Each chain starts at a GC root (an image record, a container, a lease, a gc.root label)
+    """Each chain starts at a GC root (an image record, a container, a lease, a gc.root label)
     and follows what containerd's GC follows: an image's target, the
     containerd.io/gc.ref.content.* and gc.ref.snapshot.* labels, a snapshot's parent, a
     container's snapshot_key, a lease's resources.  Read from the API and labels only.

@@ -53,7 +53,7 @@ def new_fifo_set(process_id: str, *, stdin: bool, terminal: bool, root: str = FI
         os.mkdir(d, 0o700)
     except OSError as e:
         raise OcixError(f"cannot create the FIFO directory under {root}: {e.strerror}",
-                        hint="ocix run needs root") from None
+                        kind="fifo-dir-denied") from None
     wanted = {"stdin": stdin, "stdout": True, "stderr": not terminal}
     paths = {name: os.path.join(d, f"{process_id}-{name}") for name, on in wanted.items() if on}
     fifos = FifoSet(d, paths.get("stdin", ""), paths["stdout"], paths.get("stderr", ""), terminal)

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import trace
-from ..errors import LAB_HINT, OcixError, UnreachableError, from_grpc
+from ..errors import OcixError, UnreachableError, from_grpc
 from ..startup import resume_gc
+from .defaults import DEFAULT_ADDRESS as DEFAULT_ADDRESS
+from .defaults import DEFAULT_NAMESPACE as DEFAULT_NAMESPACE
 
-DEFAULT_ADDRESS = "/run/containerd/containerd.sock"
-DEFAULT_NAMESPACE = "default"
 MAX_MESSAGE = 16 << 20  # containerd's defaults.DefaultMaxRecvMsgSize
 
 # service key -> (generated stub module under ocix._api.containerd, stub class)
@@ -60,6 +60,7 @@ class Connection:
     address: str = DEFAULT_ADDRESS
     namespace: str = DEFAULT_NAMESPACE
     timeout: float | None = 30.0
+    peer: str = "containerd"  # the server, as messages name it
     _channel: Any = field(default=None, repr=False)
     _stubs: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -75,13 +76,13 @@ class Connection:
             try:
                 mode = os.stat(path).st_mode
             except FileNotFoundError:
-                raise UnreachableError(f"containerd socket {path} does not exist",
-                                       hint=LAB_HINT) from None
+                raise UnreachableError(f"{self.peer} socket {path} does not exist",
+                                       subject=self.peer) from None
             except PermissionError:
-                raise UnreachableError(f"containerd socket {path} is not accessible (permission denied)",
+                raise UnreachableError(f"{self.peer} socket {path} is not accessible (permission denied)",
                                        hint="run ocix as root") from None
             if not stat.S_ISSOCK(mode):
-                raise UnreachableError(f"{path} is not a unix socket", hint=LAB_HINT)
+                raise UnreachableError(f"{path} is not a unix socket", subject=self.peer)
             import grpc
 
             resume_gc()
@@ -195,7 +196,7 @@ class Connection:
         import grpc
 
         if isinstance(exc, grpc.RpcError):
-            return from_grpc(exc, address=socket_path(self.address), what=what)
+            return from_grpc(exc, peer=self.peer, address=socket_path(self.address), what=what)
         return exc
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from ._convert import timestamp
 from .connection import Connection, load_stub_module
+from .defaults import DEFAULT_SNAPSHOTTER as DEFAULT_SNAPSHOTTER
 
 _pb = load_stub_module("services.snapshots.v1.snapshots_pb2")
 KINDS = {0: "unknown", 1: "view", 2: "active", 3: "committed"}
-DEFAULT_SNAPSHOTTER = "overlayfs"
 
 
 @dataclass(frozen=True)

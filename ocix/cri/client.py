@@ -16,6 +16,7 @@ from typing import Any
 
 from ..containerd.connection import DEFAULT_ADDRESS, Connection, socket_path
 from ..errors import NotFoundError, OcixError, UnreachableError, UsageError
+from . import CRI_PEER, CRIO_SOCKET
 from .config import ContainerConfig, PodConfig, api_pb2
 from .types import (
     CONTAINER_STATES,
@@ -43,9 +44,6 @@ from .types import (
 
 CRI_NAMESPACE = "k8s.io"  # where containerd's CRI plugin keeps its images, containers and tasks
 ENDPOINT_ENV = "CONTAINER_RUNTIME_ENDPOINT"  # crictl's variable
-CRIO_SOCKET = "/run/crio/crio.sock"
-CRI_HINT = ("pass --cri-address unix:///path/to.sock or set CONTAINER_RUNTIME_ENDPOINT; "
-            "for the lab: `ocix lab up` then `eval \"$(ocix lab env)\"`")
 
 
 def resolve_endpoint(explicit: str | None = None, containerd_address: str | None = None) -> str:
@@ -68,12 +66,12 @@ def check_socket(path: str) -> None:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise UnreachableError(f"CRI endpoint {path} does not exist", hint=CRI_HINT) from None
+        raise UnreachableError(f"CRI endpoint {path} does not exist", subject=CRI_PEER) from None
     except PermissionError:
         raise UnreachableError(f"CRI endpoint {path} is not accessible (permission denied)",
                                hint="run ocix as root") from None
     if not stat.S_ISSOCK(mode):
-        raise UnreachableError(f"CRI endpoint {path} is not a unix socket", hint=CRI_HINT)
+        raise UnreachableError(f"CRI endpoint {path} is not a unix socket", subject=CRI_PEER)
 
 
 class CriClient:
@@ -82,7 +80,8 @@ class CriClient:
     def __init__(self, address: str, timeout: float | None = 30.0) -> None:
         self.address = socket_path(address)
         self.timeout = timeout
-        self._conn = Connection(self.address, CRI_NAMESPACE, timeout)  # channel and call wrapper
+        # The channel and call wrapper; the socket may be containerd's or CRI-O's.
+        self._conn = Connection(self.address, CRI_NAMESPACE, timeout, peer=CRI_PEER)
         self._stubs: dict[str, Any] = {}
         self._pb = api_pb2()
 
@@ -108,15 +107,8 @@ class CriClient:
             channel = self._conn.channel()
             self._stubs = {"runtime": grpc_mod.RuntimeServiceStub(channel),
                            "image": grpc_mod.ImageServiceStub(channel)}
-        try:
-            return self._conn.call(self._stubs[service], method, request,
-                                   label=f"cri.{service}.{method}", timeout=timeout, what=what)
-        except UnreachableError as e:
-            if e.code == "DEADLINE_EXCEEDED":
-                raise
-            # The mapping speaks of containerd; this socket may be CRI-O's.
-            raise UnreachableError(e.message.replace("containerd", "the CRI runtime", 1),
-                                   hint=CRI_HINT, code=e.code) from e
+        return self._conn.call(self._stubs[service], method, request,
+                               label=f"cri.{service}.{method}", timeout=timeout, what=what)
 
     # -- runtime / images --------------------------------------------------------------
     def version(self) -> Version:
@@ -199,12 +191,7 @@ class CriClient:
     def list_pod_sandboxes(self, *, labels: dict[str, str] | None = None, pod_id: str = "",
                            state: str = "") -> list[PodSandbox]:
         req = self._pb.ListPodSandboxRequest()
-        if labels:
-            req.filter.label_selector.update(labels)
-        if pod_id:
-            req.filter.id = pod_id
-        if state:
-            req.filter.state.state = _code(SANDBOX_STATES, state, "pod state")
+        _filter(req.filter, labels, pod_id, state and _code(SANDBOX_STATES, state, "pod state"))
         r = self._call("runtime", "ListPodSandbox", req, "list pod sandboxes")
         return [sandbox_from_pb(p) for p in r.items]
 
@@ -244,12 +231,8 @@ class CriClient:
         req = self._pb.ListContainersRequest()
         if pod_id:
             req.filter.pod_sandbox_id = pod_id
-        if labels:
-            req.filter.label_selector.update(labels)
-        if container_id:
-            req.filter.id = container_id
-        if state:
-            req.filter.state.state = _code(CONTAINER_STATES, state, "container state")
+        _filter(req.filter, labels, container_id,
+                state and _code(CONTAINER_STATES, state, "container state"))
         r = self._call("runtime", "ListContainers", req, "list containers")
         return [container_from_pb(c) for c in r.containers]
 
@@ -291,8 +274,18 @@ class CriClient:
         try:
             return self._call(service, method, request, what or f"{kind} {ident}", timeout)
         except NotFoundError as e:
-            e.hint = e.hint or f"list them with `ocix cri {'pods' if kind == 'pod' else 'ps -a'}`"
+            e.kind = e.kind or f"cri-{kind}-unknown"  # the CLI says where to list them
             raise
+
+
+def _filter(f: Any, labels: dict[str, str] | None, ident: str, state: int | str) -> None:
+    """The fields a pod and a container filter share; `state` is a code, or "" for any."""
+    if labels:
+        f.label_selector.update(labels)
+    if ident:
+        f.id = ident
+    if state != "":
+        f.state.state = state
 
 
 def _code(table: dict[int, str], name: str, what: str) -> int:

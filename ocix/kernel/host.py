@@ -10,7 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PROC = Path("/proc")
+from .proc import PROC, Process, processes
+
 SYS = Path("/sys")
 CGROUP_ROOT = "/sys/fs/cgroup"
 
@@ -148,34 +149,23 @@ def socket_owner(path: str, proc_root: Path = PROC) -> SocketOwner | None:
         return None
     target = f"socket:[{inode}]"
     host_userns = _readlink(proc_root / "1/ns/user")
-    for pid_dir in proc_root.iterdir():
-        if not pid_dir.name.isdigit():
-            continue
-        try:
-            fds = list((pid_dir / "fd").iterdir())
-        except OSError:
-            continue
-        if any(_readlink(fd) == target for fd in fds):
-            return _owner(pid_dir, host_userns)
+    for p in processes(proc_root):
+        if target in p.fd_targets():
+            return _owner(p, host_userns)
     return None
 
 
-def _owner(pid_dir: Path, host_userns: str | None) -> SocketOwner:
+def _owner(p: Process, host_userns: str | None) -> SocketOwner:
     uid = 0
     try:
-        for line in (pid_dir / "status").read_text().splitlines():
+        for line in (p.dir / "status").read_text().splitlines():
             if line.startswith("Uid:"):
                 uid = int(line.split()[2])  # effective uid
     except (OSError, ValueError):
         pass
-    try:
-        argv = (pid_dir / "cmdline").read_bytes().split(b"\0")
-        command = argv[0].decode(errors="replace")
-    except OSError:
-        command = ""
-    userns = _readlink(pid_dir / "ns/user")
-    return SocketOwner(int(pid_dir.name), command, uid,
-                       bool(host_userns and userns and userns != host_userns))
+    command = next(iter(p.argv()), "")
+    userns = _readlink(p.dir / "ns/user")
+    return SocketOwner(p.pid, command, uid, bool(host_userns and userns and userns != host_userns))
 
 
 def _readlink(p: Path) -> str | None:

@@ -1,7 +1,9 @@
-"""What /proc says about one process: status lines, namespaces, id maps.
+"""What /proc says about one process (status lines, namespaces, id maps), and the one scan of
+every process (`processes`).
 
 Every function takes the pid and a `proc_root` so tests can point it at a fake tree.
 A vanished pid becomes ProcessNotFoundError; a /proc entry we may not read, ProcAccessError.
+A scan's `Process` instead reads a vanished or unreadable process as empty.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,3 +209,64 @@ def namespaces(pid: PidRef, proc_root: Path = PROC,
                                    r if isinstance(r, int) else None,
                                    v if isinstance(v, str) else ""))
     return infos, ref_used
+
+
+class Process:
+    """One /proc/PID entry of a scan.  Each field is read when first asked for; a process that
+    has gone meanwhile (or that we may not read) reads as empty: None, "" or []."""
+
+    def __init__(self, pid: int, proc_root: Path = PROC) -> None:
+        self.pid = pid
+        self.dir = proc_root / str(pid)
+
+    def __repr__(self) -> str:
+        return f"Process({self.pid})"
+
+    def uid(self) -> int | None:
+        """The owner of /proc/PID: the process's real uid."""
+        try:
+            return self.dir.stat().st_uid
+        except OSError:
+            return None
+
+    def argv(self) -> list[str]:
+        """/proc/PID/cmdline split at NULs; [] for a kernel thread or a zombie."""
+        try:
+            parts = (self.dir / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return []
+        if parts[-1] == b"":
+            parts.pop()
+        return [p.decode(errors="replace") for p in parts]
+
+    def comm(self) -> str:
+        """/proc/PID/comm: the kernel keeps 15 characters of the name."""
+        try:
+            return (self.dir / "comm").read_text(errors="replace").strip()
+        except OSError:
+            return ""
+
+    def fd_targets(self) -> list[str]:
+        """Where each /proc/PID/fd link points ("socket:[123]", a path ...)."""
+        try:
+            fds = list((self.dir / "fd").iterdir())
+        except OSError:
+            return []
+        out = []
+        for fd in fds:
+            try:
+                out.append(os.readlink(fd))
+            except OSError:
+                continue
+        return out
+
+
+def processes(proc_root: Path = PROC) -> Iterator[Process]:
+    """Every process /proc lists now, in /proc's order; nothing is read until asked for."""
+    try:
+        names = os.listdir(proc_root)
+    except OSError:
+        return
+    for name in names:
+        if name.isdigit():
+            yield Process(int(name), proc_root)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import programs
 from ..errors import OcixError, UnreachableError
+from ..kernel.proc import processes
 from .state import Paths, Proc
 
 
@@ -112,21 +113,16 @@ def stop(proc: Proc, timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def stop_strays(name: str, program: str, matches: Callable[[list[bytes]], bool]) -> list[int]:
+def stop_strays(name: str, program: str, matches: Callable[[list[str]], bool]) -> list[int]:
     """Stop every process whose argv[0] ends with `program` and whose argv `matches`; their pids.
 
     For the children a daemon leaves behind when it goes (shims, conmon), found by command line."""
     stopped = []
-    for pid_dir in Path("/proc").iterdir():
-        if not pid_dir.name.isdigit():
-            continue
-        try:
-            argv = (pid_dir / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv[0].endswith(program.encode()) and matches(argv):
-            stop(Proc(name, int(pid_dir.name), [argv[0].decode()], ""), timeout=5)
-            stopped.append(int(pid_dir.name))
+    for p in processes():
+        argv = p.argv()
+        if argv and argv[0].endswith(program) and matches(argv):
+            stop(Proc(name, p.pid, [argv[0]], ""), timeout=5)
+            stopped.append(p.pid)
     return stopped
 
 

@@ -183,7 +183,7 @@ def seed(directory: str | os.PathLike[str] | None = None, *, large: bool = False
     root = lab_dir(directory)
     state = LabState.load(root)
     if state is None or not is_running(state):
-        raise OcixError("the lab is not running", hint="start it with `ocix lab up`")
+        raise OcixError("the lab is not running", kind="lab-down")
     state.images = seed_registry(state, large=large, sized=sized, progress=progress)
     state.save()
     return state.images
@@ -261,7 +261,7 @@ def _remove_tasks(socket: str) -> None:
 
 def _kill_orphan_shims(socket: str) -> None:
     """Shims of this containerd outlive it; they carry `-address <socket>` on their command line."""
-    daemons.stop_strays("shim", "containerd-shim-runc-v2", lambda argv: socket.encode() in argv)
+    daemons.stop_strays("shim", "containerd-shim-runc-v2", lambda argv: socket in argv)
 
 
 def mounts_under(root: Path) -> list[str]:
@@ -340,7 +340,7 @@ def env(directory: str | os.PathLike[str] | None = None) -> dict[str, str]:
     root = lab_dir(directory)
     state = LabState.load(root)
     if not is_running(state):
-        raise OcixError(f"the lab in {root} is not running", hint="start it with `ocix lab up`")
+        raise OcixError(f"the lab in {root} is not running", kind="lab-down")
     assert state is not None
     out = {"OCIX_LAB_DIR": str(root), "CONTAINERD_ADDRESS": state.containerd_socket,
            "OCIX_REGISTRY": state.registry, "OCIX_HOSTS_DIR": state.hosts_dir}

@@ -64,10 +64,9 @@ def _kill_orphan_conmons(markers: list[str]) -> list[str]:
     """conmon outlives a podman that failed; its command line names the lab's dir or runroot."""
     from . import daemons
 
-    wanted = [m.encode() for m in markers]
     return [f"stopped a conmon left behind (pid {pid})"
             for pid in daemons.stop_strays("conmon", "conmon",
-                                           lambda argv: any(m in a for a in argv for m in wanted))]
+                                           lambda argv: any(m in a for a in argv for m in markers))]
 
 
 def status(state: LabState) -> tuple[bool, str, str]:

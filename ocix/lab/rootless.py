@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import OcixError
+from ..kernel.proc import processes
 from . import daemons
 from .state import LabState, Paths, Proc
 
@@ -215,15 +216,7 @@ def _start_dockerd(rs: RootlessState, state: LabState, lab_root: Path) -> None:
 
 
 def user_pids(uid: int) -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if d.stat().st_uid == uid:
-                    out.append(int(d.name))
-            except OSError:
-                continue
-    return out
+    return [p.pid for p in processes() if p.uid() == uid]
 
 
 def kill_user_processes(uid: int, timeout: float = 10.0) -> int:

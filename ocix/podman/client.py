@@ -29,7 +29,6 @@ RUN_DEFAULTS: list[str] = ["--network", "none", "--ulimit", "nofile=1024:1024",
 SYSTEM_GRAPH_ROOT = Path("/var/lib/containers/storage")
 
 INSTALL_HINT = "run `make setup` to install podman and conmon"
-LAB_HINT = "start the lab with `ocix lab up --with-podman`, then `eval \"$(ocix lab env)\"`"
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,8 @@ class Podman:
     def for_lab(cls, lab_dir: str | os.PathLike[str]) -> Podman:
         paths = PodmanPaths(Path(lab_dir).absolute())
         if not paths.configured():
-            raise OcixError(f"the lab in {paths.lab} has no podman", hint=LAB_HINT)
+            raise OcixError(f"the lab in {paths.lab} has no podman", kind="lab-part-missing",
+                            subject="podman")
         return cls(paths)
 
     @classmethod

@@ -61,7 +61,7 @@ class RetryPolicy:
 
 
 def load_transport() -> Any:
-    """Import the HTTP layer (oras-py and requests, ~110 ms here) and return TracedRegistry.
+    """Import the HTTP layer (oras-py and requests: the largest import of a pull in `bench/startup`) and return TracedRegistry.
 
     Safe to call from a thread: a pull starts it before its first gRPC calls so the import
     overlaps them.  jsonschema, which oras imports but ocix never has it use, loads lazily."""
@@ -356,5 +356,7 @@ def best_error(errors: list[OcixError], what: str) -> OcixError:
     if 404 in statuses:
         return RegistryError(text, status=404, hint="check the repository name and tag")
     last = errors[-1]
-    return type(last)(text, hint=last.hint) if not isinstance(last, RegistryError) else \
-        RegistryError(text, status=last.status, body=last.body, hint=last.hint)
+    if isinstance(last, RegistryError):
+        return RegistryError(text, status=last.status, body=last.body, hint=last.hint,
+                             kind=last.kind)
+    return type(last)(text, hint=last.hint, kind=last.kind, subject=last.subject)

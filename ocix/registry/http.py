@@ -88,8 +88,10 @@ class TracedRegistry(oras.provider.Registry):
             trace.emit("http", f"{method} {trace.redact_url(url)}", time.monotonic() - start,
                        "unreachable")
             reason = _reason(e)
+            unknown = "not known" in reason or "name resolution" in reason
             raise UnreachableError(f"cannot reach registry {self.hostname}: {reason}",
-                                   hint=_unreachable_hint(reason),
+                                   hint=None if unknown else "is the registry running?",
+                                   kind="registry-host-unknown" if unknown else "unreachable",
                                    retryable=reason not in _FINAL_REASONS) from e
         except requests.Timeout as e:
             trace.emit("http", f"{method} {trace.redact_url(url)}", time.monotonic() - start,
@@ -123,13 +125,6 @@ def _rewind(data: Any) -> None:
 # Causes that do not heal within a retry's backoff: fail at once, move to the next mirror.
 _FINAL_REASONS = frozenset({"connection refused", "name or service not known", "no route to host",
                             "temporary failure in name resolution"})
-
-
-def _unreachable_hint(reason: str) -> str:
-    if "not known" in reason or "name resolution" in reason:
-        return ("check the name and the network; offline, `ocix lab up` and "
-                "`eval \"$(ocix lab env)\"` make the lab registry a docker.io mirror")
-    return "is the registry running?"
 
 
 def _reason(e: Exception) -> str:

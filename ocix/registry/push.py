@@ -75,14 +75,6 @@ def push_many(registry: str, images: Iterable[LayoutImage], *, insecure: bool,
     return [_push(sess, registry, im.layout, im.root, im.repo, im.tag) for im in images]
 
 
-def push_layout(registry: str, layout: Path, root: Descriptor, repo: str, tag: str, *,
-                insecure: bool, progress: Progress | None = None,
-                chunk_size: int | None = None) -> PushResult:
-    """Push any image of an OCI layout, given its root descriptor."""
-    sess = _Session(TracedRegistry(registry, insecure=insecure), progress, chunk_size)
-    return _push(sess, registry, Path(layout), root, repo, tag)
-
-
 def _push(sess: _Session, registry: str, layout: Path, root: Descriptor, repo: str, tag: str
           ) -> PushResult:
     start = time.monotonic()
@@ -104,7 +96,7 @@ def _blob_file(layout: Path, desc: Descriptor) -> Path:
         size = path.stat().st_size
     except FileNotFoundError:
         raise OcixError(f"blob {desc.digest} is missing from the layout {layout}",
-                        hint="rebuild the images with `ocix lab seed`") from None
+                        kind="lab-layout-blob-missing") from None
     if size != desc.size:
         raise DigestMismatchError(f"blob {desc.digest} in {layout} has {size} bytes, "
                                   f"its descriptor says {desc.size}")

@@ -51,7 +51,7 @@ class Box:
     y: int
     label: str
     note: str = ""  # live pid, "init's parent"
-    kind: str = "proc"  # proc, parent, init
+    role: str = "proc"  # proc, parent, init
 
 
 @dataclass
@@ -112,13 +112,13 @@ def layout(result: CompareResult | None = None) -> ChainsView:
             x = LEFT + i * (BOX_W + GAP)
             box = Box(x, y + 8, label)
             if i == c.parent:
-                box.kind, box.note = "parent", "init's parent"
+                box.role, box.note = "parent", "init's parent"
                 if r is not None and r.parent is not None:  # the box names it, or says who
                     same = r.parent.name == label or label.startswith(r.parent.name + " ")
                     box.note = (f"init's parent · pid {r.parent.pid}" if same
                                 else f"parent: {r.parent.name} pid {r.parent.pid}")
             if i == len(c.boxes) - 1:
-                box.kind = "init"
+                box.role = "init"
                 if r is not None and r.pid is not None:
                     box.note = f"pid {r.pid}"
             row.boxes.append(box)

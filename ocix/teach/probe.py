@@ -11,11 +11,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cri import CRIO_SOCKET
 from ..errors import OcixError
+from ..kernel.proc import processes
 from ..programs import find as which
 from ..programs import version_line
-
-CRIO_SOCKET = "/var/run/crio/crio.sock"
 
 
 @dataclass(frozen=True)
@@ -33,16 +33,7 @@ class Mark:
 def pids_of(comm: str) -> list[int]:
     """Processes whose /proc/PID/comm is `comm` (the kernel keeps 15 characters of it)."""
     want = comm[:15]
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            if (d / "comm").read_text().strip() == want:
-                out.append(int(d.name))
-        except OSError:
-            continue
-    return sorted(out)
+    return sorted(p.pid for p in processes() if p.comm() == want)
 
 
 def _lab_sockets() -> dict[str, str]:

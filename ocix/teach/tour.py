@@ -37,8 +37,8 @@ def select(steps: list[Step], numbers: list[int] | None) -> list[Step]:
     by_number = {s.number: s for s in steps}
     missing = [n for n in numbers if n not in by_number]
     if missing:
-        raise NotFoundError(f"no tour step {missing[0]}", hint=f"steps are 1-{len(steps)}: "
-                            "`ocix tour --list`")
+        raise NotFoundError(f"no tour step {missing[0]}", kind="tour-step-unknown",
+                            subject=str(len(steps)))
     return [by_number[n] for n in numbers]
 
 

@@ -89,7 +89,7 @@ def _offline_handler(uri: str) -> dict[str, Any]:
 def fast_validator(kind: str) -> Callable[[Any], Any]:
     """The compiled validator.  Its code object is cached on disk (marshal, keyed by the schemas,
     fastjsonschema's version and the interpreter) because generating and compiling the
-    runtime config's validator takes ~130 ms, half the CLI's time budget."""
+    runtime config's validator is slow next to the CLI's time budget (`bench/validate`)."""
     import fastjsonschema
 
     schema = schema_for(kind)

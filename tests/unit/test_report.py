@@ -146,7 +146,7 @@ def test_the_chains_carry_live_pids_and_parents() -> None:
     view = chains.layout(_compare())
     rows = {c.path: r for c, r in zip(chains.CHAINS, view.rows, strict=True)}
     podman = rows["podman"]
-    assert [b.kind for b in podman.boxes] == ["proc", "parent", "proc", "init"]
+    assert [b.role for b in podman.boxes] == ["proc", "parent", "proc", "init"]
     assert podman.boxes[1].note == "init's parent · pid 4242"
     assert rows["docker"].boxes[3].note == "init's parent · pid 4242"
     odd = chains.layout(CompareResult("x", [], [_path("runc", BASE, parent="systemd")]))

@@ -202,7 +202,7 @@ def test_stop_signal_label_defaults_to_sigterm() -> None:
 
 
 def test_parse_bytes() -> None:
-    from ocix.cli.run import parse_bytes
+    from ocix.cli.options import parse_bytes
 
     assert parse_bytes("1048576") == 1 << 20
     assert parse_bytes("64m") == 64 << 20

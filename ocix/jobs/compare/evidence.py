@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import OcixError
-from ...kernel.proc import PROC, ProcessNotFoundError
+from ...kernel.proc import PROC, Process, ProcessNotFoundError, processes
 from .context import Deadline
 from .model import (
     HOLD_SCRIPT,
@@ -31,26 +31,18 @@ from .model import (
 POLL = 0.02
 
 
-def _cmdline(pid: int, proc: Path = PROC) -> list[str]:
-    try:
-        raw = (proc / str(pid) / "cmdline").read_bytes()
-    except OSError:
-        return []
-    return [a.decode(errors="replace") for a in raw.split(b"\0")[:-1]]
-
-
 def is_held(pid: int, name: str, proc: Path = PROC) -> bool:
     """True while `pid` is still the hold shell named `name` (not yet the user's command)."""
-    argv = _cmdline(pid, proc)
+    argv = Process(pid, proc).argv()
     return len(argv) >= 4 and argv[2] == HOLD_SCRIPT and argv[3] == name
 
 
 def find_held(name: str, deadline: Deadline, proc: Path = PROC) -> int:
     """The pid of the hold shell whose $0 is `name` (for paths whose API gives no pid)."""
     while True:
-        for entry in proc.iterdir():
-            if entry.name.isdigit() and is_held(int(entry.name), name, proc):
-                return int(entry.name)
+        for p in processes(proc):
+            if is_held(p.pid, name, proc):
+                return p.pid
         deadline.sleep(POLL, f"waiting for the container process {name} to appear")
 
 
@@ -93,7 +85,7 @@ def parent_of(pid: int, proc: Path = PROC) -> Parent | None:
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return None
-    argv = _cmdline(ppid, proc)
+    argv = Process(ppid, proc).argv()
     if ppid == os.getpid():
         name = "ocix"
     else:

@@ -84,23 +84,20 @@ def run_path(name: str, opts: CompareOptions, endpoints: Endpoints, tag: str) ->
         result.available, result.skipped_reason = False, reason
         return result
     ctx = PathRun(opts, endpoints, result, Deadline(opts.timeout), f"ocix-compare-{tag}-{name}")
-    try:
-        with ctx.recording():
-            try:
-                runner(ctx)
-            except PathTimeoutError as e:
-                result.error = e.message
-            except OcixError as e:
-                result.error = explain(e.message, ctx.deadline.left() <= 0, opts.timeout)
-            finally:
-                with ctx.phase("cleanup"):
-                    left = ctx.cleanups.run()
-                result.timings = {ph: result.timings[ph] for ph in PHASES if ph in result.timings}
-                if left:
-                    note = "could not remove: " + "; ".join(left)
-                    result.error = f"{result.error}; {note}" if result.error else note
-    except KeyboardInterrupt:
-        raise
+    with ctx.recording():
+        try:
+            runner(ctx)
+        except PathTimeoutError as e:
+            result.error = e.message
+        except OcixError as e:
+            result.error = explain(e.message, ctx.deadline.left() <= 0, opts.timeout)
+        finally:
+            with ctx.phase("cleanup"):
+                left = ctx.cleanups.run()
+            result.timings = {ph: result.timings[ph] for ph in PHASES if ph in result.timings}
+            if left:
+                note = "could not remove: " + "; ".join(left)
+                result.error = f"{result.error}; {note}" if result.error else note
     return result
 
 

@@ -222,14 +222,14 @@ def _docker_diff(conn: Connection, name: str, socket: str | None, *, found: bool
     path = url.removeprefix("unix://")
     if not found and url.startswith("unix://") and not os.path.exists(path):
         raise NotFoundError(f"no container {name!r} in namespace {conn.namespace!r}",
-                            hint="list them with `ocix containers ls`")
+                            kind="container-unknown")
     with DockerClient(url) as client:
         try:
             data = client.call(f"GET /containers/{name}/json", client.api.inspect_container, name)
         except NotFoundError:
             raise NotFoundError(f"no container {name!r} in namespace {conn.namespace!r} nor in "
                                 f"dockerd at {url}",
-                                hint="list them with `ocix containers ls` or `docker ps -a`"
+                                kind="container-unknown-anywhere"
                                 ) from None
     driver = data.get("GraphDriver") or {}
     facts = driver.get("Data") or {}

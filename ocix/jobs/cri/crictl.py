@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -17,7 +18,7 @@ from ...cri.types import (
     ContainerStats,
     PodSandbox,
 )
-from ...errors import FailedPreconditionError, UsageError
+from ...errors import FailedPreconditionError, OcixError, UsageError
 
 T = TypeVar("T")
 
@@ -115,7 +116,7 @@ def create_container(client: CriClient, pod_id: str, config: ContainerConfig, po
     if client.image_status(config.image) is None:
         if not pull:
             raise FailedPreconditionError(f"the runtime does not have image {config.image}",
-                                          hint=f"pull it with `ocix cri pull {config.image}`")
+                                          kind="cri-image-missing", subject=config.image)
         pulled = client.pull_image(config.image)
     return client.create_container(pod_id, config, pod), pulled
 
@@ -125,20 +126,14 @@ def remove_containers(client: CriClient, ids: list[str], *, force: bool = False,
     """RemoveContainer each; a running one needs `force` (then it is stopped first).
 
     With `all` and no containers there is nothing to do, and that is no error (crictl agrees)."""
-    listed: dict[str, str] = {}  # with --all the listing already carries each state
-    if all:
-        listed = {c.id: c.state for c in client.list_containers()}
-        ids = list(listed)
-    elif not ids:
-        raise UsageError("no container ID given", hint="pass IDs or --all")
-    for cid in ids:
-        if (listed.get(cid) or client.container_status(cid).state) == "running":
-            if not force:
-                raise FailedPreconditionError(f"container {cid} is running",
-                                              hint="stop it first, or pass --force")
-            client.stop_container(cid, timeout=0)
-        client.remove_container(cid)
-    return ids
+    return _remove_each(
+        ids, all, force, "container",
+        listing=lambda: {c.id: c.state for c in client.list_containers()},
+        busy=lambda cid, state: (state or client.container_status(cid).state) == "running",
+        refusal=lambda cid: FailedPreconditionError(f"container {cid} is running",
+                                                   hint="stop it first, or pass --force"),
+        stop=lambda cid: client.stop_container(cid, timeout=0),
+        remove=lambda cid: client.remove_container(cid))
 
 
 def remove_pods(client: CriClient, ids: list[str], *, force: bool = False,
@@ -146,19 +141,33 @@ def remove_pods(client: CriClient, ids: list[str], *, force: bool = False,
     """RemovePodSandbox each (its containers go with it); a ready pod needs `force`.
 
     With `all` and no pods there is nothing to do, and that is no error (crictl agrees)."""
-    listed: dict[str, str] = {}  # with --all the listing already carries each state
+    return _remove_each(
+        ids, all, force, "pod",
+        listing=lambda: {p.id: p.state for p in client.list_pod_sandboxes()},
+        busy=lambda pid, state: (state or client.pod_status(pid).state) == "ready",
+        refusal=lambda pid: FailedPreconditionError(f"pod {pid} is ready (running)",
+                                                   kind="cri-pod-ready"),
+        stop=lambda pid: client.stop_pod(pid), remove=lambda pid: client.remove_pod(pid))
+
+
+def _remove_each(ids: list[str], all: bool, force: bool, what: str, *,
+                 listing: Callable[[], dict[str, str]], busy: Callable[[str, str], bool],
+                 refusal: Callable[[str], OcixError], stop: Callable[[str], object],
+                 remove: Callable[[str], object]) -> list[str]:
+    """The rule rm and rmp share: with `all`, the listing gives the ids and each state (no
+    status call per item); a busy one is refused unless `force`, which stops it first."""
+    listed: dict[str, str] = {}
     if all:
-        listed = {p.id: p.state for p in client.list_pod_sandboxes()}
+        listed = listing()
         ids = list(listed)
     elif not ids:
-        raise UsageError("no pod ID given", hint="pass IDs or --all")
-    for pid in ids:
-        if (listed.get(pid) or client.pod_status(pid).state) == "ready":
+        raise UsageError(f"no {what} ID given", hint="pass IDs or --all")
+    for i in ids:
+        if busy(i, listed.get(i, "")):
             if not force:
-                raise FailedPreconditionError(f"pod {pid} is ready (running)",
-                                              hint="stop it with `ocix cri stopp`, or pass --force")
-            client.stop_pod(pid)
-        client.remove_pod(pid)
+                raise refusal(i)
+            stop(i)
+        remove(i)
     return ids
 
 

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from functools import partial
 
 from ... import programs
+from ...cri import CRIO_SOCKET
 from ...kernel.host import CgroupLayout, Lsm, Seccomp, cgroup_layout, lsm, seccomp
 from .daemons import TIMEOUT, Daemon, containerd_probe, cri_probe, docker_probe, podman_probe
-
-CRIO_SOCKET = "/var/run/crio/crio.sock"  # CRI-O's standard endpoint
 
 
 @dataclass(frozen=True)

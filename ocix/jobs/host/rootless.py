@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from ...errors import OcixError
-from ...kernel.proc import PROC, read_id_map
+from ...kernel.proc import PROC, processes, read_id_map
 from .daemons import Daemon, DaemonUserns
 
 
@@ -22,14 +22,6 @@ def _userns_inode(pid: int | str, proc: Path) -> int | None:
         return int(os.readlink(proc / str(pid) / "ns" / "user").split("[")[1].rstrip("]"))
     except (OSError, IndexError, ValueError):
         return None
-
-
-def _argv(pid: int, proc: Path) -> list[str]:
-    try:
-        return [a.decode(errors="replace")
-                for a in (proc / str(pid) / "cmdline").read_bytes().split(b"\0")[:-1]]
-    except OSError:
-        return []
 
 
 def userns_of(pid: int, process: str, proc: Path = PROC) -> DaemonUserns | None:
@@ -55,17 +47,12 @@ def pause_pid(run_dir: str) -> int | None:
 def find_process(uid: int, program: str, marker: str, proc: Path = PROC) -> int | None:
     """The first process of `uid` running `program` with `marker` in its argv (the lab's own
     dirs: another lab's rootless dockerd runs as the same user)."""
-    for d in proc.iterdir():
-        if not d.name.isdigit():
+    for p in processes(proc):
+        if p.uid() != uid:
             continue
-        try:
-            if d.stat().st_uid != uid:
-                continue
-        except OSError:
-            continue
-        argv = _argv(int(d.name), proc)
+        argv = p.argv()
         if argv and os.path.basename(argv[0]) == program and any(marker in a for a in argv):
-            return int(d.name)
+            return p.pid
     return None
 
 

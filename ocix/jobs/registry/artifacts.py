@@ -86,7 +86,7 @@ def pull(ref: str, out: Path, opts: ClientOptions) -> ArtifactPull:
     root = client.resolve().descriptor
     if not mt.is_manifest(root.media_type):
         raise OcixError(f"{ref} is a {root.media_type}, not an artifact manifest",
-                        hint="pull one referrer by digest: REPO@sha256:… from `ocix referrers`")
+                        kind="artifact-not-manifest")
     doc = json_object(client.fetch_manifest(root), f"manifest {root.digest}")
     layers = [Descriptor.from_json(x) for x in doc.get("layers") or []]
     if len(layers) > MAX_FILES:

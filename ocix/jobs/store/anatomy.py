@@ -86,7 +86,7 @@ def find_image(conn: Connection, name: str) -> images.Image:
         except NotFoundError:
             pass
     raise NotFoundError(f"no image {name!r} in namespace {conn.namespace!r}",
-                        hint="list the images with `ocix images ls`")
+                        kind="image-unknown")
 
 
 def image_manifest(conn: Connection, name: str, platform: str | None = None
@@ -106,7 +106,7 @@ def image_manifest(conn: Connection, name: str, platform: str | None = None
         raise NotFoundError(
             f"image {record.name}: the manifest{which} ({desc.digest}) or its config is not in "
             "the content store",
-            hint="that platform was not pulled: `ocix pull --platform OS/ARCH IMAGE`") from None
+            kind="platform-not-pulled") from None
 
 
 def history_layers(config_doc: dict[str, Any], layers: int) -> list[int | None]:
@@ -152,7 +152,7 @@ def decompressed_blob(conn: Connection, desc: Descriptor) -> tuple[str, Iterator
         first = next(chunks, b"")
     except NotFoundError:
         raise NotFoundError(f"layer blob {desc.digest} is not in the content store",
-                            hint="pull the image again: `ocix pull IMAGE`") from None
+                            kind="layer-missing") from None
     compression = sniff_compression(first, layer_compression(desc.media_type))
     return compression, decompress(_joined(first, chunks), compression)
 

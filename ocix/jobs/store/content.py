@@ -28,7 +28,7 @@ def info(conn: Connection, ref: str) -> content.Info:
 
 def _missing(conn: Connection, ref: str) -> NotFoundError:
     return NotFoundError(f"no blob {ref} in namespace {conn.namespace!r}",
-                         hint="list blobs with `ocix content ls`")
+                         kind="blob-unknown")
 
 
 def json_document(conn: Connection, blob: content.Info, limit: int = 16 << 20) -> object:

@@ -212,4 +212,4 @@ def resolve(g: Graph, ref: str, snapshotter: str) -> list[Node]:
             return [("content", digest)]
     raise NotFoundError(f"no content or {snapshotter} snapshot {ref!r} in namespace "
                         f"{g.namespace!r}",
-                        hint="list them with `ocix content ls` and `ocix snapshots ls`")
+                        kind="gc-ref-unknown")

@@ -39,4 +39,4 @@ def remove(conn: Connection, lease_id: str, sync: bool = False) -> None:
         leases.delete(conn, lease_id, sync=sync)
     except NotFoundError:
         raise NotFoundError(f"no lease {lease_id!r} in namespace {conn.namespace!r}",
-                            hint="list them with `ocix leases ls`") from None
+                            kind="lease-unknown") from None

@@ -86,7 +86,7 @@ def require(conn: Connection, key: str, snapshotter: str) -> snapshots.Snapshot:
         return snapshots.stat(conn, key, snapshotter)
     except NotFoundError:
         raise NotFoundError(f"no {snapshotter} snapshot {key!r} in namespace {conn.namespace!r}",
-                            hint="list them with `ocix snapshots ls`") from None
+                            kind="snapshot-unknown") from None
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,7 @@ def image_waste(conn: Connection, name: str, *, platform: str | None = None,
             first = next(chunks, b"")
         except NotFoundError:
             raise NotFoundError(f"layer blob {d.digest} is not in the content store",
-                                hint="pull the image again: `ocix pull IMAGE`") from None
+                                kind="layer-missing") from None
         return _prepend(first, chunks)
 
     ledger, dive, sizes = scan(m, open_chunks, on_layer)
