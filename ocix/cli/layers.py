@@ -8,7 +8,7 @@ import click
 
 from ..errors import UsageError
 from .main import State, pass_state
-from .options import json_option, platform_option
+from .options import json_option, platform_option, registry_options
 from .output import human_size, print_json, print_table, short_digest
 from .progress import LayerStatus
 
@@ -32,10 +32,7 @@ LETTERS = {"added": "A", "changed": "C", "deleted": "D", "opaque": "O"}
               help="With --ci: the rules file (default: ./.dive-ci if present, else defaults).")
 @click.option("--ref", "is_ref", is_flag=True,
               help="IMAGE is a registry reference: stream its layers without pulling.")
-@click.option("--hosts-dir", envvar="OCIX_HOSTS_DIR", metavar="DIR",
-              help="With --ref: containerd hosts dir (env OCIX_HOSTS_DIR).")
-@click.option("--plain-http", is_flag=True, help="With --ref: HTTP to a registry not on loopback.")
-@click.option("--user", "-u", metavar="USER[:PASSWORD]", help="With --ref: registry credentials.")
+@registry_options
 @platform_option
 @json_option
 @pass_state
