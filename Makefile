@@ -24,6 +24,8 @@ SYSTEM_DEPS := \
 	newuidmap:uidmap \
 	rootlesskit:rootlesskit \
 	slirp4netns:slirp4netns \
+	mmdebstrap:mmdebstrap \
+	skopeo:skopeo \
 	$(GOCODE)/github.com/containerd/containerd/api/services/version/v1/version.proto:golang-github-containerd-containerd-dev \
 	$(GOCODE)/github.com/gogo/protobuf/gogoproto/gogo.proto:golang-github-gogo-protobuf-dev \
 	$(GOCODE)/github.com/opencontainers/image-spec/schema/image-manifest-schema.json:golang-github-opencontainers-image-spec-dev \

@@ -167,18 +167,28 @@ def env(directory: str | None, as_json: bool) -> None:
 @click.option("--large", is_flag=True, help="Also build the ~200 MiB benchmark image (library/large).")
 @click.option("--sized", "sized", multiple=True, type=click.IntRange(1, 4096), metavar="MIB",
               help="Also build a single-layer image of MIB MiB (repeatable), e.g. --sized 50.")
+@click.option("--debian", is_flag=True,
+              help="Also bootstrap library/debian:bookworm from the Debian archive this "
+                   "machine's apt uses (mmdebstrap) and build library/app:latest on it; "
+                   "cached after the first time.")
+@click.option("--mirror", metavar="URL", envvar="OCIX_DEBIAN_MIRROR",
+              help="With --debian: bootstrap from this Debian mirror instead of /etc/apt's "
+                   "sources (env OCIX_DEBIAN_MIRROR).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
-def seed(directory: str | None, large: bool, sized: tuple[int, ...], quiet: bool) -> None:
-    """Build the seed images again (and optional benchmark images) and push them.
+def seed(directory: str | None, large: bool, sized: tuple[int, ...], debian: bool,
+         mirror: str | None, quiet: bool) -> None:
+    """Build the seed images again (and optional benchmark and real images) and push them.
 
     \b
     Examples:
       ocix lab seed
       ocix lab seed --large --sized 50 -q
+      ocix lab seed --debian               # library/debian:bookworm and library/app:latest
     """
     from ..lab import lab as labmod
 
-    for ref in labmod.seed(directory, large=large, sized=sized, progress=_progress(quiet)):
+    for ref in labmod.seed(directory, large=large, sized=sized, debian=debian, mirror=mirror,
+                           progress=_progress(quiet)):
         click.echo(ref)
 
 
