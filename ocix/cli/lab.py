@@ -202,10 +202,10 @@ def seed(directory: str | None, large: bool, sized: tuple[int, ...], debian: boo
                    "keeps each image's tag).")
 @json_option
 def import_(directory: str | None, path: str, as_ref: str | None, as_json: bool) -> None:
-    """Push an image brought as a file into the lab registry: a `docker save` tar, an
-    oci-archive tar or an OCI layout directory (any number of tags).
+    """Push an image brought as a file (docker save, oci-archive, OCI layout) into the lab.
 
-    Everything is validated (digests, sizes, media types, diff IDs) before anything is pushed,
+    PATH is a `docker save` tar, an oci-archive tar or an OCI layout directory, with any
+    number of tags.  Everything is validated (digests, sizes, media types, diff IDs) before anything is pushed,
     and tags are put last.  Afterwards `ocix pull NAME:TAG` works, through the docker.io mirror
     for library/ names.
 
