@@ -179,7 +179,7 @@ def seed_registry(state: LabState, *, large: bool = False, sized: tuple[int, ...
 
 def seed(directory: str | os.PathLike[str] | None = None, *, large: bool = False,
          sized: tuple[int, ...] = (), debian: bool = False, mirror: str | None = None,
-         progress: Progress = _noop) -> list[str]:
+         cache: Path | None = None, progress: Progress = _noop) -> list[str]:
     """`lab seed`: build and push the seed images (and benchmark ones) into the running lab;
     with `debian`, also library/debian:bookworm and library/app:latest (realimages.py)."""
     root = lab_dir(directory)
@@ -189,7 +189,7 @@ def seed(directory: str | os.PathLike[str] | None = None, *, large: bool = False
     state.images = seed_registry(state, large=large, sized=sized, progress=progress)
     state.save()
     if debian:
-        state.images = seed_debian(state, mirror=mirror, progress=progress)
+        state.images = seed_debian(state, mirror=mirror, cache=cache, progress=progress)
         state.save()
     return state.images
 
