@@ -1,0 +1,115 @@
+"""ctr, docker, podman and skopeo each read library/debian:bookworm and library/app:latest and
+agree with `ocix images inspect --json` on digests, diff IDs and sizes; each runtime runs app."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from typing import Any
+
+import pytest
+
+from ocix.lab.state import LabState
+from ocix.podman.client import RUN_DEFAULTS, Podman
+from tests.helpers import ctr, run_cli
+
+pytestmark = pytest.mark.integration
+
+IMAGES = ["debian:bookworm", "app:latest"]
+APP_OUTPUT = re.compile(r"app: python 3\.11\.\d+ on debian 12\.\d+\n")
+
+
+def ocix_inspect(env: dict[str, str], name: str) -> dict[str, Any]:
+    r = run_cli(["pull", name], env=env)
+    assert r.exit_code == 0, r.stderr
+    r = run_cli(["images", "inspect", name, "--json"], env=env)
+    assert r.exit_code == 0, r.stderr
+    doc: dict[str, Any] = json.loads(r.stdout)
+    return doc
+
+
+def docker(lab: LabState, *args: str) -> str:
+    return subprocess.run(["docker", "-H", f"unix://{lab.docker_socket}", *args],
+                          capture_output=True, text=True, check=True, timeout=300).stdout
+
+
+@pytest.fixture
+def peers_ns(debian_lab: LabState, ns_env: dict[str, str]) -> dict[str, str]:
+    return ns_env
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_skopeo_agrees(debian_lab: LabState, peers_ns: dict[str, str], name: str) -> None:
+    mine = ocix_inspect(peers_ns, name)
+    ref = f"docker://{debian_lab.registry}/library/{name}"
+    def skopeo(*extra: str) -> Any:
+        return json.loads(subprocess.run(["skopeo", "inspect", "--tls-verify=false", *extra, ref],
+                                         capture_output=True, text=True, check=True,
+                                         timeout=60).stdout)
+
+    sk, raw, cfg = skopeo(), skopeo("--raw"), skopeo("--config")
+    assert sk["Digest"] == mine["digest"]
+    assert sk["Layers"] == [x["digest"] for x in mine["layers"]]
+    # skopeo 1.9 has no LayersData: the sizes and media types are in the manifest it fetched
+    assert [(x["digest"], x["size"], x["mediaType"]) for x in raw["layers"]] == [
+        (x["digest"], x["size"], x["media_type"]) for x in mine["layers"]]
+    assert raw["config"]["digest"] == mine["config"]
+    assert cfg["rootfs"]["diff_ids"] == [x["diff_id"] for x in mine["layers"]]
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_ctr_agrees(debian_lab: LabState, peers_ns: dict[str, str], namespace: str,
+                    name: str) -> None:
+    mine = ocix_inspect(peers_ns, name)
+    full = f"docker.io/library/{name}"
+    listed = ctr(debian_lab, namespace, "images", "ls")
+    row = next(line.split() for line in listed.stdout.splitlines() if line.startswith(full + " "))
+    assert row[2] == mine["digest"]
+    manifest = json.loads(ctr(debian_lab, namespace, "content", "get", mine["digest"]).stdout)
+    config = json.loads(ctr(debian_lab, namespace, "content", "get",
+                            manifest["config"]["digest"]).stdout)
+    assert manifest["config"]["digest"] == mine["config"]
+    assert [(x["digest"], x["size"]) for x in manifest["layers"]] == [
+        (x["digest"], x["size"]) for x in mine["layers"]]
+    assert config["rootfs"]["diff_ids"] == [x["diff_id"] for x in mine["layers"]]
+    content = ctr(debian_lab, namespace, "content", "ls")
+    sizes = {line.split()[0]: line.split()[1] for line in content.stdout.splitlines()[1:]}
+    assert all(x["digest"] in sizes for x in mine["layers"])
+
+
+def test_ctr_runs_app(debian_lab: LabState, peers_ns: dict[str, str], namespace: str) -> None:
+    ocix_inspect(peers_ns, "app:latest")
+    r = ctr(debian_lab, namespace, "run", "--rm", "docker.io/library/app:latest", "peer-app",
+            timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert APP_OUTPUT.fullmatch(r.stdout)
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_docker_agrees_and_runs(docker_lab: LabState, debian_lab: LabState,
+                                peers_ns: dict[str, str], name: str) -> None:
+    mine = ocix_inspect(peers_ns, name)
+    docker(docker_lab, "pull", "-q", name)
+    got = json.loads(docker(docker_lab, "image", "inspect", name))[0]
+    assert got["Id"] == mine["config"]
+    assert f"{name.split(':')[0]}@{mine['digest']}" in got["RepoDigests"]
+    assert got["RootFS"]["Layers"] == [x["diff_id"] for x in mine["layers"]]
+    if name.startswith("app"):
+        assert APP_OUTPUT.fullmatch(docker(docker_lab, "run", "--rm", name))
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_podman_agrees_and_runs(podman_lab: LabState, debian_lab: LabState,
+                                peers_ns: dict[str, str], name: str) -> None:
+    mine = ocix_inspect(peers_ns, name)
+    p = Podman.for_lab(podman_lab.dir)
+    full = f"docker.io/library/{name}"
+    p.run("pull", "--quiet", full, timeout=300)
+    got = json.loads(p.run("image", "inspect", full).stdout)[0]
+    assert got["Digest"] == mine["digest"]
+    assert "sha256:" + got["Id"] == mine["config"]
+    assert got["RootFS"]["Layers"] == [x["diff_id"] for x in mine["layers"]]
+    if name.startswith("app"):
+        out = p.run("run", "--rm", *RUN_DEFAULTS, full, timeout=120).stdout
+        assert APP_OUTPUT.fullmatch(out)
