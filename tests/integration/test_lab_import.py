@@ -175,3 +175,21 @@ def test_not_an_archive(lab: LabState, ns_env: dict[str, str], tmp_path: Path) -
     r = run_cli(["lab", "import", str(tmp_path)], env=ns_env)
     assert (r.exit_code, r.stderr) == (1, f"Error: {tmp_path}: a directory without an "
                                           "oci-layout file is not an OCI image layout\n")
+
+
+def test_skopeo_copy_then_import_as_the_readme_shows(lab: LabState, ns_env: dict[str, str],
+                                                     tmp_path: Path) -> None:
+    # The lab's busybox stands in for docker.io's alpine, which this machine cannot reach.
+    archive = tmp_path / "alpine.tar"
+    subprocess.run(["skopeo", "copy", "--src-tls-verify=false",
+                    f"docker://{lab.registry}/library/busybox:latest",
+                    f"oci-archive:{archive}:docker.io/library/imp-alpine:3.18"],
+                   capture_output=True, text=True, check=True, timeout=120)
+    r = run_cli(["lab", "import", str(archive)], env=ns_env)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(run_cli(["lab", "import", str(archive), "--json"], env=ns_env).stdout)[0][
+        "recorded"] == "docker.io/library/imp-alpine:3.18"
+    r = run_cli(["pull", "imp-alpine:3.18"], env=ns_env)
+    assert r.exit_code == 0, r.stderr
+    r = run_cli(["run", "--rm", "imp-alpine:3.18", "echo", "from the archive"], env=ns_env)
+    assert (r.exit_code, r.stdout) == (0, "from the archive\n")
