@@ -10,12 +10,14 @@ a file whose only change is its mode.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..oci.descriptor import Descriptor
 from ..oci.layout import LayoutImage, canonical_json, read_blob
 from .debian import PATH_ENV, Recipe, assemble, rfc3339
 from .layers import EPOCH, BuiltLayer, LayerSpec, write_layer
@@ -81,12 +83,8 @@ def _apply_config(cfg: dict[str, Any], step: Step) -> None:
 def build(rc: Recipe, cache: Path, base: LayoutImage, rootfs: Path,
           progress: Progress) -> LayoutImage:
     """Run STEPS on `rootfs` (the unpacked base) and write library/app:latest into `cache`."""
-    import json
-
     manifest = json.loads(read_blob(cache, base.root.digest))
     base_cfg = json.loads(read_blob(cache, manifest["config"]["digest"]))
-    from ..oci.descriptor import Descriptor
-
     layers = [BuiltLayer(Descriptor.from_json(d), diff_id, 0)
               for d, diff_id in zip(manifest["layers"], base_cfg["rootfs"]["diff_ids"],
                                     strict=True)]
