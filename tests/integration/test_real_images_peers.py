@@ -6,23 +6,24 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from ocix.containerd.connection import Connection
 from ocix.lab.state import LabState
 from ocix.podman.client import RUN_DEFAULTS, Podman
-from tests.helpers import ctr, run_cli
+from tests.helpers import ctr, remove_namespace, run_cli
 
 pytestmark = pytest.mark.integration
 
 IMAGES = ["debian:bookworm", "app:latest"]
+NS = "t-real-images-peers"
 APP_OUTPUT = re.compile(r"app: python 3\.11\.\d+ on debian 12\.\d+\n")
 
 
 def ocix_inspect(env: dict[str, str], name: str) -> dict[str, Any]:
-    r = run_cli(["pull", name], env=env)
-    assert r.exit_code == 0, r.stderr
     r = run_cli(["images", "inspect", name, "--json"], env=env)
     assert r.exit_code == 0, r.stderr
     doc: dict[str, Any] = json.loads(r.stdout)
@@ -34,9 +35,21 @@ def docker(lab: LabState, *args: str) -> str:
                           capture_output=True, text=True, check=True, timeout=300).stdout
 
 
-@pytest.fixture
-def peers_ns(debian_lab: LabState, ns_env: dict[str, str]) -> dict[str, str]:
-    return ns_env
+@pytest.fixture(scope="module")
+def peers_ns(debian_lab: LabState, lab_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """One namespace for the module with both images pulled once (an unpack of app writes
+    420 MiB), emptied and removed at the end."""
+    env = {**lab_env, "CONTAINERD_NAMESPACE": NS}
+    for name in IMAGES:
+        r = run_cli(["pull", name], env=env)
+        assert r.exit_code == 0, r.stderr
+    yield env
+    c = Connection(debian_lab.containerd_socket, NS, timeout=60)
+    try:
+        problems = remove_namespace(c, NS)
+    finally:
+        c.close()
+    assert not problems, problems
 
 
 @pytest.mark.parametrize("name", IMAGES)
@@ -59,8 +72,8 @@ def test_skopeo_agrees(debian_lab: LabState, peers_ns: dict[str, str], name: str
 
 
 @pytest.mark.parametrize("name", IMAGES)
-def test_ctr_agrees(debian_lab: LabState, peers_ns: dict[str, str], namespace: str,
-                    name: str) -> None:
+def test_ctr_agrees(debian_lab: LabState, peers_ns: dict[str, str], name: str) -> None:
+    namespace = NS
     mine = ocix_inspect(peers_ns, name)
     full = f"docker.io/library/{name}"
     listed = ctr(debian_lab, namespace, "images", "ls")
@@ -78,9 +91,8 @@ def test_ctr_agrees(debian_lab: LabState, peers_ns: dict[str, str], namespace: s
     assert all(x["digest"] in sizes for x in mine["layers"])
 
 
-def test_ctr_runs_app(debian_lab: LabState, peers_ns: dict[str, str], namespace: str) -> None:
-    ocix_inspect(peers_ns, "app:latest")
-    r = ctr(debian_lab, namespace, "run", "--rm", "docker.io/library/app:latest", "peer-app",
+def test_ctr_runs_app(debian_lab: LabState, peers_ns: dict[str, str]) -> None:
+    r = ctr(debian_lab, NS, "run", "--rm", "docker.io/library/app:latest", "peer-app",
             timeout=120)
     assert r.returncode == 0, r.stderr
     assert APP_OUTPUT.fullmatch(r.stdout)
