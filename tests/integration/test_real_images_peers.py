@@ -4,6 +4,7 @@ agree with `ocix images inspect --json` on digests, diff IDs and sizes; each run
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from ocix.containerd.connection import Connection
+from ocix.lab import lab as labmod
 from ocix.lab.state import LabState
 from ocix.podman.client import RUN_DEFAULTS, Podman
 from tests.helpers import ctr, remove_namespace, run_cli
@@ -125,3 +127,20 @@ def test_podman_agrees_and_runs(podman_lab: LabState, debian_lab: LabState,
     if name.startswith("app"):
         out = p.run("run", "--rm", *RUN_DEFAULTS, full, timeout=120).stdout
         assert APP_OUTPUT.fullmatch(out)
+
+
+def test_compare_runs_debian_through_three_stacks(docker_lab: LabState, podman_lab: LabState,
+                                                  debian_lab: LabState,
+                                                  peers_ns: dict[str, str]) -> None:
+    expected = subprocess.run(["ctr", "-a", debian_lab.containerd_socket, "-n", NS, "run",
+                               "--rm", "docker.io/library/debian:bookworm", "peer-version",
+                               "cat", "/etc/debian_version"], capture_output=True, text=True,
+                              check=True, timeout=120).stdout
+    env = {**os.environ, **labmod.env(podman_lab.dir), "CONTAINERD_NAMESPACE": NS}
+    r = run_cli(["compare", "--json", "--path", "containerd", "--path", "docker", "--path",
+                 "podman", "debian:bookworm", "--", "cat", "/etc/debian_version"], env=env)
+    assert r.exit_code == 0, r.stderr
+    paths = {p["path"]: p for p in json.loads(r.stdout)["paths"]}
+    assert set(paths) == {"containerd", "docker", "podman"}
+    for name, p in paths.items():
+        assert (p["exit_code"], p["stdout"]) == (0, expected), name
