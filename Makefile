@@ -27,6 +27,7 @@ SYSTEM_DEPS := \
 	skopeo:skopeo \
 	chromium:chromium \
 	chromedriver:chromium-driver \
+	mmdebstrap:mmdebstrap \
 	$(GOCODE)/github.com/containerd/containerd/api/services/version/v1/version.proto:golang-github-containerd-containerd-dev \
 	$(GOCODE)/github.com/gogo/protobuf/gogoproto/gogo.proto:golang-github-gogo-protobuf-dev \
 	$(GOCODE)/github.com/opencontainers/image-spec/schema/image-manifest-schema.json:golang-github-opencontainers-image-spec-dev \

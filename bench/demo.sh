@@ -9,6 +9,7 @@ OCIX=.venv/bin/ocix
 PY=.venv/bin/python
 current="lab up"
 pod=""
+seed_pid=""
 tmp=$(mktemp -d)
 
 step() { current=$1; printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
@@ -17,6 +18,7 @@ cleanup() {
   local rc=$?
   "$OCIX" containers rm -f demo-kv >/dev/null 2>&1 || true
   if [ -n "$pod" ]; then "$OCIX" cri rmp -f "$pod" >/dev/null 2>&1 || true; fi
+  if [ -n "$seed_pid" ]; then kill "$seed_pid" 2>/dev/null || true; wait "$seed_pid" 2>/dev/null || true; fi
   rm -rf "$tmp"
   if [ "$rc" -ne 0 ]; then
     printf '\n\033[1;31mdemo FAILED at "%s" (exit %s)\033[0m\n' "$current" "$rc" >&2
@@ -27,6 +29,10 @@ trap cleanup EXIT
 
 "$OCIX" lab up --with-docker --with-podman
 eval "$("$OCIX" lab env)"
+# debian:bookworm and app:latest come from the Debian archive (~40 s the first time, then from
+# the lab's cache): built in the background while the first steps run.
+"$OCIX" lab seed --debian -q >"$tmp/seed-debian.log" 2>&1 &
+seed_pid=$!
 
 # --- the basics: daemons, pull, images, validate, run -------------------------------------
 step "Client and daemon" "$OCIX" version
@@ -62,6 +68,20 @@ current="find busybox's base layer"
 base=$("$OCIX" images inspect busybox --json | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["layers"][0]["digest"])')
 step "Why garbage collection keeps busybox's layer: every chain from a root" "$OCIX" why "$base"
 step "Snapshots as parent chains, with their images and the container" "$OCIX" snapshots tree
+current="lab seed --debian (in the background since the start)"
+if wait "$seed_pid"; then
+  seed_pid=""
+  step "A real image: debian:bookworm bootstrapped from the Debian archive, app:latest built on it" \
+    "$OCIX" pull app
+  step "app's history reads like its Dockerfile (empty_layer steps included)" "$OCIX" images history app
+  step "What each of app's layers adds, changes and deletes" "$OCIX" layers app
+  step "Layer 3 of app: apt's lists and cache, left by layer 2, deleted by whiteouts" \
+    "$OCIX" layers app --layer 3 --files
+else
+  # Offline: the archive is unreachable; the rest of the demo needs only the seed images.
+  seed_pid=""
+  printf '\n\033[1m== debian and app skipped\033[0m\n%s\n' "$(head -1 "$tmp/seed-debian.log")"
+fi
 step "Where the bytes are, and what removing each image would free" "$OCIX" df
 current="read CapBnd"
 bnd=$(awk '/^CapBnd/ {print $2}' /proc/self/status)

@@ -45,6 +45,10 @@ BY_KIND = {
     "container-unknown": "list them with `ocix containers ls`",
     "container-unknown-anywhere": "list them with `ocix containers ls` or `docker ps -a`",
     "artifact-not-manifest": "pull one referrer by digest: REPO@sha256:… from `ocix referrers`",
+    "debian-no-source": ("give one with --mirror URL (or $OCIX_DEBIAN_MIRROR), or bring an "
+                         "image as a file with `ocix lab import`"),
+    "debian-archive-unreachable": ("`skopeo copy docker://debian:bookworm oci-archive:debian.tar` "
+                                   "on a machine with internet, then `ocix lab import debian.tar`"),
     "tour-step-unknown": "steps are 1-{subject}: `ocix tour --list`",
 }
 

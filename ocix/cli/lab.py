@@ -39,6 +39,8 @@ def lab() -> None:
       ocix lab status
       ocix lab logs dockerd -n 20
       ocix lab seed --large
+      ocix lab seed --debian              # debian:bookworm and app:latest, real layers
+      ocix lab import alpine.tar          # docker save, oci-archive or OCI layout
       ocix lab down
     """
 
@@ -166,19 +168,61 @@ def env(directory: str | None, as_json: bool) -> None:
 @click.option("--large", is_flag=True, help="Also build the ~200 MiB benchmark image (library/large).")
 @click.option("--sized", "sized", multiple=True, type=click.IntRange(1, 4096), metavar="MIB",
               help="Also build a single-layer image of MIB MiB (repeatable), e.g. --sized 50.")
+@click.option("--debian", is_flag=True,
+              help="Also bootstrap library/debian:bookworm from the Debian archive this "
+                   "machine's apt uses (mmdebstrap) and build library/app:latest on it; "
+                   "cached after the first time.")
+@click.option("--mirror", metavar="URL", envvar="OCIX_DEBIAN_MIRROR",
+              help="With --debian: bootstrap from this Debian mirror instead of /etc/apt's "
+                   "sources (env OCIX_DEBIAN_MIRROR).")
 @quiet_option("No progress lines.")
-def seed(directory: str | None, large: bool, sized: tuple[int, ...], quiet: bool) -> None:
-    """Build the seed images again (and optional benchmark images) and push them.
+def seed(directory: str | None, large: bool, sized: tuple[int, ...], debian: bool,
+         mirror: str | None, quiet: bool) -> None:
+    """Build the seed images again (and optional benchmark and real images) and push them.
 
     \b
     Examples:
       ocix lab seed
       ocix lab seed --large --sized 50 -q
+      ocix lab seed --debian               # library/debian:bookworm and library/app:latest
     """
     from ..lab import lab as labmod
 
-    for ref in labmod.seed(directory, large=large, sized=sized, progress=_progress(quiet)):
+    for ref in labmod.seed(directory, large=large, sized=sized, debian=debian, mirror=mirror,
+                           progress=_progress(quiet)):
         click.echo(ref)
+
+
+@lab.command("import")
+@DIR_OPTION
+@click.argument("path", type=click.Path())
+@click.option("--as", "as_ref", metavar="NAME[:TAG]",
+              help="Push under this name instead of the one the archive records (NAME alone "
+                   "keeps each image's tag).")
+@json_option
+def import_(directory: str | None, path: str, as_ref: str | None, as_json: bool) -> None:
+    """Push an image brought as a file (docker save, oci-archive, OCI layout) into the lab.
+
+    PATH is a `docker save` tar, an oci-archive tar or an OCI layout directory, with any
+    number of tags.  Everything is validated (digests, sizes, media types, diff IDs) before anything is pushed,
+    and tags are put last.  Afterwards `ocix pull NAME:TAG` works, through the docker.io mirror
+    for library/ names.
+
+    \b
+    Examples:
+      skopeo copy docker://alpine:3.18 oci-archive:alpine.tar:alpine:3.18   # with internet
+      ocix lab import alpine.tar && ocix pull alpine:3.18
+      docker save busybox:latest -o bb.tar && ocix lab import bb.tar --as mybox:1
+      ocix lab import ./layout-dir --json
+    """
+    from ..lab import importer
+
+    done = importer.import_path(directory, path, as_ref=as_ref)
+    if as_json:
+        print_json(done)
+        return
+    print_table(["IMPORTED", "RECORDED AS", "DIGEST", "PULL AS"],
+                [[i.ref, i.recorded or "-", i.digest, i.pull] for i in done])
 
 
 @lab.command()

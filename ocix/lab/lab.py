@@ -178,15 +178,30 @@ def seed_registry(state: LabState, *, large: bool = False, sized: tuple[int, ...
 
 
 def seed(directory: str | os.PathLike[str] | None = None, *, large: bool = False,
-         sized: tuple[int, ...] = (), progress: Progress = _noop) -> list[str]:
-    """`lab seed`: build and push the seed images (and benchmark ones) into the running lab."""
-    root = lab_dir(directory)
-    state = LabState.load(root)
-    if state is None or not is_running(state):
-        raise OcixError("the lab is not running", kind="lab-down")
+         sized: tuple[int, ...] = (), debian: bool = False, mirror: str | None = None,
+         cache: Path | None = None, progress: Progress = _noop) -> list[str]:
+    """`lab seed`: build and push the seed images (and benchmark ones) into the running lab;
+    with `debian`, also library/debian:bookworm and library/app:latest (realimages.py)."""
+    state = running_state(directory)
     state.images = seed_registry(state, large=large, sized=sized, progress=progress)
     state.save()
+    if debian:
+        state.images = seed_debian(state, mirror=mirror, cache=cache, progress=progress)
+        state.save()
     return state.images
+
+
+def seed_debian(state: LabState, *, mirror: str | None = None, cache: Path | None = None,
+                progress: Progress = _noop) -> list[str]:
+    """Build (or take from the cache) debian and app, and push them to the lab registry."""
+    from ..registry.push import push_many
+    from .realimages import seed_real
+
+    images = seed_real(Path(state.dir), mirror=mirror, cache=cache, progress=progress)
+    progress(f"pushing {', '.join(i.ref for i in images)} to {state.registry}")
+    push_many(state.registry, images, insecure=True)
+    refs = [f"{state.registry}/{image.repo}:{image.tag}" for image in images]
+    return state.images + [r for r in refs if r not in set(state.images)]
 
 
 def pull_pause(state: LabState) -> None:
@@ -336,12 +351,19 @@ def _docker_version(socket: str) -> str:
         return f"unreachable: {e.message}"
 
 
+def running_state(directory: str | os.PathLike[str] | None = None) -> LabState:
+    """The state of the lab in `directory`; an error when it is not running."""
+    state = LabState.load(lab_dir(directory))
+    if state is None or not is_running(state):
+        raise OcixError("the lab is not running", kind="lab-down")
+    return state
+
+
 def env(directory: str | os.PathLike[str] | None = None) -> dict[str, str]:
     root = lab_dir(directory)
     state = LabState.load(root)
-    if not is_running(state):
+    if state is None or not is_running(state):
         raise OcixError(f"the lab in {root} is not running", kind="lab-down")
-    assert state is not None
     out = {"OCIX_LAB_DIR": str(root), "CONTAINERD_ADDRESS": state.containerd_socket,
            "OCIX_REGISTRY": state.registry, "OCIX_HOSTS_DIR": state.hosts_dir}
     if state.docker_socket and state.proc("dockerd"):

@@ -75,8 +75,21 @@ def push_many(registry: str, images: Iterable[LayoutImage], *, insecure: bool,
     return [_push(sess, registry, im.layout, im.root, im.repo, im.tag) for im in images]
 
 
-def _push(sess: _Session, registry: str, layout: Path, root: Descriptor, repo: str, tag: str
-          ) -> PushResult:
+def push_then_tag(registry: str, images: Iterable[LayoutImage], *, insecure: bool,
+                  progress: Progress | None = None) -> list[PushResult]:
+    """Push every image by digest first and tag them all only then: a failure part-way leaves
+    no tag pointing at anything half-pushed."""
+    sess = _Session(TracedRegistry(registry, insecure=insecure), progress, None)
+    items = list(images)
+    results = [_push(sess, registry, im.layout, im.root, im.repo, im.tag, tagged=False)
+               for im in items]
+    for im, result in zip(items, results, strict=True):
+        _push_manifest(sess.client, im.layout, im.repo, im.root, im.tag, result, force=True)
+    return results
+
+
+def _push(sess: _Session, registry: str, layout: Path, root: Descriptor, repo: str, tag: str,
+          *, tagged: bool = True) -> PushResult:
     start = time.monotonic()
     result = PushResult(registry, repo, tag, root.digest, root.media_type)
     for manifest, blobs in walk(layout, root):
@@ -85,7 +98,8 @@ def _push(sess: _Session, registry: str, layout: Path, root: Descriptor, repo: s
         if manifest.digest != root.digest:
             _push_manifest(sess.client, layout, repo, manifest, manifest.digest, result)
     _push_manifest(sess.client, layout, repo, root, root.digest, result)
-    _push_manifest(sess.client, layout, repo, root, tag, result, force=True)
+    if tagged:
+        _push_manifest(sess.client, layout, repo, root, tag, result, force=True)
     result.seconds = time.monotonic() - start
     return result
 

@@ -202,6 +202,29 @@ def containerd_image(session: Session, out: list[str]) -> None:
     out.append(f"(set-up: ocix pull -q {IMAGE} into namespace {session.env['CONTAINERD_NAMESPACE']})")
 
 
+def app_image(session: Session, out: list[str]) -> None:
+    """library/app (a Dockerfile-like history on a real debian) for the history step; busybox
+    plays its part when the Debian archive cannot be reached (docs/real-images.md)."""
+    if "app_image" in session.done:
+        return
+    ns = session.env["CONTAINERD_NAMESPACE"]
+    try:
+        code, transcript = session.ocix("ocix lab seed --debian -q", must_pass=False)
+    except StepFailed as e:  # a first build on a busy machine can outlast the step's timeout
+        code, transcript = 1, f"Error: {e.message}"
+    if code == 0:
+        session.ocix("ocix pull -q app")
+        session.vars["history_image"] = "app"
+        out.append(f"(set-up: ocix lab seed --debian -q; ocix pull -q app into namespace {ns})")
+    else:
+        containerd_image(session, [])
+        session.vars["history_image"] = IMAGE
+        why = next((x for x in transcript.splitlines() if x.startswith("Error:")), "it failed")
+        out.append(f"(set-up: no app image ({why.removeprefix('Error: ')}); {IMAGE} plays its "
+                   "part)")
+    session.done.add("app_image")
+
+
 def capeff(session: Session, step: Step, out: list[str]) -> None:
     with_caps, dropped, decode = step.run
     transcript = session.ocix(with_caps)[1]
@@ -341,6 +364,7 @@ def _rootless_docker(session: Session, socket: str) -> str:
 
 FIXTURES: dict[str, Callable[[Session, list[str]], None]] = {
     "docker_sleeper": docker_sleeper, "containerd_image": containerd_image,
+    "app_image": app_image,
 }
 
 

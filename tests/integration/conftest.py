@@ -20,6 +20,9 @@ from ocix.lab.state import LabState
 from tests.helpers import remove_namespace
 
 NEEDED = ("containerd", "runc", "docker-registry", "ctr")
+# Where the debian and app images are kept between sessions (keyed by the build's inputs): the
+# first session bootstraps from the Debian archive, later ones only push.
+DEBIAN_CACHE = Path("/var/cache/ocix-lab-debian")
 
 
 def _missing() -> list[str]:
@@ -52,6 +55,17 @@ def podman_lab(lab: LabState) -> LabState:
     if not shutil.which("podman") or not shutil.which("conmon"):
         pytest.skip("podman and conmon are not installed; run `make setup`")
     return labmod.up(lab.dir, with_podman=True).state
+
+
+@pytest.fixture(scope="session")
+def debian_lab(lab: LabState) -> LabState:
+    """The same lab with library/debian:bookworm and library/app:latest pushed (once)."""
+    if not shutil.which("mmdebstrap"):
+        pytest.skip("mmdebstrap is not installed; run `make setup`")
+    labmod.seed(lab.dir, debian=True, cache=DEBIAN_CACHE)
+    state = LabState.load(Path(lab.dir))
+    assert state is not None
+    return state
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,8 @@ from ocix.lab import rootless
 from ocix.lab.lab import mounts_under
 from ocix.lab.state import LabState
 
+from .conftest import DEBIAN_CACHE
+
 pytestmark = pytest.mark.integration
 
 NEEDS = re.compile(r"needs `(ocix [a-z -]+)` \(not in this build\)")
@@ -36,7 +38,8 @@ def tour_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict, P
         pytest.skip("the tour starts the lab: needs root")
     user_before = rootless.user_exists()
     root = Path(tmp_path_factory.mktemp("tourlab", numbered=True))
-    env = {"OCIX_LAB_DIR": str(root)}
+    # step 17 seeds debian and app: from the cache the other sessions fill
+    env = {"OCIX_LAB_DIR": str(root), "OCIX_DEBIAN_CACHE": str(DEBIAN_CACHE)}
     try:
         r = _ocix("tour", "--all", "--yes", "--json", env=env)
         assert r.stdout, r.stderr
@@ -77,6 +80,8 @@ def test_live_evidence(tour_run: tuple[dict, Path, bool]) -> None:
     assert re.search(r"uid map\s+0->[1-9]\d* x1, 1->\d+ x65536", by[20]["output"])
     assert "hello-from-runc" in by[25]["output"]
     assert "CapEff:\t0000000000000000" in by[13]["output"]
+    assert "$ ocix images history app" in by[17]["output"]  # a real Dockerfile's history
+    assert "WORKDIR /app" in by[17]["output"]
     if by[19]["ok"]:  # the rootless dockerd reports itself rootless, the lab's main one does not
         rows = re.findall(r"^docker\s.*\s(yes|no)\s", by[19]["output"], re.M)
         assert rows == ["no", "yes"]
