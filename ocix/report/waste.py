@@ -16,7 +16,7 @@ from typing import Any
 from .page import human_size
 
 TOP_COPIES = 15  # hidden copies listed; the rest are summed up in one line
-LABEL_W, BAR_X, BAR_W, ROW_H, WIDTH = 350, 360, 400, 36, 1180
+BAR_W, ROW_H, WIDTH = 360, 36, 1180  # the bars start at x=360 (waste.html.j2)
 MINI_W = 120  # the bar beside each hidden copy
 
 
@@ -111,12 +111,12 @@ def waste_view(r: Any, top: int = TOP_COPIES) -> WasteView:
         w = 0 if not x.hidden_bytes else max(2, round(BAR_W * x.hidden_bytes / most_hidden))
         pct = f" ({x.hidden_bytes / x.added_bytes:.0%} of it)" if x.added_bytes else ""
         figure = (f"{exact(x.hidden_bytes)} hidden of {exact(x.added_bytes)}{pct}"
-                  if x.hidden_bytes else f"nothing hidden of {exact(x.added_bytes)}")
+                  if x.hidden_bytes else f"nothing hidden (adds {exact(x.added_bytes)})")
         bars.append(Bar(x.layer, 8 + i * ROW_H, f"layer {x.layer}", _shorten(x.created_by, 46),
                         w, _kind(shared), exact(x.added_bytes), exact(x.hidden_bytes), figure))
         rows.append(LayerRow(x.layer, x.created_by, exact(x.added_bytes), exact(x.hidden_bytes),
                              f"~{exact(x.hidden_compressed)}", _shared_text(x.shared_with),
-                             _kind(shared)))
+                             _kind(shared) if x.hidden_bytes else "none"))
     biggest = max((h.bytes for h in r.hidden), default=0)
     copies = [CopyRow(h.path + ("/…" if h.subtree else ""), h.how, exact(h.bytes), h.entries,
                       h.added_in, h.added_by, h.hidden_by, h.hidden_by_created_by,
@@ -129,7 +129,8 @@ def waste_view(r: Any, top: int = TOP_COPIES) -> WasteView:
         by = sorted({h.hidden_by for h in r.hidden if h.added_in == x.layer and h.bytes})
         most = {"layer": x.layer, "created_by": x.created_by, "bytes": exact(most_hidden),
                 "hidden_by": ", ".join(str(n) for n in by), "several": len(by) > 1,
-                "kind": _kind(None if x.shared_with is None else bool(x.shared_with))}
+                "kind": _kind(None if x.shared_with is None else bool(x.shared_with)),
+                "shared_with": len(x.shared_with or [])}
     t, d = r.totals, r.dive
     totals = {"added": exact(t.added_bytes), "visible": exact(t.visible_bytes),
               "hidden": exact(t.hidden_bytes), "hidden_compressed": f"~{exact(t.hidden_compressed)}",

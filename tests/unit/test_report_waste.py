@@ -52,18 +52,20 @@ def _text(html: str, element_id: str) -> str:
 def test_the_section_names_the_biggest_waster_and_its_exact_figures() -> None:
     html = _page(_ledger())
     assert _text(html, "waste-most-image-1") == (
-        "Layer 1 (base) stores the most hidden bytes: 2.4 KiB (2,500 B), hidden by layers 2, 3.")
+        "Layer 1 (base) stores the most hidden bytes: 2.4 KiB (2,500 B), hidden by layers 2, 3. "
+        "The layer is shared with 1 other image here: the node pays for these bytes once.")
     assert _text(html, "waste-layer-image-1-1") == \
         "1 base 2.9 KiB (3,000 B) 2.4 KiB (2,500 B) ~500 B yes: other:1"
     assert _text(html, "waste-layer-image-1-3") == "3 rm stuff 0 B 0 B ~0 B no"
     assert "2.4 KiB (2,500 B) hidden of 2.9 KiB (3,000 B) (83% of it)" in \
         _text(html, "waste-bar-image-1-1")
-    assert "nothing hidden of 0 B" in _text(html, "waste-bar-image-1-3")
+    assert "nothing hidden (adds 0 B)" in _text(html, "waste-bar-image-1-3")
+    assert '<td class="hidden none-text">0 B</td>' in html  # no colour for nothing hidden
     # Layer 1's hidden bytes are in a shared layer, layer 2's are not: drawn apart.
     assert re.search(r'id="waste-bar-image-1-1".*?<rect class="hidden-shared" x="360" y="\d+" '
-                     r'width="400"', html, re.S)
+                     r'width="360"', html, re.S)
     assert re.search(r'id="waste-bar-image-1-2".*?<rect class="hidden-unshared" x="360" '
-                     r'y="\d+" width="16"', html, re.S)  # 100 / 2500 of 400 px
+                     r'y="\d+" width="14"', html, re.S)  # 100 / 2500 of 360 px
     assert _text(html, "waste-unshared-image-1") == "100 B"
     dive = _text(html, "waste-dive-image-1")
     assert "efficiency 0.6250" in dive and "wastedBytes 2.2 KiB (2,220 B)" in dive
