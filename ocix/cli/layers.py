@@ -21,8 +21,8 @@ LETTERS = {"added": "A", "changed": "C", "deleted": "D", "opaque": "O"}
 @click.option("--layer", "layer", type=int, metavar="N",
               help="Only layer N (1 = the base layer); the layers below are still read.")
 @click.option("--html", "html", metavar="FILE",
-              help="Write the image's anatomy, layers and final file tree as one HTML page "
-                   "instead.")
+              help="Write the image's anatomy, layers, waste ledger and final file tree as one "
+                   "HTML page instead.")
 @click.option("--waste", is_flag=True,
               help="The ledger of bytes the final filesystem hides, dive's figures, sharing.")
 @click.option("--top", type=click.IntRange(min=1), metavar="N",

@@ -50,7 +50,7 @@ class ImageView:
     argv: str
     tree: list[TreeRow]
     tree_counts: str
-    waste: Any = None  # the waste ledger's data, when something provides it (section hidden)
+    waste: Any = None  # report/waste.py's WasteView (without it, no waste section)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -105,9 +105,15 @@ def diagram(record_digest: str, record_type: str, index_size: int,
 
 def image_view(conn: Connection, name: str, platform: str | None = None,
                on_layer: Callable[[int, int, str], None] | None = None) -> ImageView:
+    from ..jobs.store import waste
+    from .waste import waste_view
+
     record, m = image_manifest(conn, name, platform)
     listed = children(conn, record.target)
-    report = scan_image(conn, name, platform=platform, files=True, on_layer=on_layer)
+    tap = waste.Tap()  # the ledger reads the same pass over the layers as the file tree
+    report = scan_image(conn, name, platform=platform, files=True, on_layer=on_layer, tap=tap)
+    ledger = waste.tapped_waste(conn, record.name, m, tap,
+                                [x.uncompressed_size for x in report.layers])
     manifests = [(d.digest, str(d.platform) if d.platform else m.platform, d.size)
                  for d in listed]
     dia = diagram(record.target.digest, record.target.media_type, record.target.size,
@@ -120,4 +126,4 @@ def image_view(conn: Connection, name: str, platform: str | None = None,
     return ImageView(record.name, record.target.digest, record.target.media_type, m.platform,
                      m.descriptor.digest, m.config.digest, report, dia,
                      {str(k): str(v) for k, v in (cfg.get("Labels") or {}).items()},
-                     " ".join(str(a) for a in argv), rows, counts)
+                     " ".join(str(a) for a in argv), rows, counts, waste_view(ledger))

@@ -25,7 +25,8 @@ from ocix.lab.state import LabState
 from ocix.oci.platform import host as host_platform
 from ocix.registry.push import push
 from tests.helpers import ctr, run_cli
-from tests.integration.browser import Loaded, chromium, only_local, open_page, screenshot
+from tests.integration.browser import SHOTS, Loaded, chromium, only_local, open_page, screenshot
+from tests.integration.test_layers_waste import BASE, DROP, EDIT, HIDDEN, OTHER
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -63,10 +64,18 @@ def many_spec() -> ImageSpec:
 def pushed(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     layout = tmp_path_factory.mktemp("report-layout")
     out = {}
-    for spec in (hostile_spec(), many_spec()):
+    for spec in (hostile_spec(), many_spec(), *waste_specs()):
         push(lab.registry, build_image(layout, spec), insecure=True)
         out[spec.repo.split("/")[-1]] = f"{lab.registry}/{spec.ref}"
     return out
+
+
+def waste_specs() -> tuple[ImageSpec, ImageSpec]:
+    """test_layers_waste.py's images: known overwrites and deletions, a base both share."""
+    return (ImageSpec("report/waste-app", "1", (PlatformImage(host_platform(),
+                                                              (BASE, EDIT, DROP)),)),
+            ImageSpec("report/waste-sibling", "1", (PlatformImage(host_platform(),
+                                                                  (BASE, OTHER)),)))
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +128,59 @@ def test_hostile_names_show_as_text_and_nothing_runs(pushed: dict[str, str], ns_
     tree = _text(d, "#tree-image-1")  # a '/' in a name makes a directory: look for the parts
     for h in HOSTILE:
         assert all(part in tree for part in h.split("/") if part)
+
+
+def _exact(n: int) -> str:
+    return f"{n:,} B" if n < 1024 else f"{n / 1024:.1f} KiB ({n:,} B)"
+
+
+def test_the_waste_section_names_the_layer_that_wastes_the_most(
+        pushed: dict[str, str], ns_env: dict[str, str], tmp_path: Path, browser: Any) -> None:
+    app, sibling = pushed["waste-app"], pushed["waste-sibling"]
+    for ref in (app, sibling):  # the sibling shares the base: its hidden bytes are paid once
+        _pull(ref, ns_env)
+    # From the recipe's ledger (test_layers_waste.HIDDEN): the bytes each layer wrote that a
+    # later one hides, and which layers hid them.
+    per_layer = [sum(h[4] for h in HIDDEN if h[1] == n) for n in (1, 2, 3)]
+    worst = per_layer.index(max(per_layer)) + 1
+    hiders = sorted({h[2] for h in HIDDEN if h[1] == worst})
+    lines = [BASE.created_by, EDIT.created_by, DROP.created_by]
+    page = tmp_path / "waste.html"
+    r = run_cli(["layers", app, "--html", str(page)], env=ns_env)
+    assert r.exit_code == 0, r.stderr
+    loaded = open_page(browser, page)
+    _clean(loaded, "waste")
+    d = loaded.driver
+    section = d.find_element("css selector", "#waste-image-1")
+    d.execute_script("arguments[0].scrollIntoView()", section)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    section.screenshot(str(SHOTS / "waste-section.png"))
+    assert worst == 1 and hiders == [2]
+    assert _text(d, "#waste-most-image-1") == (
+        f"Layer {worst} ({lines[worst - 1]}) stores the most hidden bytes: "
+        f"{_exact(per_layer[worst - 1])}, hidden by layer 2. The layer is shared with 1 other "
+        "image here: the node pays for these bytes once.")
+    # Shared (paid once by the node) and unshared hidden bytes are drawn in their own colours.
+    assert d.find_element("css selector", "#waste-most-image-1 .bytes").get_attribute(
+        "class") == "bytes hidden-shared-text"
+    kinds = d.execute_script(
+        "return [1, 2, 3].map(n => [...document.querySelectorAll("
+        "`#waste-bar-image-1-${n} rect`)].map(r => r.getAttribute('class')).join())")
+    assert kinds == ["hidden-shared", "hidden-unshared", ""]
+    assert _text(d, "#waste-unshared-image-1") == _exact(per_layer[1])
+    rows = d.execute_script(
+        "return [...document.querySelectorAll('#waste-layers-image-1 tr[id]')]"
+        ".map(tr => [...tr.cells].map(c => c.textContent))")
+    assert [row[3] for row in rows] == [_exact(n) for n in per_layer]
+    assert rows[0][5] == f"yes: {sibling}" and rows[1][5] == "no"
+    copies = d.execute_script(
+        "return [...document.querySelectorAll('#waste-copies-image-1 tr')].slice(1)"
+        ".map(tr => [...tr.cells].map(c => c.textContent))")
+    assert [(c[2].removesuffix("/…"), c[3], c[4].split()[1], c[5].split()[1]) for c in copies] == [
+        (p, how, str(a), str(b)) for p, a, b, how, *_ in HIDDEN]
+    dive = _text(d, "#waste-dive-image-1")
+    assert f"ocix hidden bytes{_exact(sum(per_layer))}" in dive
+    assert _text(d, ".why-differ").startswith("Why they differ: dive's wastedBytes adds every")
 
 
 def _snapshot_chain(lab: LabState, namespace: str, top: str) -> list[str]:

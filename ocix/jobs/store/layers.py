@@ -8,8 +8,10 @@ skipped as it streams by, so memory stays flat whatever the layer size; only pat
 
 from __future__ import annotations
 
+import tarfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from ...containerd.connection import Connection
 from ...errors import NotFoundError, OcixError
@@ -49,6 +51,21 @@ class LayersReport:
     layers: list[LayerReport]
 
 
+class MemberTap(Protocol):
+    """Another model fed the same tar headers as the scan, in the same single pass (the
+    report's waste ledger, jobs/store/waste.py)."""
+
+    def add(self, m: tarfile.TarInfo) -> None: ...
+
+    def end_layer(self) -> None: ...
+
+
+def _tapped(members: Iterator[tarfile.TarInfo], tap: MemberTap) -> Iterator[tarfile.TarInfo]:
+    for m in members:
+        tap.add(m)
+        yield m
+
+
 class _Counted:
     """Passes chunks through and counts their bytes."""
 
@@ -63,23 +80,31 @@ class _Counted:
 
 
 def scan_blob(conn: Connection, desc: Descriptor, lower: layerscan.Tree, *,
-              keep_files: bool) -> tuple[layerscan.LayerScan, int, str]:
+              keep_files: bool, tap: MemberTap | None = None
+              ) -> tuple[layerscan.LayerScan, int, str]:
     """(scan, uncompressed size, compression) of one layer blob, applied to `lower`."""
     compression, chunks = decompressed_blob(conn, desc)
     counted = _Counted(chunks)
     stream = iter(counted)
-    scan = layerscan.scan_members(layerscan.tar_members(stream), lower, keep_files=keep_files)
+    members = layerscan.tar_members(stream)
+    if tap is not None:
+        members = _tapped(members, tap)
+    scan = layerscan.scan_members(members, lower, keep_files=keep_files)
     for _ in stream:  # the tar's end-of-archive padding still counts toward its size
         pass
+    if tap is not None:
+        tap.end_layer()
     return scan, counted.size, compression
 
 
 def scan_image(conn: Connection, name: str, *, platform: str | None = None,
                layer: int | None = None, files: bool = False,
-               on_layer: Callable[[int, int, str], None] | None = None) -> LayersReport:
+               on_layer: Callable[[int, int, str], None] | None = None,
+               tap: MemberTap | None = None) -> LayersReport:
     """Scan the layers of `name` bottom-up; report them all, or only `layer` (1 = base).
 
-    The layers below the one asked for are still read: "changed" needs their paths."""
+    The layers below the one asked for are still read: "changed" needs their paths.  `tap`
+    sees every tar header of every layer read, then the end of each layer."""
     record, m = image_manifest(conn, name, platform)
     n = len(m.layers)
     if layer is not None and not 1 <= layer <= n:
@@ -99,7 +124,8 @@ def scan_image(conn: Connection, name: str, *, platform: str | None = None,
             on_layer(i + 1, last, desc.digest)
         wanted = layer is None or layer == i + 1
         try:
-            scan, usize, comp = scan_blob(conn, desc, tree, keep_files=files and wanted)
+            scan, usize, comp = scan_blob(conn, desc, tree, keep_files=files and wanted,
+                                          tap=tap)
         except NotFoundError:
             raise
         except OcixError as e:

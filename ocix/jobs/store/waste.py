@@ -195,6 +195,34 @@ def image_waste(conn: Connection, name: str, *, platform: str | None = None,
                   sharing(conn, record.name, m, snapshotter))
 
 
+class Tap:
+    """Both models fed by another scan's pass over the same tar headers: the report reads
+    each layer once for its file tree and its ledger (jobs/store/layers.py's `tap`)."""
+
+    def __init__(self) -> None:
+        self.ledger, self.dive = WasteLedger(), DiveScore()
+
+    def add(self, m: Any) -> None:
+        self.ledger.add(m)
+        self.dive.add(m)
+
+    def end_layer(self) -> None:
+        self.ledger.end_layer()
+        self.dive.end_layer()
+
+
+def tapped_waste(conn: Connection, name: str, m: ManifestInfo, tap: Tap, tar_sizes: list[int],
+                 snapshotter: str = DEFAULT_SNAPSHOTTER) -> WasteReport:
+    """The report of what `tap` saw, with the sharing facts of this namespace (unknown, not
+    an error, when an object vanishes while the GC graph is read)."""
+    try:
+        shared: list[list[str]] | None = sharing(conn, name, m, snapshotter)
+    except NotFoundError:
+        shared = None
+    return report(name, f"containerd namespace {conn.namespace}", m, tap.ledger, tap.dive,
+                  tar_sizes, shared)
+
+
 def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     if first:
         yield first
