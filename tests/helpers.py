@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import io
 import os
 import subprocess
+import tarfile
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -119,3 +121,19 @@ def _remaining(c: Connection) -> list[str]:
     left += [f"blob {x.digest}" for x in content.list_content(c)]
     left += [f"ingest {x.ref}" for x in content.statuses(c)]
     return left
+
+
+def tar_bytes(members: list[tuple[str, bytes, Any, int, int]]) -> bytes:
+    """(name, type, data or link target, mode, uid) -> an uncompressed tar; gid = uid."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind, body, mode, uid in members:
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.mode, ti.uid, ti.gid, ti.mtime = kind, mode, uid, uid, 1700000000
+            if kind == tarfile.REGTYPE:
+                ti.size = len(body)
+                tar.addfile(ti, io.BytesIO(body))
+            else:
+                ti.linkname = body
+                tar.addfile(ti)
+    return buf.getvalue()

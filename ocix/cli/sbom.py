@@ -18,8 +18,11 @@ from .output import print_kv, print_table, write_text
 @json_option
 def sbom(image: str, platform: str | None, output: str | None, attach_it: bool,
          hosts_dir: str | None, plain_http: bool, user: str | None, as_json: bool) -> None:
-    """Nothing is run or extracted: dpkg's /var/lib/dpkg/status, apk's /lib/apk/db/installed and a
-    busybox binary with its applets (one package) are read from the layers as they stream.
+    """Nothing is run or extracted.  The layers' tar headers give the final filesystem, as for
+    `ocix cat` (whiteouts and opaque directories applied, symlinks followed inside the image's
+    root, hostile entries refused); then only the layers holding dpkg's /var/lib/dpkg/status
+    (and status.d/), apk's /lib/apk/db/installed or a busybox binary are read again.  busybox
+    with its applets is one package.  Every byte is checked against its layer's digest.
 
     \b
     Examples:
@@ -31,9 +34,11 @@ def sbom(image: str, platform: str | None, output: str | None, attach_it: bool,
     from pathlib import Path
 
     from ..jobs.registry.sbom import sbom as read_sbom
+    from .progress import LayerStatus
 
     opts = client_options(hosts_dir, plain_http, user)
-    result = read_sbom(image, opts, platform=platform)
+    with LayerStatus(not as_json) as status:
+        result = read_sbom(image, opts, platform=platform, on_layer=status.layer)
     if output:
         Path(output).write_text(result.document)
     attached = None

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ..errors import OcixError
+from .mediatypes import layer_compression
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -225,6 +226,20 @@ def decompress(chunks: Iterable[bytes], compression: str) -> Iterator[bytes]:
     if compression:
         raise OcixError(f"unsupported layer compression {compression!r}")
     return iter(chunks)
+
+
+def decompressed(chunks: Iterable[bytes], media_type: str) -> Iterator[bytes]:
+    """A layer blob's chunks decompressed, the compression sniffed from its first bytes (the
+    media type only breaks a tie)."""
+    it = iter(chunks)
+    first = next(it, b"")
+
+    def joined() -> Iterator[bytes]:
+        if first:
+            yield first
+        yield from it
+
+    return decompress(joined(), sniff_compression(first, layer_compression(media_type)))
 
 
 def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:

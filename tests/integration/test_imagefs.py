@@ -26,7 +26,7 @@ from ocix.oci import mediatypes as mt
 from ocix.oci.descriptor import Descriptor
 from ocix.oci.digest import sha256_digest
 from ocix.oci.platform import host
-from tests.helpers import ctr, run_cli
+from tests.helpers import ctr, run_cli, tar_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -201,37 +201,21 @@ def test_diff_table_fits_columns(lab_images: tuple[str, Path, Path],
 
 # -- crafted images: every kind of change -------------------------------------------------
 
-def _tar(members: list[tuple[str, bytes, Any, int, int]]) -> bytes:
-    """(name, type, data or link target, mode, uid) -> a tar; gid = uid."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, kind, body, mode, uid in members:
-            ti = tarfile.TarInfo(name)
-            ti.type, ti.mode, ti.uid, ti.gid, ti.mtime = kind, mode, uid, uid, 1700000000
-            if kind == tarfile.REGTYPE:
-                ti.size = len(body)
-                tar.addfile(ti, io.BytesIO(body))
-            else:
-                ti.linkname = body
-                tar.addfile(ti)
-    return buf.getvalue()
-
-
 F, D, S = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE
-BASE = _tar([("etc/", D, "", 0o755, 0), ("etc/a", F, b"aaa", 0o644, 0), ("etc/b", F, b"b", 0o644, 0),
-             ("etc/c", S, "a", 0o777, 0), ("etc/d", F, b"dd", 0o644, 0),
-             ("etc/same", F, b"xyz", 0o644, 0), ("srv/", D, "", 0o755, 0),
-             ("srv/x", F, b"x", 0o644, 0), ("opt/", D, "", 0o755, 0),
-             ("opt/t", F, b"t", 0o644, 0), ("var/", D, "", 0o755, 0),
-             ("var/gone", F, b"gone", 0o600, 0)])
-TOP = _tar([("etc/", D, "", 0o755, 0), ("etc/a", F, b"aaa", 0o755, 0),
-            ("etc/b", F, b"b", 0o644, 1000), ("etc/c", S, "b", 0o777, 0),
-            ("etc/d", F, b"dddd", 0o644, 0), ("etc/same", F, b"abc", 0o644, 0),
-            ("srv/", D, "", 0o755, 0), ("srv/.wh..wh..opq", F, b"", 0o644, 0),
-            ("srv/y", F, b"y", 0o644, 0), ("opt/", D, "", 0o755, 0),
-            ("opt/t/", D, "", 0o750, 0), ("opt/t/inner", F, b"i", 0o644, 0),
-            ("var/", D, "", 0o755, 0), ("var/.wh.gone", F, b"", 0o644, 0),
-            ("/abs", F, b"hostile", 0o644, 0), ("etc/root", S, "/../../etc/a", 0o777, 0)])
+BASE = tar_bytes([("etc/", D, "", 0o755, 0), ("etc/a", F, b"aaa", 0o644, 0), ("etc/b", F, b"b", 0o644, 0),
+                  ("etc/c", S, "a", 0o777, 0), ("etc/d", F, b"dd", 0o644, 0),
+                  ("etc/same", F, b"xyz", 0o644, 0), ("srv/", D, "", 0o755, 0),
+                  ("srv/x", F, b"x", 0o644, 0), ("opt/", D, "", 0o755, 0),
+                  ("opt/t", F, b"t", 0o644, 0), ("var/", D, "", 0o755, 0),
+                  ("var/gone", F, b"gone", 0o600, 0)])
+TOP = tar_bytes([("etc/", D, "", 0o755, 0), ("etc/a", F, b"aaa", 0o755, 0),
+                 ("etc/b", F, b"b", 0o644, 1000), ("etc/c", S, "b", 0o777, 0),
+                 ("etc/d", F, b"dddd", 0o644, 0), ("etc/same", F, b"abc", 0o644, 0),
+                 ("srv/", D, "", 0o755, 0), ("srv/.wh..wh..opq", F, b"", 0o644, 0),
+                 ("srv/y", F, b"y", 0o644, 0), ("opt/", D, "", 0o755, 0),
+                 ("opt/t/", D, "", 0o750, 0), ("opt/t/inner", F, b"i", 0o644, 0),
+                 ("var/", D, "", 0o755, 0), ("var/.wh.gone", F, b"", 0o644, 0),
+                 ("/abs", F, b"hostile", 0o644, 0), ("etc/root", S, "/../../etc/a", 0o777, 0)])
 
 
 def _put(conn: Connection, data: bytes, lease: str) -> str:
@@ -264,7 +248,7 @@ def crafted(nsconn: Connection, tmp_path: Path) -> Any:
         _image(nsconn, "base:1", [BASE], lease.id)
         _image(nsconn, "top:1", [BASE, TOP], lease.id)
         extract([BASE], tmp_path / "base")
-        extract([BASE, gzip.compress(_tar([m for m in _members(TOP) if m[0] != "/abs"]))],
+        extract([BASE, gzip.compress(tar_bytes([m for m in _members(TOP) if m[0] != "/abs"]))],
                 tmp_path / "top")
         yield tmp_path / "base", tmp_path / "top"
     finally:

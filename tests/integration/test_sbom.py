@@ -19,7 +19,7 @@ import pytest
 
 from ocix.lab import recipes
 from ocix.lab.build import BuiltImage, ImageSpec, PlatformImage, build_image
-from ocix.lab.entries import Data, File, Whiteout
+from ocix.lab.entries import Data, File, Symlink, Whiteout
 from ocix.lab.layers import LayerSpec
 from ocix.lab.state import LabState
 from ocix.oci.descriptor import Platform
@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240),
 
 APK_DB = (b"C:Q1abc=\nP:musl\nV:1.2.4-r2\nA:x86_64\no:musl\n\n"
           b"C:Q1def=\nP:busybox\nV:1.36.1-r5\nA:x86_64\no:busybox\n\n")
+STANZA = b"Package: base-files\nVersion: 12.4\nArchitecture: amd64\nStatus: install ok installed\n"
 
 
 def _push(lab: LabState, layout: Path, repo: str, *layers: LayerSpec) -> BuiltImage:
@@ -108,3 +109,33 @@ def test_busybox_is_one_package_with_its_applets_and_attach(lab: LabState, tmp_p
     assert r.exit_code == 0, r.stderr
     pulled = json.loads((tmp_path / "sbom" / "sbom.cdx.json").read_text())
     assert [(c["name"], c["version"]) for c in pulled["components"]] == [("busybox", version)]
+
+
+def test_merged_usr_links_and_status_d_are_read_inside_the_image_root(lab: LabState, tmp_path: Path) -> None:
+    # /lib -> usr/lib as on merged-/usr images: the database is written under usr/lib only.
+    _push(lab, tmp_path, "ocix-tests/mergedusr",
+          LayerSpec((Symlink("lib", "usr/lib"), File("usr/lib/apk/db/installed", Data(APK_DB)))),
+          LayerSpec((File("var/lib/dpkg/status.d/base", Data(STANZA)),
+                     File("var/lib/dpkg/status.d/base.md5sums", Data(b"0123abcd  etc/issue\n")))))
+    ref = f"{lab.registry}/ocix-tests/mergedusr:latest"
+    r = run_cli(["sbom", ref, "--json"])
+    assert r.exit_code == 0, r.stderr
+    assert sorted((c["name"], c["version"], c["purl"]) for c in json.loads(r.stdout)["components"]) == [
+        ("base-files", "12.4", "pkg:deb/debian/base-files@12.4?arch=amd64"),
+        ("busybox", "1.36.1-r5", "pkg:apk/alpine/busybox@1.36.1-r5?arch=x86_64"),
+        ("musl", "1.2.4-r2", "pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64")]
+    r = run_cli(["sbom", ref])
+    assert r.exit_code == 0, r.stderr
+    assert re.search(r"^Read\s+/lib/apk/db/installed, /var/lib/dpkg/status\.d/$", r.stdout, re.M), r.stdout
+
+
+def test_a_hostile_entry_at_the_database_path_is_refused(lab: LabState, tmp_path: Path,
+                                                         status: tuple[bytes, list[tuple[str, str]]]) -> None:
+    _push(lab, tmp_path, "ocix-tests/hostile",
+          LayerSpec((File("etc/shadow", Data(status[0])),)),
+          LayerSpec((Symlink("var/lib/dpkg/status", "../../../../etc/shadow"),)))
+    r = run_cli(["sbom", f"{lab.registry}/ocix-tests/hostile:latest", "--json"])
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr.splitlines()[0] == (
+        f"Error: refusing /var/lib/dpkg/status in {lab.registry}/ocix-tests/hostile:latest: layer 2 has it "
+        "as a hostile symlink 'var/lib/dpkg/status': symlink leaves the root (-> ../../../../etc/shadow)")

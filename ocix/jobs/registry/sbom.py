@@ -1,34 +1,35 @@
 """`ocix sbom`: the packages of an image in a registry, read from its layers, as CycloneDX.
 
-Nothing is run or extracted.  Each layer streams from the registry (hashed as it is read),
-through the decompressor, as a forward-only tar; only a few paths are kept: dpkg's status file,
-apk's installed database, a busybox binary (for its version) and the links to it (its
-applets).  Whiteouts and opaque directories of later layers apply as they do in the final
-filesystem (docs/layers.md), so what is read is what the container would see.  This is a small
-reader of its own, restricted to those paths (docs/registry.md, "SBOM").
+Nothing is run or extracted.  The files are read through the same reader as `ocix cat`
+(ocix.jobs.store.imagefs over ocix.oci.flatfs): every layer streams from the registry, hashed
+as it is read, and only its tar headers go into the model of the final filesystem, whiteouts and
+opaque directories applied, symlinks resolved inside the image's root (`/lib -> usr/lib`),
+hostile entries refused.  Then only the layers that wrote dpkg's status (and status.d/), apk's
+installed database or a busybox binary are streamed again, each once and to its end, so that
+every byte read is checked against the layer's digest (docs/registry.md, "SBOM").
 """
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 import re
-import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
-from ...errors import DigestMismatchError, OcixError
+from ...errors import DigestMismatchError, NotFoundError, OcixError
 from ...oci import mediatypes as mt
 from ...oci import platform as plat
 from ...oci.descriptor import Descriptor, json_object
-from ...oci.layerscan import OPAQUE_MARKER, WHITEOUT_PREFIX, clean, decompress, hostile_reason
-from ...oci.layerscan import sniff_compression as sniff
-from ...oci.streams import chunk_stream
+from ...oci.digest import new_hasher
+from ...oci.flatfs import DIR, HARDLINK, SYMLINK, Node
+from ...oci.layerscan import decompressed
+from ...registry.client import RegistryClient
 from ...registry.reference import parse
+from ..store.imagefs import ImageFS, LayerOpener, empty, files_data, find, flatten
 from .browse import ClientOptions
 
 DPKG = "/var/lib/dpkg/status"
+DPKG_D = "/var/lib/dpkg/status.d"  # one file per package (distroless images)
 APK = "/lib/apk/db/installed"
 BUSYBOX = ("/bin/busybox", "/usr/bin/busybox", "/sbin/busybox")
 MAX_DB = 64 << 20
@@ -55,22 +56,77 @@ class SbomResult:
     document: str = ""  # the CycloneDX JSON
 
 
-def _hashed(chunks: Iterator[bytes], desc: Descriptor, sink: dict[str, int]) -> Iterator[bytes]:
-    hasher = hashlib.new(desc.digest.split(":", 1)[0])
+def verified(chunks: Iterable[bytes], desc: Descriptor) -> Iterator[bytes]:
+    """The blob's chunks; at the end (or past the descriptor's size) a mismatch is an error."""
+    hasher = new_hasher(desc.digest)
     n = 0
     for c in chunks:
         n += len(c)
+        if n > desc.size:
+            raise DigestMismatchError(f"layer {desc.digest} is longer than its descriptor's "
+                                      f"{desc.size} bytes: refused")
         hasher.update(c)
         yield c
-    sink["n"] = n
     actual = f"{desc.digest.split(':', 1)[0]}:{hasher.hexdigest()}"
     if actual != desc.digest:
         raise DigestMismatchError(f"layer {desc.digest} has digest {actual}: refused")
 
 
-def _busybox_version(f: Any) -> str:
+def registry_layers(client: RegistryClient) -> LayerOpener:
+    """Layers streamed from a registry, verified as they are read, decompressed."""
+    return lambda desc: decompressed(verified(client.open_blob(desc), desc), desc.media_type)
+
+
+def _regular(ifs: ImageFS, path: str) -> Node | None:
+    """The file at `path` of the final filesystem, symlinks followed inside the image's root;
+    None when there is none (a hostile entry there is an error, as for `ocix cat`)."""
+    try:
+        node = find(ifs, path)
+    except NotFoundError:
+        return None
+    return node if node.regular else None
+
+
+def _databases(ifs: ImageFS) -> list[tuple[str, Node]]:
+    """(the path as named, its file) of each package database in the image."""
+    out = [(p, n) for p in (DPKG, APK) if (n := _regular(ifs, p)) is not None]
+    try:
+        d = find(ifs, DPKG_D)
+    except NotFoundError:
+        return out
+    if d.kind == DIR:
+        for entry in ifs.fs.under(d.path):
+            name = posixpath.basename(entry.path)
+            if posixpath.dirname(entry.path) == d.path and not name.endswith(".md5sums"):
+                node = _regular(ifs, entry.path)
+                if node is not None:
+                    out.append((posixpath.join(DPKG_D, name), node))
+    return out
+
+
+def _applets(ifs: ImageFS, binaries: list[Node]) -> int:
+    """The other names of the busybox binaries: hard links to them, symlinks that resolve to
+    them inside the image's root."""
+    sources = {b.source for b in binaries}
+    skip = {b.path for b in binaries} | set(BUSYBOX)
+    n = 0
+    for node in ifs.fs.nodes.values():
+        if node.path in skip:
+            continue
+        if node.kind == HARDLINK:
+            n += node.source in sources
+        elif node.kind == SYMLINK:
+            try:
+                target = ifs.fs.resolve(node.path)[1]
+            except OcixError:  # a loop of links is no applet
+                continue
+            n += target is not None and target.regular and target.source in sources
+    return n
+
+
+def _banner(chunks: Iterator[bytes]) -> str:
     tail = b""
-    while block := f.read(1 << 20):
+    for block in chunks:
         m = _BANNER.search(tail + block)
         if m:
             return m.group(1).decode()
@@ -78,58 +134,32 @@ def _busybox_version(f: Any) -> str:
     return ""
 
 
-def _layer(chunks: Iterator[bytes], desc: Descriptor, state: dict[str, tuple[str, Any]]) -> None:
-    """Apply one layer's relevant entries to `state` (path -> ("file", value) | ("link", target))."""
-    sink: dict[str, int] = {}
-    raw = _hashed(chunks, desc, sink)
-    first = next(raw, b"")
-    stream = decompress(_prepend(first, raw), sniff(first[:4], mt.layer_compression(desc.media_type)))
-    changes: dict[str, tuple[str, Any] | None] = {}
-    gone: list[str] = []
-    opaque: list[str] = []
-    try:
-        with tarfile.open(fileobj=chunk_stream(stream), mode="r|") as tar:
-            while (m := tar.next()) is not None:
-                tar.members.clear()  # type: ignore[attr-defined]  # not in typeshed
-                if hostile_reason(m):
-                    continue
-                path = clean(m.name)
-                parent, base = posixpath.split(path)
-                if base == OPAQUE_MARKER:
-                    opaque.append(parent)
-                elif base.startswith(WHITEOUT_PREFIX):
-                    gone.append(posixpath.join(parent, base[len(WHITEOUT_PREFIX):]))
-                elif m.isfile() and path in (DPKG, APK) and m.size <= MAX_DB:
-                    f = tar.extractfile(m)
-                    changes[path] = ("file", f.read() if f else b"")
-                elif m.isfile() and path in BUSYBOX:
-                    f = tar.extractfile(m)
-                    changes[path] = ("file", _busybox_version(f) if f else "")
-                elif m.issym() and posixpath.basename(m.linkname) == "busybox":
-                    changes[path] = ("link", _resolve_link(path, m.linkname))
-                elif m.islnk() and posixpath.basename(m.linkname) == "busybox":
-                    changes[path] = ("link", clean(m.linkname))  # hard links name root paths
-                else:
-                    changes[path] = None
-    except (tarfile.TarError, EOFError) as e:
-        raise OcixError(f"layer {desc.digest} is not a valid tar stream: {e}") from None
-    for _ in raw:  # the rest (tar padding): the digest covers every byte
-        pass
-    for p in list(state):
-        if any(p == g or p.startswith(g + "/") for g in gone) or \
-                any(p.startswith(o.rstrip("/") + "/") for o in opaque):
-            del state[p]
-    for p, v in changes.items():
-        if v is None:
-            state.pop(p, None)
-        else:
-            state[p] = v
-
-
-def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    if first:
-        yield first
-    yield from rest
+def read_packages(ifs: ImageFS, open_layer: LayerOpener, *, to_end: bool = False
+                  ) -> tuple[list[Package], list[str]]:
+    """The packages of a flattened image and the files they were read from."""
+    dbs = _databases(ifs)
+    for path, node in dbs:
+        if node.size > MAX_DB:
+            raise OcixError(f"{path} in {ifs.image} is {node.size} bytes: more than "
+                            f"{MAX_DB >> 20} MiB is not read as a package database")
+    names = {node.source: path for path, node in reversed(dbs)}
+    pkgs: list[Package] = []
+    for node, chunks in files_data(ifs, open_layer, [n for _, n in dbs], to_end=to_end):
+        data = b"".join(chunks)
+        pkgs += apk_packages(data) if names[node.source] == APK else dpkg_packages(data)
+    read = list(dict.fromkeys(DPKG_D + "/" if p.startswith(DPKG_D + "/") else p for p, _ in dbs))
+    binaries: list[Node] = []
+    for path in BUSYBOX:
+        binary = _regular(ifs, path)
+        if binary is not None and binary.source not in {b.source for b in binaries}:
+            binaries.append(binary)
+    if binaries and not any(p.name == "busybox" for p in pkgs):
+        version = ""
+        for _, chunks in files_data(ifs, open_layer, binaries[:1], to_end=to_end):
+            version = _banner(chunks)
+        pkgs.append(Package("busybox", version, "busybox", applets=_applets(ifs, binaries)))
+        read.append(binaries[0].path)
+    return sorted(pkgs, key=lambda p: (p.kind, p.name, p.arch)), read
 
 
 def paragraphs(text: str) -> Iterator[dict[str, str]]:
@@ -166,28 +196,6 @@ def apk_packages(data: bytes) -> list[Package]:
             for p in paragraphs(data.decode("utf-8", "replace")) if "P" in p]
 
 
-def _resolve_link(path: str, target: str) -> str:
-    return posixpath.normpath(target if target.startswith("/") else
-                              posixpath.join(posixpath.dirname(path), target))
-
-
-def packages_of(state: dict[str, tuple[str, Any]]) -> tuple[list[Package], list[str]]:
-    pkgs: list[Package] = []
-    dbs = []
-    if DPKG in state:
-        pkgs += dpkg_packages(state[DPKG][1])
-        dbs.append(DPKG)
-    if APK in state:
-        pkgs += apk_packages(state[APK][1])
-        dbs.append(APK)
-    binaries = [p for p in BUSYBOX if p in state and state[p][0] == "file"]
-    if binaries and not any(p.name == "busybox" for p in pkgs):
-        applets = sum(1 for kind, target in state.values() if kind == "link" and target in binaries)
-        pkgs.append(Package("busybox", state[binaries[0]][1], "busybox", applets=applets))
-        dbs.append(binaries[0])
-    return sorted(pkgs, key=lambda p: (p.kind, p.name, p.arch)), dbs
-
-
 def cyclonedx(result: SbomResult) -> str:
     """The packages as a CycloneDX 1.5 JSON document (cyclonedx-python-lib)."""
     from cyclonedx.model import Property
@@ -216,7 +224,8 @@ def cyclonedx(result: SbomResult) -> str:
     return str(JsonV1Dot5(bom).output_as_string(indent=2))
 
 
-def sbom(ref: str, opts: ClientOptions, *, platform: str | None = None) -> SbomResult:
+def sbom(ref: str, opts: ClientOptions, *, platform: str | None = None,
+         on_layer: Callable[[int, int, str], None] | None = None) -> SbomResult:
     client = opts.client(parse(ref))
     root = client.resolve().descriptor
     desc = root
@@ -231,12 +240,15 @@ def sbom(ref: str, opts: ClientOptions, *, platform: str | None = None) -> SbomR
     elif not mt.is_manifest(root.media_type):
         raise OcixError(f"{ref}: unsupported media type {root.media_type}")
     mdoc = json_object(client.fetch_manifest(desc), f"manifest {desc.digest}")
-    state: dict[str, tuple[str, Any]] = {}
-    for layer in (Descriptor.from_json(x) for x in mdoc.get("layers") or []):
+    layers = [Descriptor.from_json(x) for x in mdoc.get("layers") or []]
+    for layer in layers:
         if not mt.is_layer(layer.media_type):
             raise OcixError(f"{ref}: layer {layer.digest} is a {layer.media_type}, not an image layer")
-        _layer(iter(client.open_blob(layer)), layer, state)
-    pkgs, dbs = packages_of(state)
-    result = SbomResult(client.ref.name, desc.digest, str(desc.platform or ""), pkgs, dbs)
+    ifs = empty(client.ref.name, root.digest, desc.digest, str(desc.platform or ""), layers,
+                [""] * len(layers))
+    open_layer = registry_layers(client)
+    flatten(ifs, open_layer, on_layer=on_layer)
+    pkgs, dbs = read_packages(ifs, open_layer, to_end=True)
+    result = SbomResult(client.ref.name, desc.digest, ifs.platform, pkgs, dbs)
     result.document = cyclonedx(result)
     return result

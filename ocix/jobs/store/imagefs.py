@@ -1,23 +1,28 @@
 """An image's final filesystem read from containerd's content store, and files out of it.
 
 Each layer blob streams through Content.Read and is decompressed as it arrives (the same path
-as `ocix layers`); only tar headers go into the model (ocix.oci.flatfs), file data is skipped,
-or hashed with --content.  One file's data is streamed again from the one layer that wrote it.
-Nothing is mounted or unpacked (docs/imagefs.md).
+as `ocix layers`), or comes from another source of layers (`ocix sbom` reads a registry's).
+Only tar headers go into the model (ocix.oci.flatfs), file data is skipped, or hashed with
+--content.  One file's data is streamed again from the one layer that wrote it.  Nothing is
+mounted or unpacked (docs/imagefs.md).
 """
 
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from ...containerd.connection import Connection
 from ...errors import NotFoundError, OcixError
 from ...oci.descriptor import Descriptor
 from ...oci.flatfs import DIR, FlatFS, Node, file_sha256, tar_entries
-from .anatomy import created_by, decompressed_blob, image_manifest
+
+if TYPE_CHECKING:  # containerd's modules load the gRPC stubs: only the store's functions need them
+    from ...containerd.connection import Connection
+
+# the decompressed chunks of one layer blob, from the content store or a registry
+LayerOpener = Callable[[Descriptor], Iterable[bytes]]
 
 
 @dataclass(frozen=True)
@@ -74,30 +79,50 @@ def load_pair(conn: Connection, a: str, b: str, *, platform: str | None = None,
 
 
 def _empty(conn: Connection, name: str, platform: str | None) -> ImageFS:
+    from .anatomy import created_by, image_manifest
+
     record, m = image_manifest(conn, name, platform)
-    lines = created_by(m.config_doc, len(m.layers))
-    return ImageFS(record.name, record.target.digest, m.descriptor.digest, m.platform,
-                   [ImageLayer(i + 1, d.digest, lines[i]) for i, d in enumerate(m.layers)],
-                   FlatFS(), list(m.layers))
+    return empty(record.name, record.target.digest, m.descriptor.digest, m.platform, m.layers,
+                 created_by(m.config_doc, len(m.layers)))
+
+
+def empty(image: str, digest: str, manifest: str, platform: str, layers: list[Descriptor],
+          created_by: list[str]) -> ImageFS:
+    """A tree with no layer applied yet; `flatten` fills it from any source of layers."""
+    return ImageFS(image, digest, manifest, platform,
+                   [ImageLayer(i + 1, d.digest, created_by[i]) for i, d in enumerate(layers)],
+                   FlatFS(), list(layers))
+
+
+def store_layers(conn: Connection) -> LayerOpener:
+    """Layers from containerd's content store, decompressed as they stream."""
+    from .anatomy import decompressed_blob
+
+    return lambda desc: decompressed_blob(conn, desc)[1]
 
 
 def _flatten(conn: Connection, ifs: ImageFS, start: int, content: bool,
              on_layer: Callable[[int, int, str], None] | None, stop: int | None = None) -> None:
+    flatten(ifs, store_layers(conn), start=start, stop=stop, content=content, on_layer=on_layer)
+
+
+def flatten(ifs: ImageFS, open_layer: LayerOpener, *, start: int = 0, stop: int | None = None,
+            content: bool = False, on_layer: Callable[[int, int, str], None] | None = None) -> None:
     """Apply layers start+1 .. stop (1-based; default: to the top)."""
     n = len(ifs.descriptors)
     for i, desc in enumerate(ifs.descriptors[start:stop], start):
         if on_layer:
             on_layer(i + 1, n, desc.digest)
         try:
-            _apply(conn, ifs.fs, desc, content)
+            _apply(open_layer, ifs.fs, desc, content)
         except NotFoundError:
             raise
         except OcixError as e:
             raise OcixError(f"layer {i + 1} ({desc.digest}): {e.message}") from None
 
 
-def _apply(conn: Connection, fs: FlatFS, desc: Descriptor, content: bool) -> None:
-    stream = iter(decompressed_blob(conn, desc)[1])
+def _apply(open_layer: LayerOpener, fs: FlatFS, desc: Descriptor, content: bool) -> None:
+    stream = iter(open_layer(desc))
     current: list[tarfile.TarFile] = []
 
     def members() -> Iterator[tarfile.TarInfo]:
@@ -116,7 +141,12 @@ def layer_files(conn: Connection, desc: Descriptor, wanted: set[int]
     """(member index, data chunks) of the `wanted` members of one layer, in tar order; the
     chunks must be read before the next pair is asked for.  The layer is streamed once and
     left as soon as the last wanted member is read."""
-    stream = iter(decompressed_blob(conn, desc)[1])
+    return members_data(iter(store_layers(conn)(desc)), desc, wanted)
+
+
+def members_data(stream: Iterator[bytes], desc: Descriptor, wanted: set[int]
+                 ) -> Iterator[tuple[int, Iterator[bytes]]]:
+    """`layer_files` over a layer's decompressed stream, from any source."""
     left = set(wanted)
     for i, (m, tar) in enumerate(tar_entries(stream)):
         if i not in left:
@@ -130,6 +160,28 @@ def layer_files(conn: Connection, desc: Descriptor, wanted: set[int]
             return
     if left:
         raise OcixError(f"layer {desc.digest} ended before member {min(left)}")
+
+
+def files_data(ifs: ImageFS, open_layer: LayerOpener, nodes: Iterable[Node], *,
+               to_end: bool = False) -> Iterator[tuple[Node, Iterator[bytes]]]:
+    """The data of regular-file `nodes`: only the layers that wrote them are streamed, each
+    once, bottom first.  `to_end` reads each of those blobs to its end even after the last
+    file, so a source that checks the digest at the end has checked every byte."""
+    wanted: dict[int, dict[int, Node]] = {}
+    for node in nodes:
+        layer, member = node.source
+        if member < 0 or node.size == 0:
+            yield node, iter(())
+        else:
+            wanted.setdefault(layer, {}).setdefault(member, node)
+    for layer in sorted(wanted):
+        desc = ifs.descriptors[layer - 1]
+        stream = iter(open_layer(desc))
+        for member, chunks in members_data(stream, desc, set(wanted[layer])):
+            yield wanted[layer][member], chunks
+        if to_end:
+            for _ in stream:
+                pass
 
 
 def _chunks(f: IO[bytes]) -> Iterator[bytes]:

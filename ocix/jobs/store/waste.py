@@ -105,7 +105,7 @@ def scan(m: ManifestInfo, open_chunks: Opener, on_layer: Progress | None = None
                 yield c
 
         try:
-            stream = counting(_decompressed(open_chunks(desc), desc))
+            stream = counting(layerscan.decompressed(open_chunks(desc), desc.media_type))
             for member in layerscan.tar_members(stream):
                 ledger.add(member)
                 dive.add(member)
@@ -119,20 +119,6 @@ def scan(m: ManifestInfo, open_chunks: Opener, on_layer: Progress | None = None
         dive.end_layer()
         sizes.append(counted)
     return ledger, dive, sizes
-
-
-def _decompressed(chunks: Iterator[bytes], desc: Descriptor) -> Iterator[bytes]:
-    from ...oci.mediatypes import layer_compression
-
-    first = next(chunks, b"")
-    compression = layerscan.sniff_compression(first, layer_compression(desc.media_type))
-
-    def joined() -> Iterator[bytes]:
-        if first:
-            yield first
-        yield from chunks
-
-    return layerscan.decompress(joined(), compression)
 
 
 def report(image: str, source: str, m: ManifestInfo, ledger: WasteLedger, dive: DiveScore,
