@@ -16,6 +16,13 @@ from ..programs import find as which
 from ..programs import version_line
 
 CRIO_SOCKET = "/var/run/crio/crio.sock"
+# The Seccomp: line of /proc/PID/status names the process's own mode (proc(5)); a Seccomp:
+# line at all means the kernel has seccomp.
+SECCOMP_MODES = {
+    "0": "mode 0: ocix's own process has no filter; runtimes load one (mode 2) into containers",
+    "1": "mode 1: strict seccomp (read, write, _exit, sigreturn only)",
+    "2": "mode 2: a BPF filter is loaded, as runtimes do for containers",
+}
 
 
 @dataclass(frozen=True)
@@ -109,10 +116,12 @@ def probe_binary(part: str, binary: str, args: list[str] | None = None) -> Mark:
     return Mark(part, f"binary:{binary}", True, None, version, path)
 
 
-def probe_process(part: str, comm: str) -> Mark:
+def probe_process(part: str, comm: str, args: list[str] | None = None) -> Mark:
+    """`args` ask the binary for its version the way it answers (containerd-shim-runc-v2
+    knows only `-v`); `--version` when none are given."""
     pids = pids_of(comm)
     binary = which(comm)
-    version = version_line([binary, "--version"]) if binary else ""
+    version = version_line([binary, *(args or ["--version"])]) if binary else ""
     detail = (f"running: pid {', '.join(map(str, pids[:5]))}" + (" …" if len(pids) > 5 else "")
               if pids else ("installed, not running" if binary else f"{comm} is not installed"))
     return Mark(part, f"process:{comm}", bool(binary or pids), bool(pids), version, detail)
@@ -152,7 +161,8 @@ def _kernel_fact(fact: str) -> tuple[bool, str, str]:
     if fact == "seccomp":
         mode = next((line.split()[1] for line in _read("/proc/self/status").splitlines()
                      if line.startswith("Seccomp:")), "")
-        return bool(mode), f"mode {mode}" if mode else "", "Seccomp: line of /proc/self/status"
+        return bool(mode), f"supported (this process: mode {mode})" if mode else "", \
+            SECCOMP_MODES.get(mode, "Seccomp: line of /proc/self/status")
     raise OcixError(f"unknown kernel fact {fact!r}")
 
 
@@ -183,7 +193,8 @@ def probe(part: str, spec: str) -> Mark:
     if kind == "daemon":
         return probe_daemon(part, target)
     if kind == "process":
-        return probe_process(part, target)
+        name, *args = target.split()
+        return probe_process(part, name, args or None)
     if kind == "kernel":
         return probe_kernel(part, target)
     if kind == "none":

@@ -61,7 +61,7 @@ def test_rootless_and_rootful_disagree_on_the_user_namespace_with_the_reason() -
     assert user.odd == ["podman"]
     assert user.why == ROW_WHY["namespaces.user"]
     assert user.why.startswith("a rootless container has a user namespace of its own")
-    assert "CapEff, full as it looks, counts only over what that namespace owns" in user.why
+    assert "CapEff, the runtime's usual default set, counts only over what that namespace owns" in user.why
     assert user.detail == ("uid_map: podman identity; podman-rootless 0 1001 1 / 1 100000 65536; "
                            "docker-rootless 0 1001 1 / 1 100000 65536")
     # docker-rootless stands out with docker's capabilities, for docker's reason.
