@@ -38,7 +38,7 @@ def df(state: State, verbose: bool, snapshotter: str, as_json: bool) -> None:
         (f"Namespace {u.namespace}", ""),
         ("  Content store", f"{human_size(u.content_bytes)} in {u.blobs} blobs"),
         ("  Snapshots", f"{human_size(u.snapshot_bytes)} in {u.snapshots} {u.snapshotter} snapshots"),
-        ("  Reclaimable", _reclaimable(u.reclaimable)),
+        ("  Reclaimable", reclaimable_text(u.reclaimable)),
         (f"Store ({s.namespaces} namespaces)", ""),
         ("  Content store", f"{human_size(s.content_bytes)} in {s.blobs} blobs ({s.content_bytes} "
                             f"bytes) in {s.content_root or '?'}"),
@@ -60,7 +60,7 @@ def df(state: State, verbose: bool, snapshotter: str, as_json: bool) -> None:
     click.echo(u.why_sizes_differ)
 
 
-def _reclaimable(size: int) -> str:
+def reclaimable_text(size: int) -> str:
     if size == 0:
         return "0 B (an image, container or lease keeps every blob and snapshot)"
     return f"{human_size(size)} (kept by nothing: the next GC frees it)"

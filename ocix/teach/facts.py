@@ -54,7 +54,10 @@ def runc_default() -> CapDefault | None:
         except (OSError, ValueError, subprocess.SubprocessError):
             return None
     names = tuple(spec.get("process", {}).get("capabilities", {}).get("effective", []))
-    return CapDefault("runc", names, "runc spec", True)
+    from ..programs import version_line, version_word
+
+    version = version_word(version_line([runc, "--version"]))
+    return CapDefault("runc", names, f"`runc spec` (runc {version})", True)
 
 
 def containerd_default() -> CapDefault:

@@ -136,7 +136,9 @@ def _kernel_fact(fact: str) -> tuple[bool, str, str]:
 
         layout = cgroup_layout()
         return layout.mode != "none", layout.mode, (
-            f"v1: {' '.join(layout.v1_controllers) or '-'}; cgroup2 at {layout.v2_mount or '-'}")
+            f"v1: {' '.join(layout.v1_controllers) or '-'}; cgroup2 at {layout.v2_mount or '-'}"
+            + (f" (controllers: {' '.join(layout.v2_controllers) or 'none'})"
+               if layout.v2_mount else ""))
     if fact == "namespaces":
         types = sorted(os.listdir("/proc/self/ns"))
         return bool(types), f"{len(types)} types", " ".join(types)
@@ -181,7 +183,24 @@ def probe_kernel(part: str, fact: str) -> Mark:
     return Mark(part, f"kernel:{fact}", present, None, value, detail)
 
 
-PROBE_KINDS = ("binary", "daemon", "process", "kernel", "none")
+def probe_defaults(part: str, component: str) -> Mark:
+    """A component's default capability set: computed here, or upstream's when it is absent."""
+    from . import facts
+
+    found = {"runc": facts.runc_default, "containerd": facts.containerd_default,
+             "podman": facts.podman_default, "cri-o": facts.crio_default}.get(component)
+    if found is None:
+        raise OcixError(f"unknown component {component!r}")
+    d = found()
+    if d is None:
+        return Mark(part, f"defaults:{component}", False, None, "", f"{component} is not here")
+    names = " ".join(n.removeprefix("CAP_") for n in d.names)
+    where = "computed from " if d.live else "upstream, not on this host: "
+    return Mark(part, f"defaults:{component}", d.live, None, f"{d.mask} ({d.count})",
+                f"{names}; {where}{d.source}")
+
+
+PROBE_KINDS = ("binary", "daemon", "process", "kernel", "defaults", "none")
 
 
 def probe(part: str, spec: str) -> Mark:
@@ -197,6 +216,8 @@ def probe(part: str, spec: str) -> Mark:
         return probe_process(part, name, args or None)
     if kind == "kernel":
         return probe_kernel(part, target)
+    if kind == "defaults":
+        return probe_defaults(part, target)
     if kind == "none":
         return Mark(part, spec, False, None, "", target or "not on this host")
     raise OcixError(f"unknown probe {spec!r}")

@@ -222,3 +222,51 @@ def test_suggested_pids_are_readable() -> None:
             m = re.fullmatch(r"ocix kernel --pid (\d+)", line)
             if m:
                 os.readlink(f"/proc/{m.group(1)}/ns/net")  # raises where it would fail
+
+
+def test_explain_shows_the_default_sets_it_computed() -> None:
+    from ocix.teach.probe import probe
+
+    crio = probe("CRI-O", "defaults:cri-o")
+    assert (crio.present, crio.version) == (False, "00000000000005fb (9)")
+    assert "upstream, not on this host: cri-o internal/config/capabilities" in crio.detail
+    containerd = probe("containerd", "defaults:containerd")
+    assert (containerd.present, containerd.version) == (True, f"{0xa80425fb:016x} (14)")
+    marks = {p.probe for p in explain.load("capabilities").parts}
+    assert {"defaults:containerd", "defaults:podman", "defaults:cri-o", "defaults:runc"} <= marks
+
+
+def test_shim_version_is_asked_with_dash_v() -> None:
+    """containerd-shim-runc-v2 knows only -v; --version gets Go's flag error, never shown."""
+    from ocix.programs import find, version_line
+    from ocix.teach.probe import probe
+
+    shim = find("containerd-shim-runc-v2")
+    if shim is None:
+        pytest.skip("containerd-shim-runc-v2 is not installed")
+    out = subprocess.run([shim, "-v"], capture_output=True, text=True, check=True).stdout
+    expected = next(ln.split()[1] for ln in out.splitlines() if ln.strip().startswith("Version:"))
+    assert probe("shim", "process:containerd-shim-runc-v2 -v").version == expected
+    assert version_line([shim, "--version"]) == ""
+    for name in explain.topic_names():
+        for part in explain.load(name).parts:
+            if part.probe.split()[0].endswith("containerd-shim-runc-v2"):
+                assert part.probe.split()[1:] == ["-v"], name
+
+
+def test_seccomp_mark_says_what_mode_0_means() -> None:
+    from ocix.teach.probe import probe
+
+    mode = next(ln.split()[1] for ln in Path("/proc/self/status").read_text().splitlines()
+                if ln.startswith("Seccomp:"))
+    mark = probe("seccomp", "kernel:seccomp")
+    assert mark.version == f"supported (this process: mode {mode})"
+    if mode == "0":
+        assert mark.detail.startswith("mode 0: ocix's own process has no filter")
+
+
+def test_dfreclaimable_text_line_does_not_contradict_itself() -> None:
+    from ocix.cli.df import reclaimable_text
+
+    assert reclaimable_text(0) == "0 B (an image, container or lease keeps every blob and snapshot)"
+    assert reclaimable_text(2048) == "2.0 KiB (kept by nothing: the next GC frees it)"
