@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .main import State, pass_state
-from .output import human_size, json_option, print_json, print_kv, print_table
+from .output import echo_paragraphs, human_size, json_option, print_json, print_kv, print_table
 
 
 @click.command("df")
@@ -57,7 +57,7 @@ def df(state: State, verbose: bool, snapshotter: str, as_json: bool) -> None:
                     [[o.kind, o.id, human_size(o.size), "yes" if o.kept else "no (next GC)",
                       ", ".join(o.images)] for o in u.objects], empty="nothing stored")
     click.echo()
-    click.echo(u.why_sizes_differ)
+    echo_paragraphs(u.why_sizes_differ)
 
 
 def reclaimable_text(size: int) -> str:

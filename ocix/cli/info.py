@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .main import State, pass_state
-from .output import json_option, print_json, print_kv, print_table
+from .output import json_option, print_json, print_kv, print_table, wrap_paragraph
 
 if TYPE_CHECKING:
     from ..jobs.host.daemons import Daemon
@@ -89,7 +89,7 @@ def _render_userns(daemons: list[Daemon]) -> None:
                      " / ".join(u.uid_map) or "-"])
         why = u.why
     print_table(["ROOTLESS DAEMON", "HELD BY", "USER NAMESPACE", "UID_MAP"], rows)
-    click.echo(why)
+    click.echo(wrap_paragraph(why, hanging=""))
 
 
 def _row(d: Daemon) -> list[object]:

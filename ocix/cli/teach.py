@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .output import json_option, print_json, print_table, to_jsonable
+from .output import (
+    echo_paragraphs,
+    json_option,
+    print_json,
+    print_table,
+    terminal_width,
+    to_jsonable,
+    wrap_paragraph,
+)
 
 if TYPE_CHECKING:
     from ..teach.explain import Topic
@@ -93,12 +101,13 @@ def explain(topic: str | None, no_live: bool, as_json: bool) -> None:
 def _render_topic(t: Topic, commands: list[dict[str, Any]]) -> None:
     bold = sys.stdout.isatty()
     click.echo(click.style(t.title, bold=bold))
-    click.echo(t.summary + "\n")
+    click.echo(wrap_paragraph(t.summary, hanging="") + "\n")
     click.echo(click.style("Stack", bold=bold))
     for line in t.diagram.splitlines():
         click.echo("  " + line)
     click.echo("")
-    click.echo(t.text + "\n")
+    echo_paragraphs(t.text)
+    click.echo("")
     if t.marks:
         print_table(["ON THIS HOST", "STATE", "VERSION", "DETAIL"],
                     [[m.part, _state(m.present, m.running), m.version or "-", m.detail]
@@ -155,6 +164,8 @@ def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, yes: bool,
     from ..lab.state import lab_dir
 
     env = parts.environment(directory)
+    # The commands a step runs print inside the step, two columns in.
+    env["COLUMNS"] = str(max(40, terminal_width() - 2))
     session = job.Session(env, command_problem, str(lab_dir(directory)))
     results = []
     try:
@@ -184,7 +195,7 @@ def _list_steps(steps: list[Any], as_json: bool) -> None:
                               for s in steps]})
         return
     print_table(["STEP", "TITLE", "NEEDS", "OCIX"],
-                [[s.number, s.title, ",".join(s.needs) or "-", s.ocix_command.splitlines()[0]]
+                [[s.number, s.title, ",".join(s.needs) or "-", s.listing]
                  for s in steps])
     click.echo("\nnext: ocix tour --step N, or ocix tour --all --yes")
 
@@ -213,9 +224,9 @@ def _render_step(r: Any, total: int) -> None:
     click.echo(click.style(f"── Step {r.number}/{total}: {r.title} ──", bold=bold))
     click.echo("By hand (the handout):")
     click.echo("\n".join("  " + ln for ln in r.handout_command.splitlines()))
-    click.echo(f"Look for: {r.look_for}")
+    click.echo(wrap_paragraph(f"Look for: {r.look_for}"))
     click.echo("With ocix:")
     if r.output:
         click.echo("\n".join("  " + ln for ln in r.output.splitlines()))
-    click.echo(f"What it showed: {r.explanation}")
-    click.echo("Result: " + ("ok" if r.ok else r.skipped_reason) + "\n")
+    click.echo(wrap_paragraph(f"What it showed: {r.explanation}"))
+    click.echo(wrap_paragraph("Result: " + ("ok" if r.ok else r.skipped_reason)) + "\n")

@@ -45,6 +45,12 @@ class Step:
     def ocix_command(self) -> str:
         return self.ocix or "\n".join(self.run)
 
+    @property
+    def listing(self) -> str:
+        """The first ocix command for `tour --list`: values filled at run time as NAMES."""
+        return re.sub(r"\{(\w+)\}", lambda m: m.group(1).upper(),
+                      self.ocix_command.splitlines()[0])
+
 
 @dataclass
 class StepResult:

@@ -22,6 +22,14 @@ from tests.helpers import remove_namespace
 NEEDED = ("containerd", "runc", "docker-registry", "ctr")
 
 
+@pytest.fixture(autouse=True)
+def _whole_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read table cells and whole lines, so output is rendered wide; how it fits
+    80 columns is tested in tests/unit/test_output_width.py."""
+    if "COLUMNS" not in os.environ:
+        monkeypatch.setenv("COLUMNS", "4096")
+
+
 def _missing() -> list[str]:
     return [c for c in NEEDED if not (shutil.which(c) or os.path.exists(f"/usr/sbin/{c}"))]
 

@@ -285,8 +285,8 @@ def test_cli_table_and_differences(monkeypatch: pytest.MonkeyPatch) -> None:
                                                                    parent="conmon", pid=2),
                                       PathResult("cri", available=False,
                                                  skipped_reason="no containerd socket")])
-    r = run_cli(["compare", "--cap-drop", "net_raw", "-m", "64m", "busybox", "--", "sh", "-c",
-                 "true"])
+    r = run_cli(["compare", "--wide", "--cap-drop", "net_raw", "-m", "64m", "busybox", "--",
+                 "sh", "-c", "true"], env={"COLUMNS": "1000"})
     assert r.exit_code == 0, r.output
     assert (seen[0].command, seen[0].cap_drop, seen[0].memory) == (["sh", "-c", "true"],
                                                                     ["net_raw"], 64 << 20)
@@ -325,3 +325,23 @@ def test_cli_refuses_an_unknown_path() -> None:
     r = run_cli(["compare", "--path", "lxc", "busybox"])
     assert r.exit_code == 2
     assert "'lxc' is not one of 'docker', 'containerd', 'runc', 'crun', 'cri', 'podman'" in r.stderr
+
+
+def test_cli_fits_80_columns_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six paths at COLUMNS=80: one block of properties per chunk of paths, no line wider
+    than 80 (no verbatim command line in this output), every path named once; --wide gives
+    the whole matrix."""
+    from tests.helpers import run_cli
+
+    names = ["docker", "containerd", "runc", "crun", "cri", "podman"]
+    fake_compare(monkeypatch, [fake(n, pid=i + 1) for i, n in enumerate(names)])
+    r = run_cli(["compare", "busybox", "--", "true"], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert max(len(ln) for ln in lines) <= 80, max(lines, key=len)
+    chunks = [ln for ln in lines if ln.startswith("paths ")]
+    assert chunks == ["paths 1-2 of 6:", "paths 3-4 of 6:", "paths 5-6 of 6:"]
+    headers = [ln.split() for ln in lines if ln.split()[:1] and ln.split()[0] in names]
+    assert [w for h in headers for w in h] == names
+    wide = run_cli(["compare", "--wide", "busybox", "--", "true"], env={"COLUMNS": "80"})
+    assert wide.stdout.splitlines()[0].split() == names

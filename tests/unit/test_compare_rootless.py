@@ -160,7 +160,8 @@ def test_cli_passes_rootless_and_shows_the_uid_map(monkeypatch: pytest.MonkeyPat
         return CompareResult(opts.image, opts.command, results, differences(results))
 
     monkeypatch.setattr(runmod, "compare", compare)
-    r = run_cli(["compare", "--rootless", "--path", "podman", "busybox", "--", "true"])
+    r = run_cli(["compare", "--rootless", "--path", "podman", "busybox", "--", "true"],
+                env={"COLUMNS": "1000"})
     assert r.exit_code == 0, r.output
     assert seen[0].rootless is True and seen[0].paths == ["podman"]
     lines = r.stdout.splitlines()
