@@ -223,16 +223,19 @@ def echo_paragraphs(text: str, *, indent: str = "", hanging: str = "") -> None:
 def wrap_value(text: str, width: int) -> list[str]:
     """Lines of at most `width`, broken at spaces or after commas (a label list), never
     inside a word: a digest or path longer than `width` gets a line of its own."""
-    pieces = [p for p in re.split(r"(?<=,)(?! )|\s+", text.strip()) if p]
+    # Each piece keeps the separator after it: a space, or nothing after a bare comma.
+    pieces = [(m.group(1), m.group(2)) for m in re.finditer(r"(\S+?,(?=\S)|\S+)(\s*)", text)]
     lines: list[str] = []
     line = ""
-    for p in pieces:
-        joined = line + ("" if not line or line.endswith(",") else " ") + p
+    gap = ""
+    for word, sep in pieces:
+        joined = line + gap + word if line else word
         if line and len(joined) > width:
             lines.append(line)
-            line = p
+            line = word
         else:
             line = joined
+        gap = " " if sep else ""
     return [*lines, line]
 
 

@@ -167,6 +167,7 @@ def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, yes: bool,
     # The commands a step runs print inside the step, two columns in.
     env["COLUMNS"] = str(max(40, terminal_width() - 2))
     session = job.Session(env, command_problem, str(lab_dir(directory)))
+    session.keep = job.kept_fixtures(steps, selected)
     results = []
     try:
         for step in selected:
@@ -216,6 +217,10 @@ def _prepare_lab(directory: str | None, needed: set[str], yes: bool, quiet: bool
         return parts.not_started(missing, "pass --yes to start it" if sys.stdin.isatty()
                                  else "start it, or pass --yes")
     progress = (lambda _m: None) if quiet else (lambda m: click.echo(f"lab: {m}", err=True))
+    if "rootless" in missing and not quiet:
+        click.echo("lab: starting the rootless lab: this creates the Unix user ocixlab (and its "
+                   "/etc/subuid and /etc/subgid ranges) if it does not exist; "
+                   "`ocix lab down --purge` removes it", err=True)
     return parts.start(directory, missing, progress)
 
 

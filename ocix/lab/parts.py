@@ -13,7 +13,8 @@ from .rootless import RootlessState, user_exists
 
 PARTS = {"containerd": "the lab's containerd (`ocix lab up`)",
          "docker": "the lab's dockerd (`ocix lab up --with-docker`)",
-         "rootless": "the rootless lab (`ocix lab up --with-rootless`)"}
+         "rootless": "the rootless lab (`ocix lab up --with-rootless`, which creates the Unix "
+                     "user ocixlab with an /etc/subuid range if it does not exist)"}
 
 
 def running(directory: str | os.PathLike[str] | None) -> set[str]:

@@ -78,8 +78,10 @@ def test_live_evidence(tour_run: tuple[dict, Path, bool]) -> None:
     assert "hello-from-runc" in by[25]["output"]
     assert "CapEff:\t0000000000000000" in by[13]["output"]
     if by[19]["ok"]:  # the rootless dockerd reports itself rootless, the lab's main one does not
-        rows = re.findall(r"^docker\s.*\s(yes|no)\s", by[19]["output"], re.M)
-        assert rows == ["no", "yes"]
+        from ocix.teach.session import daemon_rootless
+
+        runs = by[19]["output"].split("$ ocix info")[1:]
+        assert [daemon_rootless(r).get("docker") for r in runs] == ["no", "yes"]
 
 
 def test_nothing_is_left_behind(tour_run: tuple[dict, Path, bool]) -> None:
@@ -152,3 +154,31 @@ def test_interrupted_tour_removes_what_it_made(tour_run: tuple[dict, Path, bool]
         _, err = proc.communicate(timeout=60)
         assert (proc.returncode, err.splitlines()[-1:]) == (130, ["Interrupted."])
         assert d.api.containers(all=True, filters={"name": "ocix-tour-"}) == []
+
+
+def test_steps_8_to_11_share_one_container_across_step_runs(
+        tour_run: tuple[dict, Path, bool]) -> None:
+    """`--step 8`, `--step 9`, `--step 10`, `--step 11` run one at a time look at one process:
+    the same State.Pid, whose NSpid ends in 1; the run with step 11 removes the container."""
+    from ocix.dockerapi.client import DockerClient
+
+    _, root, _ = tour_run
+    state = LabState.load(root)
+    assert state is not None and state.docker_socket
+    env = {"OCIX_LAB_DIR": str(root)}
+    pids = []
+    outputs = []
+    for n in (8, 9, 10, 11):
+        r = _ocix("tour", "--step", str(n), "--json", env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        out = json.loads(r.stdout)["steps"][0]["output"]
+        outputs.append(out)
+        m = re.search(r"State\.Pid (\d+)", out)
+        assert m, out
+        pids.append(m.group(1))
+    assert len(set(pids)) == 1, pids
+    assert "left running by an earlier `ocix tour --step` run" in outputs[1]
+    assert re.search(rf"^NSpid:\s+{pids[0]}\s+1$", outputs[0], re.M), outputs[0]
+    assert f"lsns -p {pids[0]}" in outputs[3]
+    with DockerClient(state.docker_socket) as d:
+        assert d.api.containers(all=True, filters={"name": "ocix-tour-ns-test"}) == []

@@ -99,3 +99,30 @@ def test_list_json_and_unknown_step() -> None:
     r = run_cli(["tour", "--step", "26"])
     assert r.exit_code == 1
     assert r.stderr == "Error: no tour step 26\nHint: steps are 1-25: `ocix tour --list`\n"
+
+
+def test_daemon_rootless_reads_the_table_and_the_blocks() -> None:
+    from ocix.teach.session import daemon_rootless
+
+    row = "{:<12} {:<13} {:<9} {:<9} {}".format
+    table = "\n".join([row("DAEMON", "ADDRESS", "STATE", "ROOTLESS", "PID"), "─" * 50,
+                       row("containerd", "/lab/c.sock", "running", "no", "12"),
+                       row("docker", "unix:///x", "running", "yes", "13")]) + "\n"
+    assert daemon_rootless(table) == {"containerd": "no", "docker": "yes"}
+    blocks = ("DAEMON containerd\n  ADDRESS   /lab/c.sock\n  ROOTLESS  no\n\n"
+              "DAEMON docker\n  ADDRESS   unix:///x\n  ROOTLESS  yes\n  PID       13\n")
+    assert daemon_rootless(blocks) == {"containerd": "no", "docker": "yes"}
+
+
+def test_kept_fixtures_share_the_container_of_steps_8_to_11() -> None:
+    from ocix.teach import tour
+
+    steps = tour.load_steps()
+    users = [s.number for s in steps if s.fixture == "docker_sleeper"]
+    assert users == [8, 9, 10, 11]
+    pick = lambda *ns: [s for s in steps if s.number in ns]  # noqa: E731
+    assert tour.kept_fixtures(steps, pick(9)) == {"docker_sleeper"}
+    assert tour.kept_fixtures(steps, pick(9, 10)) == {"docker_sleeper"}
+    assert tour.kept_fixtures(steps, pick(10, 11)) == set()  # the last user removes it
+    assert tour.kept_fixtures(steps, steps) == set()
+    assert tour.kept_fixtures(steps, pick(12, 13)) == set()  # containerd_image: nothing kept
