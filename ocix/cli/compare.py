@@ -202,10 +202,26 @@ def _render(result: CompareResult, wide: bool = False) -> None:
         for name in names:
             table.add_row(name, *(per_path[i].get(name, "") for i in chunk))
         console(width=4096 if wide else width).print(table)
+    for note in reused_inodes(result.paths):
+        click.echo("\n" + wrap_paragraph(note, hanging="  "))
     if sum(r.ran for r in result.paths) < 2:
         click.echo("\nDifferences: fewer than two paths ran.")
         return
     _render_differences(result.differences)
+
+
+def reused_inodes(paths: list[PathResult]) -> list[str]:
+    """A note for each isolated namespace inode that two paths share: the paths run one after
+    another, and the kernel hands a freed namespace's inode number to the next one."""
+    seen: dict[tuple[str, int], list[str]] = {}
+    for r in paths:
+        for t, ns in r.namespaces.items():
+            if ns.isolated and ns.inode:
+                seen.setdefault((t, ns.inode), []).append(r.path)
+    return [f"note: {' and '.join(ps)} show the same {t} inode {inode}, yet each had a {t} "
+            f"namespace of its own: the paths ran one after another, and once a container exits "
+            f"the kernel reuses its namespace's inode number for the next new one."
+            for (t, inode), ps in seen.items() if len(ps) > 1]
 
 
 def _render_differences(diffs: list[Difference]) -> None:

@@ -195,6 +195,8 @@ def docker_sleeper(session: Session, out: list[str]) -> None:
         out.append(f"(container {SLEEPER} from an earlier step, pid {session.vars['pid']})")
         return
     keep = "docker_sleeper" in session.keep
+    if not keep:  # registered before anything exists, so an interrupt still removes it
+        session.on_close(f"docker container {SLEEPER}", _remove_container(session, SLEEPER))
     pid = _running_pid(session, SLEEPER)
     if pid is not None:
         out.append(f"(container {SLEEPER}, left running by an earlier `ocix tour --step` run: "
@@ -209,8 +211,6 @@ def docker_sleeper(session: Session, out: list[str]) -> None:
     if keep:
         out.append("(kept running for the next `ocix tour --step` of steps 8-11; the run that "
                    "includes step 11 removes it)")
-    else:
-        session.on_close(f"docker container {SLEEPER}", _remove_container(session, SLEEPER))
     session.vars["pid"] = str(pid)
     session.done.add("docker_sleeper")
 

@@ -345,3 +345,22 @@ def test_cli_fits_80_columns_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [w for h in headers for w in h] == names
     wide = run_cli(["compare", "--wide", "busybox", "--", "true"], env={"COLUMNS": "80"})
     assert wide.stdout.splitlines()[0].split() == names
+
+
+def test_a_reused_namespace_inode_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two paths ran one after another and the second got the first's freed net inode."""
+    from ocix.cli.compare import reused_inodes
+    from tests.helpers import run_cli
+
+    a, b, c = fake("docker", pid=1), fake("containerd", pid=1), fake("runc", pid=2)
+    assert reused_inodes([a, c]) == []
+    note = reused_inodes([a, b, c])
+    assert len(note) == 2 and "same pid inode 4026533001" in note[1]
+    assert note[:1] == ["note: docker and containerd show the same net inode 4026532001, yet each "
+                    "had a net namespace of its own: the paths ran one after another, and once a "
+                    "container exits the kernel reuses its namespace's inode number for the next "
+                    "new one."]
+    fake_compare(monkeypatch, [a, b, c])
+    r = run_cli(["compare", "busybox", "--", "true"], env={"COLUMNS": "80"})
+    assert "note: docker and containerd show the same net inode 4026532001" in \
+        " ".join(r.stdout.split())
