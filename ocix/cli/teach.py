@@ -131,11 +131,13 @@ def _state(present: bool, running: bool | None) -> str:
 @click.option("--step", "numbers", multiple=True, type=int, metavar="N",
               help="Run step N (repeatable).")
 @click.option("--all", "run_all", is_flag=True, help="Run every step, in order.")
+@click.option("--from-kernel", "from_kernel", is_flag=True,
+              help="Run every step bottom-up: unshare, runc, containerd, Docker, the CRI, podman.")
 @click.option("--yes", "-y", is_flag=True, help="Start the lab parts the steps need without asking.")
 @click.option("--dir", "directory", envvar="OCIX_LAB_DIR", metavar="DIR",
               help="Lab state directory (env OCIX_LAB_DIR, default /var/lib/ocix-lab).")
 @json_option
-def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, yes: bool,
+def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, from_kernel: bool, yes: bool,
          directory: str | None, as_json: bool) -> None:
     """Walk through the lab handout's hands-on steps, each run live with ocix against the lab.
 
@@ -150,15 +152,19 @@ def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, yes: bool,
       ocix tour --list
       ocix tour --step 24                  # unshare: a pid namespace by hand
       ocix tour --step 8 --step 9 --yes
+      ocix tour --from-kernel --yes         # unshare and runc first, Docker and the CRI last
       ocix tour --all --yes --json | jq '.steps[] | {number, ok, skipped_reason}'
     """
     from ..teach import tour as job
 
     steps = job.load_steps()
-    if list_only or not (numbers or run_all):
+    if list_only or not (numbers or run_all or from_kernel):
         _list_steps(steps, as_json)
         return
-    selected = job.select(steps, list(numbers) if numbers and not run_all else None)
+    if from_kernel:
+        selected = job.select(steps, job.from_kernel_order())
+    else:
+        selected = job.select(steps, list(numbers) if numbers and not run_all else None)
     unavailable = _prepare_lab(directory, job.parts_needed(selected), yes, as_json)
     from ..lab import parts
     from ..lab.state import lab_dir

@@ -373,9 +373,21 @@ def _unshare(session: Session, step: Step, out: list[str]) -> None:
     unshare_step(session, out)
 
 
+def _cri_pod(session: Session, step: Step, out: list[str]) -> None:
+    from .pods import cri_pod
+
+    cri_pod(session, step, out)
+
+
+def _podman(session: Session, step: Step, out: list[str]) -> None:
+    from .pods import podman_conmon
+
+    podman_conmon(session, step, out)
+
+
 ACTIONS: dict[str, Callable[[Session, Step, list[str]], None]] = {
     "commands": commands, "docker_list": docker_list, "docker_pull": docker_pull,
     "docker_create": docker_create, "docker_start": docker_start, "docker_logs": docker_logs,
     "capeff": capeff, "overlay_dirs": overlay_dirs, "rootless_info": rootless_info, "runc": runc, "rootless": rootless,
-    "unshare": _unshare,
+    "unshare": _unshare, "cri_pod": _cri_pod, "podman": _podman,
 }

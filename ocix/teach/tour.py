@@ -21,6 +21,7 @@ __all__ = [
     "Session",
     "Step",
     "StepResult",
+    "from_kernel_order",
     "load_steps",
     "parts_needed",
     "run_step",
@@ -32,6 +33,12 @@ def load_steps() -> list[Step]:
     text = (resources.files("ocix.teach") / "tour.toml").read_text()
     steps = [Step(**s) for s in tomllib.loads(text)["step"]]
     return sorted(steps, key=lambda s: s.number)
+
+
+def from_kernel_order() -> list[int]:
+    """Step numbers bottom-up: unshare and runc, then containerd, Docker, the CRI, podman."""
+    text = (resources.files("ocix.teach") / "tour.toml").read_text()
+    return list(tomllib.loads(text)["from_kernel"])
 
 
 def select(steps: list[Step], numbers: list[int] | None) -> list[Step]:

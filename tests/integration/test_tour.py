@@ -49,7 +49,7 @@ def tour_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict, P
 def test_every_step_runs_or_names_the_missing_command(tour_run: tuple[dict, Path, bool]) -> None:
     data, _, _ = tour_run
     steps = data["steps"]
-    assert [s["number"] for s in steps] == list(range(1, 26))
+    assert [s["number"] for s in steps] == list(range(1, 28))
     for s in steps:
         assert set(s) == {"number", "title", "handout_command", "look_for", "ocix_command",
                           "output", "explanation", "ok", "skipped_reason"}
@@ -65,7 +65,7 @@ def test_every_step_runs_or_names_the_missing_command(tour_run: tuple[dict, Path
 
 def test_steps_that_need_only_this_build_pass(tour_run: tuple[dict, Path, bool]) -> None:
     ok = {s["number"] for s in tour_run[0]["steps"] if s["ok"]}
-    assert {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 20, 21, 22, 23, 24, 25} <= ok
+    assert {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 18, 20, 21, 22, 23, 24, 25, 26, 27} <= ok
 
 
 def test_live_evidence(tour_run: tuple[dict, Path, bool]) -> None:
@@ -76,6 +76,11 @@ def test_live_evidence(tour_run: tuple[dict, Path, bool]) -> None:
     assert re.search(r"NSpid \d+ 1 ", by[24]["output"])
     assert re.search(r"uid map\s+0->[1-9]\d* x1, 1->\d+ x65536", by[20]["output"])
     assert "hello-from-runc" in by[25]["output"]
+    for mark in ("A", "C", "D", "O"):  # step 18 on the layers image: every kind of change
+        assert re.search(rf"^  {mark} /", by[18]["output"], re.M), mark
+    assert re.search(r"^ipc\s+ipc:\[(\d+)\]\s+ipc:\[(\d+)\]\s+ipc:\[\2\]\s+pod's$",
+                     by[26]["output"], re.M), by[26]["output"]
+    assert re.search(r"sleep \(\d+\) ← conmon \(\d+\)", by[27]["output"])
     assert "CapEff:\t0000000000000000" in by[13]["output"]
     if by[19]["ok"]:  # the rootless dockerd reports itself rootless, the lab's main one does not
         from ocix.teach.session import daemon_rootless
