@@ -221,10 +221,12 @@ def echo_paragraphs(text: str, *, indent: str = "", hanging: str = "") -> None:
 
 
 def wrap_value(text: str, width: int) -> list[str]:
-    """Lines of at most `width`, broken at spaces or after commas (a label list), never
-    inside a word: a digest or path longer than `width` gets a line of its own."""
-    # Each piece keeps the separator after it: a space, or nothing after a bare comma.
-    pieces = [(m.group(1), m.group(2)) for m in re.finditer(r"(\S+?,(?=\S)|\S+)(\s*)", text)]
+    """Lines of at most `width`, broken at spaces or after a comma or `=` (a label list,
+    key=value), never inside a word: a digest or path longer than `width` gets a line of its
+    own, whole."""
+    # Each piece keeps the separator after it: a space, or nothing after a bare comma or `=`.
+    pieces = [(m.group(1), m.group(2))
+              for m in re.finditer(r"(\S+?[,=](?=\S)|\S+)(\s*)", text)]
     lines: list[str] = []
     line = ""
     gap = ""

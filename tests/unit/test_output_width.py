@@ -39,7 +39,9 @@ def test_paragraphs_wrap_with_a_hanging_indent() -> None:
 def test_values_break_after_commas_but_never_inside_a_word() -> None:
     labels = ",".join(f"containerd.io/gc.ref.content.l.{i}=sha256:{'c' * 64}" for i in range(3))
     lines = wrap_value(labels, 60)
-    assert "".join(lines) == labels and len(lines) == 3
+    assert "".join(lines) == labels and len(lines) == 6
+    assert lines[:2] == ["containerd.io/gc.ref.content.l.0=", f"sha256:{'c' * 64},"]  # whole
+    assert wrap_value("native, overlayfs", 40) == ["native, overlayfs"]
 
 
 def test_tour_list_fits_and_shows_no_module_names_or_placeholders() -> None:
