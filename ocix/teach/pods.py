@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -67,6 +68,14 @@ def _shim_of(pod_id: str) -> int:
     raise StepFailed(f"no containerd-shim-runc-v2 with -id {pod_id[:12]}")
 
 
+def printed_id(transcript: str) -> str:
+    """The 64-hex id a `cri runp`/`create` printed (a pull's note may come with it, on stderr)."""
+    found = re.search(r"^([0-9a-f]{64})$", transcript, re.M)
+    if not found:
+        raise StepFailed("no id in the output", hint=transcript)
+    return found.group(1)
+
+
 def cri_pod(session: Session, step: Step, out: list[str]) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=PREFIX))
     session.on_close(f"pod config directory {tmp}", lambda: shutil.rmtree(tmp))
@@ -83,12 +92,12 @@ def cri_pod(session: Session, step: Step, out: list[str]) -> None:
                                       "command": ["sleep", "300"],
                                       "linux": {"security_context": options}}))
     _, transcript = session.ocix(f"ocix cri runp {pod_config}")
-    pod = transcript.splitlines()[-1].strip()
+    pod = printed_id(transcript)
     session.on_close(f"CRI pod {POD}", lambda: _remove_pod(session, pod))
     out.append(transcript)
     _, transcript = session.ocix(f"ocix cri create {pod} {ctr_config} {pod_config}")
     out.append(transcript)
-    container = transcript.splitlines()[-1].strip()
+    container = printed_id(transcript)
     out.append(session.ocix(f"ocix cri start {container}")[1])
     out.append(session.ocix("ocix cri pods")[1])
     out.append(session.ocix("ocix cri ps")[1])

@@ -144,3 +144,10 @@ def test_ancestors_walk_up_to_pid_1() -> None:
     chain = ancestors(os.getpid())
     assert chain[0] == os.getpid() and chain[1] == os.getppid() == ppid_of(os.getpid())
     assert chain[-1] == 1
+
+
+def test_the_cri_step_reads_the_id_next_to_a_pull_note() -> None:
+    from ocix.teach.pods import printed_id
+
+    pod = "c" * 64
+    assert printed_id(f"$ ocix cri create …\n{pod}\nPulled busybox (sha256:{'8' * 64})") == pod
