@@ -23,6 +23,7 @@ from ocix.jobs.compare import differences
 from ocix.jobs.store.df import WHY_SIZES_DIFFER
 from ocix.kernel.userns import CAPS_STAY_INSIDE
 from ocix.teach import explain, facts
+from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 # Bit numbers from capabilities(7), independent of ocix's own table.
@@ -270,3 +271,19 @@ def test_dfreclaimable_text_line_does_not_contradict_itself() -> None:
 
     assert reclaimable_text(0) == "0 B (an image, container or lease keeps every blob and snapshot)"
     assert reclaimable_text(2048) == "2.0 KiB (kept by nothing: the next GC frees it)"
+
+
+def test_pid_1_unreadable_as_root_suggests_a_pid_that_works() -> None:
+    """On this VM /proc/1/ns is unreadable even for root: the hint names `--pid $$`."""
+    try:
+        os.readlink("/proc/1/ns/uts")
+    except PermissionError:
+        pass
+    else:
+        pytest.skip("pid 1's namespaces are readable here")
+    r = run_cli(["kernel", "--pid", "1"])
+    assert r.exit_code == 1
+    if os.geteuid() == 0:
+        assert r.stderr.endswith("any other pid works, e.g. your shell: ocix kernel --pid $$\n")
+    r = run_cli(["kernel", "--pid", str(os.getpid())])
+    assert r.exit_code == 0, r.stderr
