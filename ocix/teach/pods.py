@@ -151,7 +151,8 @@ def podman_conmon(session: Session, step: Step, out: list[str]) -> None:
                f"(podman inspect: State.Pid {pid})")
     out.append(session.host(["ps", "-o", "pid,ppid,args", "-p", f"{parent},{pid}"])[1])
     chain = ancestors(pid)
-    out.append("ancestors of the sleep: " + " ← ".join(f"{_comm(p)} ({p})" for p in chain)
+    out.append(session.wrap("ancestors of the sleep: " + " ← ".join(f"{_comm(p)} ({p})"
+                                                                   for p in chain))
                + "\nno podman among them: `podman run` exited once conmon had the container")
     if _comm(parent) != "conmon":
         raise StepFailed(f"the container's parent is {_comm(parent)}, not conmon")

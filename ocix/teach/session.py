@@ -12,6 +12,7 @@ import re
 import shlex
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +125,15 @@ class Session:
         self.keep: set[str] = set()  # fixtures left for a later `tour --step` run (kept_fixtures)
         self.objects: dict[str, Any] = {}  # clients the actions share (closed by close())
         self._cleanups: list[tuple[str, Callable[[], None]]] = []
+
+    def wrap(self, text: str) -> str:
+        """A sentence of a step's own output, wrapped to the width its commands print at."""
+        try:
+            width = int(self.env.get("COLUMNS", "80"))
+        except ValueError:
+            width = 80
+        return textwrap.fill(text, width=max(40, width), break_long_words=False,
+                             break_on_hyphens=False)
 
     def fill(self, line: str) -> str:
         try:

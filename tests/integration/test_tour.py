@@ -73,14 +73,14 @@ def test_live_evidence(tour_run: tuple[dict, Path, bool]) -> None:
     assert "frame: stream 1 (stdout), 15 bytes: 'hello-from-API\\n'" in by[7]["output"]
     assert "inside: my pid is 1" in by[24]["output"]
     assert re.search(r"^pid\s+pid:\[\d+\]\s+pid:\[\d+\]\s+<- new$", by[24]["output"], re.M)
-    assert re.search(r"NSpid \d+ 1 ", by[24]["output"])
+    assert re.search(r"NSpid \d+ 1\s", by[24]["output"])
     assert re.search(r"uid map\s+0->[1-9]\d* x1, 1->\d+ x65536", by[20]["output"])
     assert "hello-from-runc" in by[25]["output"]
     for mark in ("A", "C", "D", "O"):  # step 18 on the layers image: every kind of change
         assert re.search(rf"^  {mark} /", by[18]["output"], re.M), mark
     assert re.search(r"^ipc\s+ipc:\[(\d+)\]\s+ipc:\[(\d+)\]\s+ipc:\[\2\]\s+pod's$",
                      by[26]["output"], re.M), by[26]["output"]
-    assert re.search(r"sleep \(\d+\) ← conmon \(\d+\)", by[27]["output"])
+    assert re.search(r"sleep \(\d+\)\s+←\s+conmon \(\d+\)", by[27]["output"])
     assert "CapEff:\t0000000000000000" in by[13]["output"]
     if by[19]["ok"]:  # the rootless dockerd reports itself rootless, the lab's main one does not
         from ocix.teach.session import daemon_rootless
