@@ -153,3 +153,24 @@ def test_an_image_costs_about_three_times_its_compressed_size(ns_env: dict[str, 
     compressed = image["compressed"]["shared"] + image["compressed"]["unique"]
     unpacked = image["unpacked"]["shared"] + image["unpacked"]["unique"]
     assert 2.5 < (compressed + unpacked) / compressed < 3.5, (compressed, unpacked)
+
+
+def test_crun_refuses_hybrid_mode_because_the_unified_tree_has_controllers(
+        ns_env: dict[str, str], tmp_path: object) -> None:
+    """Topic cgroups: crun 1.8 refuses this layout since unified/cgroup.controllers is not
+    empty (crun's src/libcrun/cgroup.c)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    unified = Path("/sys/fs/cgroup/unified/cgroup.controllers")
+    if shutil.which("crun") is None or not unified.exists() or not unified.read_text().split():
+        pytest.skip("needs crun and a hybrid layout whose cgroup2 tree has controllers")
+    bundle = Path(str(tmp_path)) / "bundle"
+    assert run_cli(["pull", "-q", "busybox"], env=ns_env).exit_code == 0
+    assert run_cli(["bundle", "busybox", str(bundle), "true"], env=ns_env).exit_code == 0
+    r = subprocess.run(["crun", "--root", str(Path(str(tmp_path)) / "state"), "run", "-b",
+                        str(bundle), "ocix-hybrid-check"], capture_output=True, text=True,
+                       timeout=60, check=False)
+    assert r.returncode != 0
+    assert "cgroups in hybrid mode not supported, drop all controllers from cgroupv2" in r.stderr

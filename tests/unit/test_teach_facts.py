@@ -287,3 +287,16 @@ def test_pid_1_unreadable_as_root_suggests_a_pid_that_works() -> None:
         assert r.stderr.endswith("any other pid works, e.g. your shell: ocix kernel --pid $$\n")
     r = run_cli(["kernel", "--pid", str(os.getpid())])
     assert r.exit_code == 0, r.stderr
+
+
+def test_tour_step_13_names_containerds_default_set() -> None:
+    steps = tomllib.loads((resources.files("ocix.teach") / "tour.toml").read_text())["step"]
+    text = " ".join(next(s for s in steps if s["number"] == 13)["explanation"].split())
+    m = re.search(r"keeps (\d+) capabilities \(([A-Z_, ]+)\)", text)
+    assert m, text
+    names = sorted(f"CAP_{n}" for n in m.group(2).split(", "))
+    live = facts.containerd_default()
+    assert int(m.group(1)) == live.count and names == sorted(live.names)
+    assert "00000000a80425fb" in next(s for s in steps if s["number"] == 13)["look_for"]
+    readme = docs_text("README.md")
+    assert f"`{live.mask}` ({live.count} capabilities)" in readme
