@@ -105,9 +105,32 @@ def test_the_podman_default_set_cannot_mount_either(podman_lab: LabState) -> Non
     pm = Podman.for_lab(podman_lab.dir)
     r = pm.run("run", "--rm", *RUN_DEFAULTS, "busybox", "sh", "-c",
                "grep CapEff /proc/self/status; mount -t tmpfs none /mnt; echo mount=$?; "
-               "chown 1:1 /tmp; echo chown=$?", check=False, timeout=120)
+               "chown 1:1 /tmp; echo chown=$?; unshare -U true; echo userns=$?", check=False,
+               timeout=120)
     assert "CapEff:\t00000000800405fb" in r.stdout, r.stdout + r.stderr
     assert "chown=0" in r.stdout and "mount=0" not in r.stdout, r.stdout
+    assert "userns=0" in r.stdout, r.stdout
+
+
+def test_dockers_seccomp_profile_refuses_a_user_namespace(docker_lab: LabState) -> None:
+    """Topic rootless: docker's default seccomp profile refuses unshare(2) without
+    CAP_SYS_ADMIN, so `unshare -U` fails there (it works under containerd and podman)."""
+    from ocix.dockerapi.client import DockerClient
+
+    name = "ocix-test-userns"
+    with DockerClient(docker_lab.docker_socket) as d:
+        d.call("POST /images/create", lambda: list(d.api.pull("busybox", tag="latest",
+                                                               stream=True)))
+        d.call("POST /containers/create", d.api.create_container, "busybox",
+               command=["sh", "-c", "unshare -U true; echo userns=$?"], name=name,
+               host_config=d.api.create_host_config(network_mode="none"))
+        try:
+            d.call("POST /containers/start", d.api.start, name)
+            d.call("POST /containers/wait", d.api.wait, name, timeout=60)
+            logs = d.call("GET /containers/logs", d.api.logs, name).decode()
+        finally:
+            d.call("DELETE /containers", d.api.remove_container, name, force=True)
+    assert "userns=1" in logs and "Operation not permitted" in logs, logs
 
 
 def test_a_docker_pull_writes_to_containerd_under_a_moby_lease(docker_lab: LabState) -> None:
