@@ -202,7 +202,7 @@ def _list_steps(steps: list[Any], as_json: bool) -> None:
                               for s in steps]})
         return
     print_table(["STEP", "TITLE", "NEEDS", "OCIX"],
-                [[s.number, s.title, ",".join(s.needs) or "-", s.listing]
+                [[s.number, s.title, ", ".join(s.needs) or "-", s.listing]
                  for s in steps])
     click.echo("\nnext: ocix tour --step N, or ocix tour --all --yes")
 
