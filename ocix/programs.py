@@ -32,6 +32,8 @@ def version_line(argv: list[str], timeout: float = 5.0) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return ""
     lines = [ln.strip() for ln in (r.stdout + "\n" + r.stderr).splitlines() if ln.strip()]
+    if r.returncode != 0 and lines and lines[0].startswith("flag provided but not defined"):
+        return ""  # Go's flag package: the program has no such version flag
     if len(lines) > 1 and lines[0].endswith(":"):
         lines = lines[1:]
     return " ".join(lines[0].removeprefix("Version:").split()) if lines else ""

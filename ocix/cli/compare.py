@@ -11,7 +11,7 @@ import click
 from ..jobs.compare.model import DEFAULT_TIMEOUT, NAMESPACE_TYPES, PATH_NAMES
 from .main import State, pass_state
 from .options import json_option, parse_bytes, process_options
-from .output import console, print_json
+from .output import console, print_json, terminal_width, wrap_paragraph
 
 if TYPE_CHECKING:
     from ..jobs.compare.differences import Difference
@@ -30,12 +30,14 @@ if TYPE_CHECKING:
               metavar="SECONDS", help="Time budget of each path, image pull included.")
 @click.option("--html", "html", metavar="FILE",
               help="Also write the matrix and the capability grid as one HTML page.")
+@click.option("--wide", is_flag=True,
+              help="One matrix with every path, however wide (default: chunks that fit).")
 @json_option
 @pass_state
 def compare(state: State, image: str, command: tuple[str, ...], env: tuple[str, ...],
             cap_add: tuple[str, ...], cap_drop: tuple[str, ...], memory: str | None,
             pids_limit: int | None, user: str | None, paths: tuple[str, ...], rootless: bool,
-            timeout: float, html: str | None, as_json: bool) -> None:
+            timeout: float, html: str | None, wide: bool, as_json: bool) -> None:
     """Each available path runs the same command in IMAGE with the same flags: the Docker Engine
     API, containerd over gRPC (`ocix run`), runc and crun on an `ocix bundle`, a CRI pod on
     containerd's cri plugin, and podman's conmon stack. For each, the kernel's evidence is
@@ -55,6 +57,7 @@ def compare(state: State, image: str, command: tuple[str, ...], env: tuple[str, 
       ocix compare --json busybox -- id | jq '.paths[] | {path, cap_eff}'
       ocix compare --rootless --path podman busybox -- cat /proc/self/uid_map
       ocix compare --html compare.html busybox -- true
+      ocix compare --wide busybox -- true | less -S
     """
     from ..jobs.compare.model import CompareOptions, Endpoints
     from ..jobs.compare.runner import compare as run_compare
@@ -91,7 +94,7 @@ def compare(state: State, image: str, command: tuple[str, ...], env: tuple[str, 
     if as_json:
         print_json({"paths": result.paths, "differences": result.differences})
     else:
-        _render(result)
+        _render(result, wide)
     if any(r.error for r in result.paths) or not any(r.ran for r in result.paths):
         sys.exit(1)
 
@@ -162,7 +165,17 @@ def _rows(r: PathResult) -> dict[str, str]:
     return rows
 
 
-def _render(result: CompareResult) -> None:
+# A path's column is never narrower than this in the chunked form.
+_MIN_PATH_COLUMN = 22
+
+
+def path_chunks(label_width: int, n_paths: int, width: int) -> int:
+    """How many path columns fit beside the property names in `width` (at least one)."""
+    room = width - label_width
+    return max(1, min(n_paths, room // (_MIN_PATH_COLUMN + 3)))
+
+
+def _render(result: CompareResult, wide: bool = False) -> None:
     from rich import box
     from rich.table import Table
 
@@ -170,19 +183,51 @@ def _render(result: CompareResult) -> None:
     names: list[str] = []
     for rows in per_path:
         names += [k for k in rows if k not in names]
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold",
-                  show_lines=True)
-    table.add_column("")
-    for r in result.paths:
-        table.add_column(r.path, overflow="fold")
-    for name in names:
-        table.add_row(name, *(rows.get(name, "") for rows in per_path))
-    out = console()
-    out.print(table)
+    label = max(len(n) for n in names) if names else 0
+    width = terminal_width()
+    natural = [max([len(r.path), *(len(ln) for v in rows.values() for ln in v.splitlines())])
+               for r, rows in zip(result.paths, per_path, strict=True)]
+    fits = label + sum(w + 3 for w in natural) <= width
+    per = len(result.paths) if wide or fits else path_chunks(label, len(result.paths), width)
+    for start in range(0, len(result.paths), per):
+        chunk = list(range(start, min(start + per, len(result.paths))))
+        if start:
+            click.echo("")
+        if per < len(result.paths):
+            click.echo(f"paths {start + 1}-{chunk[-1] + 1} of {len(result.paths)}:")
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold",
+                      show_lines=True)
+        table.add_column("", no_wrap=True)
+        column = (width - label - 3 * len(chunk)) // len(chunk)
+        for i in chunk:
+            if wide or fits:
+                table.add_column(result.paths[i].path, no_wrap=True, overflow="ignore")
+            else:
+                table.add_column(result.paths[i].path, width=max(column, len(result.paths[i].path)),
+                                 overflow="fold")
+        for name in names:
+            table.add_row(name, *(per_path[i].get(name, "") for i in chunk))
+        console(width=4096 if wide else width).print(table)
+    for note in reused_inodes(result.paths):
+        click.echo("\n" + wrap_paragraph(note, hanging="  "))
     if sum(r.ran for r in result.paths) < 2:
         click.echo("\nDifferences: fewer than two paths ran.")
         return
     _render_differences(result.differences)
+
+
+def reused_inodes(paths: list[PathResult]) -> list[str]:
+    """A note for each isolated namespace inode that two paths share: the paths run one after
+    another, and the kernel hands a freed namespace's inode number to the next one."""
+    seen: dict[tuple[str, int], list[str]] = {}
+    for r in paths:
+        for t, ns in r.namespaces.items():
+            if ns.isolated and ns.inode:
+                seen.setdefault((t, ns.inode), []).append(r.path)
+    return [f"note: {' and '.join(ps)} show the same {t} inode {inode}, yet each had a {t} "
+            f"namespace of its own: the paths ran one after another, and once a container exits "
+            f"the kernel reuses its namespace's inode number for the next new one."
+            for (t, inode), ps in seen.items() if len(ps) > 1]
 
 
 def _render_differences(diffs: list[Difference]) -> None:
@@ -196,10 +241,11 @@ def _render_differences(diffs: list[Difference]) -> None:
         for path, value in d.values.items():
             groups.setdefault(value, []).append(path)
         shown = "; ".join(f"{', '.join(ps)}: {_short(v)}" for v, ps in groups.items())
-        click.echo(f"  {click.style(d.row, bold=bold)}  {shown}")
+        first = wrap_paragraph(f"{d.row}  {shown}", indent="  ", hanging="      ", reflow=False)
+        click.echo(first.replace(d.row, click.style(d.row, bold=bold), 1))
         if d.detail:
-            click.echo(f"    {d.detail}")
-        click.echo(f"    why: {d.why}")
+            click.echo(wrap_paragraph(d.detail, indent="    ", hanging="      "))
+        click.echo(wrap_paragraph(f"why: {d.why}", indent="    ", hanging="      "))
 
 
 def _short(value: str) -> str:

@@ -6,7 +6,7 @@ import click
 
 from .main import State, pass_state
 from .options import json_option, snapshotter_option
-from .output import human_size, print_json, print_kv, print_table
+from .output import echo_paragraphs, human_size, print_json, print_kv, print_table
 
 
 @click.command("df")
@@ -37,7 +37,7 @@ def df(state: State, verbose: bool, snapshotter: str, as_json: bool) -> None:
         (f"Namespace {u.namespace}", ""),
         ("  Content store", f"{human_size(u.content_bytes)} in {u.blobs} blobs"),
         ("  Snapshots", f"{human_size(u.snapshot_bytes)} in {u.snapshots} {u.snapshotter} snapshots"),
-        ("  Reclaimable", f"{human_size(u.reclaimable)} (nothing keeps it: the next GC frees it)"),
+        ("  Reclaimable", reclaimable_text(u.reclaimable)),
         (f"Store ({s.namespaces} namespaces)", ""),
         ("  Content store", f"{human_size(s.content_bytes)} in {s.blobs} blobs ({s.content_bytes} "
                             f"bytes) in {s.content_root or '?'}"),
@@ -56,4 +56,10 @@ def df(state: State, verbose: bool, snapshotter: str, as_json: bool) -> None:
                     [[o.kind, o.id, human_size(o.size), "yes" if o.kept else "no (next GC)",
                       ", ".join(o.images)] for o in u.objects], empty="nothing stored")
     click.echo()
-    click.echo(u.why_sizes_differ)
+    echo_paragraphs(u.why_sizes_differ)
+
+
+def reclaimable_text(size: int) -> str:
+    if size == 0:
+        return "0 B (an image, container or lease keeps every blob and snapshot)"
+    return f"{human_size(size)} (kept by nothing: the next GC frees it)"

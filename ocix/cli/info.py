@@ -8,7 +8,7 @@ import click
 
 from .main import State, pass_state
 from .options import json_option
-from .output import print_json, print_kv, print_table
+from .output import print_json, print_kv, print_table, wrap_paragraph
 
 if TYPE_CHECKING:
     from ..jobs.host.daemons import Daemon
@@ -88,7 +88,7 @@ def _render_userns(daemons: list[Daemon]) -> None:
                      " / ".join(u.uid_map) or "-"])
         why = u.why
     print_table(["ROOTLESS DAEMON", "HELD BY", "USER NAMESPACE", "UID_MAP"], rows)
-    click.echo(why)
+    click.echo(wrap_paragraph(why, hanging=""))
 
 
 def _row(d: Daemon) -> list[object]:

@@ -8,7 +8,7 @@ import click
 
 from .main import State, pass_state
 from .options import json_option
-from .output import human_size, print_json, print_kv, print_table, to_jsonable
+from .output import human_size, print_json, print_kv, print_table, to_jsonable, wrap_paragraph
 
 if TYPE_CHECKING:
     from ..kernel import KernelView
@@ -95,7 +95,7 @@ def _render(view: KernelView, origin: str) -> None:
                   {True: "isolated", False: "shared", None: "unknown"}[n.isolated]]
                  for n in view.namespaces])
     click.echo("")
-    click.echo("User ns: " + view.user_namespace.note)
+    click.echo(wrap_paragraph("User ns: " + view.user_namespace.note))
     click.echo("")
     print_table(["CAPABILITIES", "MASK", "NAMES"],
                 [[name, s.hex, " ".join(c.removeprefix("CAP_") for c in s.names) or "-"]

@@ -8,8 +8,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
+import re
 import select
+import shutil
 import sys
+import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -77,42 +81,154 @@ def write_all(data: bytes) -> None:
     out.flush()
 
 
-def console(stderr: bool = False) -> Any:
-    """A rich console; piped output gets room for the widest row instead of being cut at 80."""
+def terminal_width(stderr: bool = False) -> int:
+    """The terminal's width; when piped, COLUMNS, else 80 (docs/architecture.md)."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return shutil.get_terminal_size((80, 24)).columns
+    try:
+        return max(20, int(os.environ.get("COLUMNS", "")))
+    except ValueError:
+        return 80
+
+
+def console(stderr: bool = False, width: int | None = None) -> Any:
+    """A rich console as wide as the terminal (COLUMNS or 80 when piped)."""
     from rich.console import Console
 
-    stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else 4096
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+    return Console(stderr=stderr, highlight=False, soft_wrap=False,
+                   width=width or terminal_width(stderr))
+
+
+# Columns are joined by 3 spaces (rich's SIMPLE_HEAD box with one cell of padding each side).
+_GAP = 3
+_MIN_TEXT = 12  # a wrapped column keeps at least this many characters per line
+
+
+def column_widths(columns: Sequence[str], rows: Sequence[Sequence[str]],
+                  width: int) -> tuple[list[int], list[bool]]:
+    """Each column's width and whether it wraps, to fit `width`.
+
+    Columns whose cells have no spaces (ids, digests, numbers) keep their natural width and
+    never break; columns of words shrink, widest first, and wrap. When the unbreakable
+    columns alone are wider than `width`, the table is wider too: ids are never cut."""
+    natural = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    wraps = [any(" " in r[i].strip() for r in rows) for i in range(len(columns))]
+    widths = list(natural)
+    words = [max((len(w) for r in rows for w in r[i].split()), default=0)
+             for i in range(len(columns))]
+    # A word up to 20 characters stays whole; a longer one (a version string) may fold.
+    floor = [max(len(c), min(natural[i], _MIN_TEXT), words[i] if words[i] <= 20 else 0)
+             for i, c in enumerate(columns)]
+    over = sum(widths) + _GAP * (len(columns) - 1) - width
+    while over > 0:
+        shrinkable = [i for i in range(len(columns)) if wraps[i] and widths[i] > floor[i]]
+        if not shrinkable:
+            break
+        i = max(shrinkable, key=lambda j: widths[j])
+        second = max([floor[i], *(widths[j] for j in shrinkable if j != i)])
+        step = min(over, widths[i] - second) or 1
+        widths[i] -= step
+        over -= step
+    return widths, [wraps[i] and widths[i] < natural[i] for i in range(len(columns))]
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None,
                 empty: str = "nothing to show") -> None:
+    """A table as wide as the terminal: word columns wrap, id columns stay whole."""
     from rich import box
     from rich.table import Table
 
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    if not cells:
+        console().print(f"[dim]{empty}[/dim]", markup=True)
+        return
+    width = terminal_width()
+    widths, wrapped = column_widths(columns, cells, width)
+    needed = sum(widths) + _GAP * (len(columns) - 1)
+    if needed > width and len(columns) > 2:
+        print_records(columns, cells, title=title)
+        return
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                   header_style="bold")
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    n = 0
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-        n += 1
-    if n == 0:
-        console().print(f"[dim]{empty}[/dim]")
-        return
-    console().print(table)
+    for col, w, wraps in zip(columns, widths, wrapped, strict=True):
+        if wraps:
+            table.add_column(col, width=w, overflow="fold")
+        else:
+            table.add_column(col, min_width=w, no_wrap=True, overflow="ignore")
+    for row in cells:
+        table.add_row(*row)
+    console(width=max(width, needed)).print(table)
+
+
+def print_records(columns: Sequence[str], rows: Sequence[Sequence[str]], *,
+                  title: str | None = None) -> None:
+    """A table too wide for the terminal, as one block per row: the first cell, then each
+    other column as `COLUMN  value` lines, values wrapped under themselves."""
+    bold = sys.stdout.isatty()
+    if title:
+        click.echo(title)
+    for n, row in enumerate(rows):
+        if n:
+            click.echo("")
+        click.echo(click.style(f"{columns[0]} {row[0]}", bold=bold) if columns[0]
+                   else click.style(row[0], bold=bold))
+        print_kv([(f"  {c}", v) for c, v in zip(columns[1:], row[1:], strict=False) if v.strip()])
+
+
+def wrap_paragraph(text: str, width: int | None = None, *, indent: str = "",
+                   hanging: str = "  ", reflow: bool = True) -> str:
+    """One paragraph re-flowed to the width: `indent` before the first line, `hanging` before
+    the others. Words are never broken, so a digest or a path stays whole. `reflow=False`
+    keeps runs of spaces inside a line (aligned columns)."""
+    width = width or terminal_width()
+    return textwrap.fill(" ".join(text.split()) if reflow else text, width=width, initial_indent=indent,
+                         subsequent_indent=hanging, break_long_words=False,
+                         break_on_hyphens=False) or indent.rstrip()
+
+
+def echo_paragraphs(text: str, *, indent: str = "", hanging: str = "") -> None:
+    """Paragraphs separated by blank lines, each re-flowed to the terminal's width."""
+    for n, para in enumerate(text.split("\n\n")):
+        if n:
+            click.echo("")
+        click.echo(wrap_paragraph(para, indent=indent, hanging=hanging or indent))
+
+
+def wrap_value(text: str, width: int) -> list[str]:
+    """Lines of at most `width`, broken at spaces or after a comma or `=` (a label list,
+    key=value), never inside a word: a digest or path longer than `width` gets a line of its
+    own, whole."""
+    # Each piece keeps the separator after it: a space, or nothing after a bare comma or `=`.
+    pieces = [(m.group(1), m.group(2))
+              for m in re.finditer(r"(\S+?[,=](?=\S)|\S+)(\s*)", text)]
+    lines: list[str] = []
+    line = ""
+    gap = ""
+    for word, sep in pieces:
+        joined = line + gap + word if line else word
+        if line and len(joined) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = joined
+        gap = " " if sep else ""
+    return [*lines, line]
 
 
 def print_kv(pairs: Iterable[tuple[str, Any]]) -> None:
-    """Aligned `key  value` lines, never wrapped or cut (digests must survive a pipe)."""
+    """Aligned `key  value` lines; a long value wraps under itself, between words only (a
+    digest or path is never cut)."""
     rows = [(k, "" if v is None else str(v)) for k, v in pairs]
     width = max((len(k) for k, _ in rows), default=0)
     bold = sys.stdout.isatty()
+    total = terminal_width()
     for k, v in rows:
         key = click.style(k.ljust(width), bold=True) if bold and k else k.ljust(width)
-        click.echo(f"{key}  {v}".rstrip())
+        lines = wrap_value(v, max(20, total - width - 2))
+        click.echo(f"{key}  {lines[0]}".rstrip())
+        for line in lines[1:]:
+            click.echo(" " * (width + 2) + line)
 
 
 def human_size(n: float) -> str:

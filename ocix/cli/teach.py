@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .options import json_option
-from .output import print_json, print_table, to_jsonable
+from .output import (
+    echo_paragraphs,
+    print_json,
+    print_table,
+    terminal_width,
+    to_jsonable,
+    wrap_paragraph,
+)
 
 if TYPE_CHECKING:
     from ..teach.explain import Topic
@@ -113,12 +120,13 @@ def _write_handbook(directory: str, topic: str | None, live: bool) -> None:
 def _render_topic(t: Topic, commands: list[dict[str, Any]]) -> None:
     bold = sys.stdout.isatty()
     click.echo(click.style(t.title, bold=bold))
-    click.echo(t.summary + "\n")
+    click.echo(wrap_paragraph(t.summary, hanging="") + "\n")
     click.echo(click.style("Stack", bold=bold))
     for line in t.diagram.splitlines():
         click.echo("  " + line)
     click.echo("")
-    click.echo(t.text + "\n")
+    echo_paragraphs(t.text)
+    click.echo("")
     if t.marks:
         print_table(["ON THIS HOST", "STATE", "VERSION", "DETAIL"],
                     [[m.part, _state(m.present, m.running), m.version or "-", m.detail]
@@ -142,6 +150,8 @@ def _state(present: bool, running: bool | None) -> str:
 @click.option("--step", "numbers", multiple=True, type=int, metavar="N",
               help="Run step N (repeatable).")
 @click.option("--all", "run_all", is_flag=True, help="Run every step, in order.")
+@click.option("--from-kernel", "from_kernel", is_flag=True,
+              help="Run every step bottom-up: unshare, runc, containerd, Docker, the CRI, podman.")
 @click.option("--yes", "-y", is_flag=True, help="Start the lab parts the steps need without asking.")
 @click.option("--dir", "directory", envvar="OCIX_LAB_DIR", metavar="DIR",
               help="Lab state directory (env OCIX_LAB_DIR, default /var/lib/ocix-lab).")
@@ -149,7 +159,7 @@ def _state(present: bool, running: bool | None) -> str:
               help="Also write each step run (command, output, explanation) as an HTML page "
                    "into DIR, with index.html.")
 @json_option
-def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, yes: bool,
+def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, from_kernel: bool, yes: bool,
          directory: str | None, record_dir: str | None, as_json: bool) -> None:
     """Every step shows the command the handout runs by hand, what to look for, the ocix
     command run now against the lab with its output, and what it showed. Steps that need a
@@ -162,22 +172,29 @@ def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, yes: bool,
       ocix tour --list
       ocix tour --step 24                  # unshare: a pid namespace by hand
       ocix tour --step 8 --step 9 --yes
+      ocix tour --from-kernel --yes         # unshare and runc first, Docker and the CRI last
       ocix tour --all --yes --json | jq '.steps[] | {number, ok, skipped_reason}'
       ocix tour --step 1 --step 2 --record transcript/
     """
     from ..teach import tour as job
 
     steps = job.load_steps()
-    if list_only or not (numbers or run_all):
+    if list_only or not (numbers or run_all or from_kernel):
         _list_steps(steps, as_json)
         return
-    selected = job.select(steps, list(numbers) if numbers and not run_all else None)
+    if from_kernel:
+        selected = job.select(steps, job.from_kernel_order())
+    else:
+        selected = job.select(steps, list(numbers) if numbers and not run_all else None)
     unavailable = _prepare_lab(directory, job.parts_needed(selected), yes, as_json)
     from ..lab import parts
     from ..lab.state import lab_dir
 
     env = parts.environment(directory)
+    # The commands a step runs print inside the step, two columns in.
+    env["COLUMNS"] = str(max(40, terminal_width() - 2))
     session = job.Session(env, command_problem, str(lab_dir(directory)))
+    session.keep = job.kept_fixtures(steps, selected)
     results = []
     try:
         for step in selected:
@@ -219,7 +236,7 @@ def _list_steps(steps: list[Any], as_json: bool) -> None:
                               for s in steps]})
         return
     print_table(["STEP", "TITLE", "NEEDS", "OCIX"],
-                [[s.number, s.title, ",".join(s.needs) or "-", s.ocix_command.splitlines()[0]]
+                [[s.number, s.title, ", ".join(s.needs) or "-", s.listing]
                  for s in steps])
     click.echo("\nnext: ocix tour --step N, or ocix tour --all --yes")
 
@@ -240,6 +257,10 @@ def _prepare_lab(directory: str | None, needed: set[str], yes: bool, quiet: bool
         return parts.not_started(missing, "pass --yes to start it" if sys.stdin.isatty()
                                  else "start it, or pass --yes")
     progress = (lambda _m: None) if quiet else (lambda m: click.echo(f"lab: {m}", err=True))
+    if "rootless" in missing and not quiet:
+        click.echo("lab: starting the rootless lab: this creates the Unix user ocixlab (and its "
+                   "/etc/subuid and /etc/subgid ranges) if it does not exist; "
+                   "`ocix lab down --purge` removes it", err=True)
     return parts.start(directory, missing, progress)
 
 
@@ -248,9 +269,9 @@ def _render_step(r: Any, total: int) -> None:
     click.echo(click.style(f"── Step {r.number}/{total}: {r.title} ──", bold=bold))
     click.echo("By hand (the handout):")
     click.echo("\n".join("  " + ln for ln in r.handout_command.splitlines()))
-    click.echo(f"Look for: {r.look_for}")
+    click.echo(wrap_paragraph(f"Look for: {r.look_for}"))
     click.echo("With ocix:")
     if r.output:
         click.echo("\n".join("  " + ln for ln in r.output.splitlines()))
-    click.echo(f"What it showed: {r.explanation}")
-    click.echo("Result: " + ("ok" if r.ok else r.skipped_reason) + "\n")
+    click.echo(wrap_paragraph(f"What it showed: {r.explanation}"))
+    click.echo(wrap_paragraph("Result: " + ("ok" if r.ok else r.skipped_reason)) + "\n")

@@ -49,9 +49,16 @@ def _oserror(pid: PidRef, path: Path, e: OSError) -> OcixError:
     if e.errno in (errno.ENOENT, errno.ESRCH):
         return ProcessNotFoundError(f"process {pid} is gone (reading {path}: {e.strerror})")
     if e.errno in (errno.EACCES, errno.EPERM):
-        return ProcAccessError(f"cannot read {path}: {e.strerror}",
-                               hint="run as root; a process in a user namespace that is not "
-                                    "ours (or a non-dumpable one) may stay unreadable even then")
+        if os.geteuid() != 0:
+            hint = ("run as root; a process in a user namespace that is not ours (or a "
+                    "non-dumpable one) may stay unreadable even then")
+        else:  # root already: the kernel refuses ptrace-level access to this process
+            hint = ("even root may not read the ns links of a non-dumpable process or one in a "
+                    "user namespace that is not ours (on this VM, pid 1); any other pid works, "
+                    "e.g. your shell: ocix kernel --pid $$" if str(pid) == "1" else
+                    "even root may not read the ns links of a non-dumpable process or one in a "
+                    "user namespace that is not ours")
+        return ProcAccessError(f"cannot read {path}: {e.strerror}", hint=hint)
     return OcixError(f"cannot read {path}: {e}")
 
 

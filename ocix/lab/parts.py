@@ -1,4 +1,4 @@
-"""The lab's parts a job can ask for (containerd, dockerd, the rootless lab): which run now,
+"""The lab's parts a job can ask for (containerd, dockerd, podman, the rootless lab): which run now,
 which are missing, and starting the missing ones."""
 
 from __future__ import annotations
@@ -8,12 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import OcixError
+from ..podman.config import PodmanPaths
 from . import lab as labmod
 from .rootless import RootlessState, user_exists
 
 PARTS = {"containerd": "the lab's containerd (`ocix lab up`)",
          "docker": "the lab's dockerd (`ocix lab up --with-docker`)",
-         "rootless": "the rootless lab (`ocix lab up --with-rootless`)"}
+         "podman": "the lab's podman (`ocix lab up --with-podman`)",
+         "rootless": "the rootless lab (`ocix lab up --with-rootless`, which creates the Unix "
+                     "user ocixlab with an /etc/subuid range if it does not exist)"}
 
 
 def running(directory: str | os.PathLike[str] | None) -> set[str]:
@@ -21,6 +24,8 @@ def running(directory: str | os.PathLike[str] | None) -> set[str]:
     st = labmod.status(directory)
     names = {c.name for c in st.components if c.running}
     parts = {p for p, c in (("containerd", "containerd"), ("docker", "dockerd")) if c in names}
+    if PodmanPaths(Path(st.dir)).configured():
+        parts.add("podman")
     rs = RootlessState.load(Path(st.dir))
     if rs is not None and rs.image and user_exists(rs.user):
         parts.add("rootless")
@@ -29,7 +34,7 @@ def running(directory: str | os.PathLike[str] | None) -> set[str]:
 
 def missing(directory: str | os.PathLike[str] | None, needed: set[str]) -> list[str]:
     """The parts of `needed` that do not run (dockerd and the rootless lab need containerd)."""
-    if needed & {"docker", "rootless"}:
+    if needed & {"docker", "rootless", "podman"}:
         needed = needed | {"containerd"}
     return sorted(needed - running(directory))
 
@@ -43,7 +48,7 @@ def start(directory: str | os.PathLike[str] | None, parts: list[str],
           progress: Callable[[str], None]) -> dict[str, str]:
     """Start `parts` with `lab up`; returns part -> why, for any that still does not run."""
     labmod.up(directory, with_docker="docker" in parts, with_rootless="rootless" in parts,
-              progress=progress)
+              with_podman="podman" in parts, progress=progress)
     still = missing(directory, set(parts))
     return {p: f"needs {PARTS[p]}: it did not start" for p in still}
 

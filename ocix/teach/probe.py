@@ -17,6 +17,14 @@ from ..kernel.proc import processes
 from ..programs import find as which
 from ..programs import version_line
 
+# The Seccomp: line of /proc/PID/status names the process's own mode (proc(5)); a Seccomp:
+# line at all means the kernel has seccomp.
+SECCOMP_MODES = {
+    "0": "mode 0: ocix's own process has no filter; runtimes load one (mode 2) into containers",
+    "1": "mode 1: strict seccomp (read, write, _exit, sigreturn only)",
+    "2": "mode 2: a BPF filter is loaded, as runtimes do for containers",
+}
+
 
 @dataclass(frozen=True)
 class Mark:
@@ -100,10 +108,12 @@ def probe_binary(part: str, binary: str, args: list[str] | None = None) -> Mark:
     return Mark(part, f"binary:{binary}", True, None, version, path)
 
 
-def probe_process(part: str, comm: str) -> Mark:
+def probe_process(part: str, comm: str, args: list[str] | None = None) -> Mark:
+    """`args` ask the binary for its version the way it answers (containerd-shim-runc-v2
+    knows only `-v`); `--version` when none are given."""
     pids = pids_of(comm)
     binary = which(comm)
-    version = version_line([binary, "--version"]) if binary else ""
+    version = version_line([binary, *(args or ["--version"])]) if binary else ""
     detail = (f"running: pid {', '.join(map(str, pids[:5]))}" + (" …" if len(pids) > 5 else "")
               if pids else ("installed, not running" if binary else f"{comm} is not installed"))
     return Mark(part, f"process:{comm}", bool(binary or pids), bool(pids), version, detail)
@@ -118,7 +128,9 @@ def _kernel_fact(fact: str) -> tuple[bool, str, str]:
 
         layout = cgroup_layout()
         return layout.mode != "none", layout.mode, (
-            f"v1: {' '.join(layout.v1_controllers) or '-'}; cgroup2 at {layout.v2_mount or '-'}")
+            f"v1: {' '.join(layout.v1_controllers) or '-'}; cgroup2 at {layout.v2_mount or '-'}"
+            + (f" (controllers: {' '.join(layout.v2_controllers) or 'none'})"
+               if layout.v2_mount else ""))
     if fact == "namespaces":
         types = sorted(os.listdir("/proc/self/ns"))
         return bool(types), f"{len(types)} types", " ".join(types)
@@ -143,7 +155,8 @@ def _kernel_fact(fact: str) -> tuple[bool, str, str]:
     if fact == "seccomp":
         mode = next((line.split()[1] for line in _read("/proc/self/status").splitlines()
                      if line.startswith("Seccomp:")), "")
-        return bool(mode), f"mode {mode}" if mode else "", "Seccomp: line of /proc/self/status"
+        return bool(mode), f"supported (this process: mode {mode})" if mode else "", \
+            SECCOMP_MODES.get(mode, "Seccomp: line of /proc/self/status")
     raise OcixError(f"unknown kernel fact {fact!r}")
 
 
@@ -162,7 +175,24 @@ def probe_kernel(part: str, fact: str) -> Mark:
     return Mark(part, f"kernel:{fact}", present, None, value, detail)
 
 
-PROBE_KINDS = ("binary", "daemon", "process", "kernel", "none")
+def probe_defaults(part: str, component: str) -> Mark:
+    """A component's default capability set: computed here, or upstream's when it is absent."""
+    from . import facts
+
+    found = {"runc": facts.runc_default, "containerd": facts.containerd_default,
+             "podman": facts.podman_default, "cri-o": facts.crio_default}.get(component)
+    if found is None:
+        raise OcixError(f"unknown component {component!r}")
+    d = found()
+    if d is None:
+        return Mark(part, f"defaults:{component}", False, None, "", f"{component} is not here")
+    names = " ".join(n.removeprefix("CAP_") for n in d.names)
+    where = "computed from " if d.live else "upstream, not on this host: "
+    return Mark(part, f"defaults:{component}", d.live, None, f"{d.mask} ({d.count})",
+                f"{names}; {where}{d.source}")
+
+
+PROBE_KINDS = ("binary", "daemon", "process", "kernel", "defaults", "none")
 
 
 def probe(part: str, spec: str) -> Mark:
@@ -174,9 +204,12 @@ def probe(part: str, spec: str) -> Mark:
     if kind == "daemon":
         return probe_daemon(part, target)
     if kind == "process":
-        return probe_process(part, target)
+        name, *args = target.split()
+        return probe_process(part, name, args or None)
     if kind == "kernel":
         return probe_kernel(part, target)
+    if kind == "defaults":
+        return probe_defaults(part, target)
     if kind == "none":
         return Mark(part, spec, False, None, "", target or "not on this host")
     raise OcixError(f"unknown probe {spec!r}")

@@ -12,6 +12,7 @@ import re
 import shlex
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,12 @@ class Step:
     @property
     def ocix_command(self) -> str:
         return self.ocix or "\n".join(self.run)
+
+    @property
+    def listing(self) -> str:
+        """The first ocix command for `tour --list`: values filled at run time as NAMES."""
+        return re.sub(r"\{(\w+)\}", lambda m: m.group(1).upper(),
+                      self.ocix_command.splitlines()[0])
 
 
 @dataclass
@@ -82,6 +89,29 @@ def keep_blocks(text: str, prefixes: list[str]) -> str:
     return "\n\n".join(b for b in blocks if b.lstrip().startswith(tuple(prefixes)))
 
 
+def daemon_rootless(info: str) -> dict[str, str]:
+    """Each daemon's ROOTLESS answer in `ocix info`'s output, as a table row or, on a narrow
+    terminal, as a block per daemon ("DAEMON docker" then "  ROOTLESS  yes")."""
+    lines = info.splitlines()
+    header = next((ln for ln in lines if ln.split()[:2] == ["DAEMON", "ADDRESS"]), "")
+    out: dict[str, str] = {}
+    if "ROOTLESS" in header:  # the table: ROOTLESS is a column
+        col = header.index("ROOTLESS")
+        for ln in lines[lines.index(header) + 2:]:
+            if not ln.strip():
+                break
+            if ln[:1].strip() and len(ln) > col and ln[col:].split():
+                out[ln.split()[0]] = ln[col:].split()[0]
+        return out
+    name = ""
+    for ln in lines:
+        if ln.startswith("DAEMON "):
+            name = ln.split()[1]
+        elif name and ln.split()[:1] == ["ROOTLESS"]:
+            out[name] = ln.split()[1]
+    return out
+
+
 class Session:
     def __init__(self, env: dict[str, str], check: CommandCheck, lab_dir: str,
                  timeout: float = 180.0) -> None:
@@ -92,8 +122,18 @@ class Session:
         self.timeout = timeout
         self.vars: dict[str, str] = {}
         self.done: set[str] = set()  # fixtures already set up in this session
+        self.keep: set[str] = set()  # fixtures left for a later `tour --step` run (kept_fixtures)
         self.objects: dict[str, Any] = {}  # clients the actions share (closed by close())
         self._cleanups: list[tuple[str, Callable[[], None]]] = []
+
+    def wrap(self, text: str) -> str:
+        """A sentence of a step's own output, wrapped to the width its commands print at."""
+        try:
+            width = int(self.env.get("COLUMNS", "80"))
+        except ValueError:
+            width = 80
+        return textwrap.fill(text, width=max(40, width), break_long_words=False,
+                             break_on_hyphens=False)
 
     def fill(self, line: str) -> str:
         try:

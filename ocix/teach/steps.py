@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NotFoundError, OcixError
-from .session import PREFIX, NeedsCommand, Session, Step, StepFailed
+from .session import PREFIX, NeedsCommand, Session, Step, StepFailed, daemon_rootless
 
 API_TEST = f"{PREFIX}api-test"
 SLEEPER = f"{PREFIX}ns-test"
@@ -106,12 +106,14 @@ def _remove_container(session: Session, name: str) -> Callable[[], None]:
     return remove
 
 
-def _create(session: Session, name: str, cmd: list[str], out: list[str]) -> dict[str, Any]:
+def _create(session: Session, name: str, cmd: list[str], out: list[str], *,
+            remove: bool = True) -> dict[str, Any]:
     if "docker_image" not in session.done:
         out.append("(first: " + _pull(session).splitlines()[0].removeprefix("→ ") + ")")
     _remove_container(session, name)()  # a leftover of an interrupted tour
     d = docker(session)
-    session.on_close(f"docker container {name}", _remove_container(session, name))
+    if remove:
+        session.on_close(f"docker container {name}", _remove_container(session, name))
     created: dict[str, Any] = d.call(
         "POST /containers/create", d.api.create_container, IMAGE, command=cmd, name=name,
         host_config=d.api.create_host_config(network_mode="none"))
@@ -178,18 +180,39 @@ def docker_logs(session: Session, step: Step, out: list[str]) -> None:
         raise StepFailed("hello-from-API is not in the logs")
 
 
+def _running_pid(session: Session, name: str) -> int | None:
+    d = docker(session)
+    try:
+        return d.container_pid(name)
+    except OcixError:  # absent, or exited
+        return None
+
+
 def docker_sleeper(session: Session, out: list[str]) -> None:
+    """One container for steps 8-11, shared across `tour --step N` runs: a run that does not
+    reach the last of those steps leaves it running for the next (docs/tour.md)."""
     if "docker_sleeper" in session.done:
         out.append(f"(container {SLEEPER} from an earlier step, pid {session.vars['pid']})")
         return
-    _create(session, SLEEPER, ["sleep", "300"], out)
-    d = docker(session)
-    d.call(f"POST /containers/{SLEEPER}/start", d.api.start, SLEEPER)
-    pid = d.container_pid(SLEEPER)
+    keep = "docker_sleeper" in session.keep
+    if not keep:  # registered before anything exists, so an interrupt still removes it
+        session.on_close(f"docker container {SLEEPER}", _remove_container(session, SLEEPER))
+    pid = _running_pid(session, SLEEPER)
+    if pid is not None:
+        out.append(f"(container {SLEEPER}, left running by an earlier `ocix tour --step` run: "
+                   f"the same process, State.Pid {pid}, so its pids and inodes match that run's)")
+    else:
+        _create(session, SLEEPER, ["sleep", "3600"], out, remove=False)
+        d = docker(session)
+        d.call(f"POST /containers/{SLEEPER}/start", d.api.start, SLEEPER)
+        pid = d.container_pid(SLEEPER)
+        out.append(f"(set-up through the Engine API: create + start {SLEEPER}: busybox sleep "
+                   f"3600, State.Pid {pid})")
+    if keep:
+        out.append("(kept running for the next `ocix tour --step` of steps 8-11; the run that "
+                   "includes step 11 removes it)")
     session.vars["pid"] = str(pid)
     session.done.add("docker_sleeper")
-    out.append(f"(set-up through the Engine API: create + start {SLEEPER}: busybox sleep 300, "
-               f"State.Pid {pid})")
 
 
 # -- containerd -----------------------------------------------------------------------------
@@ -253,7 +276,7 @@ def rootless_info(session: Session, step: Step, out: list[str]) -> None:
     session.vars["rootless_docker"] = f"unix://{rs.docker_socket}"
     _, transcript = session.ocix(rootless_line, step.keep)
     out.append(transcript)
-    if not re.search(r"^docker\s.*\syes\s", transcript, re.M):
+    if daemon_rootless(transcript).get("docker") != "yes":
         raise StepFailed("the rootless dockerd does not report itself rootless")
 
 
@@ -374,9 +397,21 @@ def _unshare(session: Session, step: Step, out: list[str]) -> None:
     unshare_step(session, out)
 
 
+def _cri_pod(session: Session, step: Step, out: list[str]) -> None:
+    from .pods import cri_pod
+
+    cri_pod(session, step, out)
+
+
+def _podman(session: Session, step: Step, out: list[str]) -> None:
+    from .pods import podman_conmon
+
+    podman_conmon(session, step, out)
+
+
 ACTIONS: dict[str, Callable[[Session, Step, list[str]], None]] = {
     "commands": commands, "docker_list": docker_list, "docker_pull": docker_pull,
     "docker_create": docker_create, "docker_start": docker_start, "docker_logs": docker_logs,
     "capeff": capeff, "overlay_dirs": overlay_dirs, "rootless_info": rootless_info, "runc": runc, "rootless": rootless,
-    "unshare": _unshare,
+    "unshare": _unshare, "cri_pod": _cri_pod, "podman": _podman,
 }

@@ -13,11 +13,15 @@ from ..errors import NotFoundError, OcixError
 from . import steps as tour_steps
 from .session import NAMESPACE, CommandCheck, NeedsCommand, Session, Step, StepFailed, StepResult
 
+# Fixtures whose object may outlive one run (the Docker container of steps 8-11).
+KEEPABLE = frozenset({"docker_sleeper"})
+
 __all__ = [
     "CommandCheck",
     "Session",
     "Step",
     "StepResult",
+    "from_kernel_order",
     "load_steps",
     "parts_needed",
     "run_step",
@@ -31,6 +35,12 @@ def load_steps() -> list[Step]:
     return sorted(steps, key=lambda s: s.number)
 
 
+def from_kernel_order() -> list[int]:
+    """Step numbers bottom-up: unshare and runc, then containerd, Docker, the CRI, podman."""
+    text = (resources.files("ocix.teach") / "tour.toml").read_text()
+    return list(tomllib.loads(text)["from_kernel"])
+
+
 def select(steps: list[Step], numbers: list[int] | None) -> list[Step]:
     if not numbers:
         return steps
@@ -40,6 +50,15 @@ def select(steps: list[Step], numbers: list[int] | None) -> list[Step]:
         raise NotFoundError(f"no tour step {missing[0]}", kind="tour-step-unknown",
                             subject=str(len(steps)))
     return [by_number[n] for n in numbers]
+
+
+def kept_fixtures(steps: list[Step], selected: list[Step]) -> set[str]:
+    """Fixtures the selected steps use but whose last step is not selected: they outlive the
+    run, so that `--step 9` then `--step 10` look at the same container."""
+    chosen = {s.number for s in selected}
+    last = {s.fixture: s.number for s in steps if s.fixture}
+    return {f for s in selected if s.fixture for f in [s.fixture] if last[f] not in chosen
+            and f in KEEPABLE}
 
 
 def parts_needed(steps: list[Step]) -> set[str]:

@@ -78,8 +78,13 @@ def unshare_step(session: Session, out: list[str]) -> None:
                       Path(f"/proc/{child}/status").read_text().splitlines()
                       if ln.startswith("NSpid:")), [])
         _, ps = session.host(["ps", "-o", "pid,ppid,args", "-p", f"{proc.pid},{child}"])
-        out.append(f"{ps}\nhost view: unshare is pid {proc.pid}; its child `busybox sleep 300` is "
-                   f"host pid {child}, NSpid {' '.join(nspid)} (host pid, then pid inside)")
+        out.append(session.wrap(
+            "second process, to look at from the host: `unshare --fork --pid --mount-proc "
+            "busybox sleep 300` (the shell above has exited, and its pid namespace with it, so "
+            "this one gets a new pid namespace of its own)") + f"\n{ps}\n" + session.wrap(
+            f"host view: unshare is pid {proc.pid}; its child `busybox sleep 300` is host pid "
+            f"{child}, NSpid {' '.join(nspid)} (host pid, then pid inside); `ocix kernel` below "
+            f"shows this sleep's namespaces"))
         _, transcript = session.ocix(f"ocix kernel --pid {child}", ["Process", "NAMESPACE"])
         out.append(transcript)
         if nspid[-1:] != ["1"]:

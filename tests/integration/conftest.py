@@ -25,6 +25,14 @@ NEEDED = ("containerd", "runc", "docker-registry", "ctr")
 DEBIAN_CACHE = Path("/var/cache/ocix-lab-debian")
 
 
+@pytest.fixture(autouse=True)
+def _whole_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read table cells and whole lines, so output is rendered wide; how it fits
+    80 columns is tested in tests/unit/test_output_width.py."""
+    if "COLUMNS" not in os.environ:
+        monkeypatch.setenv("COLUMNS", "4096")
+
+
 def _missing() -> list[str]:
     return [c for c in NEEDED if not (shutil.which(c) or os.path.exists(f"/usr/sbin/{c}"))]
 

@@ -52,7 +52,7 @@ def tour_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict, P
 def test_every_step_runs_or_names_the_missing_command(tour_run: tuple[dict, Path, bool]) -> None:
     data, _, _ = tour_run
     steps = data["steps"]
-    assert [s["number"] for s in steps] == list(range(1, 26))
+    assert [s["number"] for s in steps] == list(range(1, 28))
     for s in steps:
         assert set(s) == {"number", "title", "handout_command", "look_for", "ocix_command",
                           "output", "explanation", "ok", "skipped_reason"}
@@ -68,7 +68,7 @@ def test_every_step_runs_or_names_the_missing_command(tour_run: tuple[dict, Path
 
 def test_steps_that_need_only_this_build_pass(tour_run: tuple[dict, Path, bool]) -> None:
     ok = {s["number"] for s in tour_run[0]["steps"] if s["ok"]}
-    assert {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 20, 21, 22, 23, 24, 25} <= ok
+    assert {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 18, 20, 21, 22, 23, 24, 25, 26, 27} <= ok
 
 
 def test_live_evidence(tour_run: tuple[dict, Path, bool]) -> None:
@@ -76,15 +76,22 @@ def test_live_evidence(tour_run: tuple[dict, Path, bool]) -> None:
     assert "frame: stream 1 (stdout), 15 bytes: 'hello-from-API\\n'" in by[7]["output"]
     assert "inside: my pid is 1" in by[24]["output"]
     assert re.search(r"^pid\s+pid:\[\d+\]\s+pid:\[\d+\]\s+<- new$", by[24]["output"], re.M)
-    assert re.search(r"NSpid \d+ 1 ", by[24]["output"])
+    assert re.search(r"NSpid \d+ 1\s", by[24]["output"])
     assert re.search(r"uid map\s+0->[1-9]\d* x1, 1->\d+ x65536", by[20]["output"])
     assert "hello-from-runc" in by[25]["output"]
+    for mark in ("A", "C", "D", "O"):  # step 18 on the layers image: every kind of change
+        assert re.search(rf"^  {mark} /", by[18]["output"], re.M), mark
+    assert re.search(r"^ipc\s+ipc:\[(\d+)\]\s+ipc:\[(\d+)\]\s+ipc:\[\2\]\s+pod's$",
+                     by[26]["output"], re.M), by[26]["output"]
+    assert re.search(r"sleep \(\d+\)\s+←\s+conmon \(\d+\)", by[27]["output"])
     assert "CapEff:\t0000000000000000" in by[13]["output"]
     assert "$ ocix images history app" in by[17]["output"]  # a real Dockerfile's history
     assert "WORKDIR /app" in by[17]["output"]
     if by[19]["ok"]:  # the rootless dockerd reports itself rootless, the lab's main one does not
-        rows = re.findall(r"^docker\s.*\s(yes|no)\s", by[19]["output"], re.M)
-        assert rows == ["no", "yes"]
+        from ocix.teach.session import daemon_rootless
+
+        runs = by[19]["output"].split("$ ocix info")[1:]
+        assert [daemon_rootless(r).get("docker") for r in runs] == ["no", "yes"]
 
 
 def test_nothing_is_left_behind(tour_run: tuple[dict, Path, bool]) -> None:
@@ -115,8 +122,11 @@ def test_nothing_is_left_behind(tour_run: tuple[dict, Path, bool]) -> None:
             left += [f"rootless docker image {i['RepoTags']}" for i in d.api.images()]
     ps = rootless.podman(rs, "ps", "--all", "--format", "{{.Names}}").stdout.split()
     left += [f"podman container {n}" for n in ps]
-    own = str(root / "docker" / "root")  # dockerd binds its data root onto itself at start
-    left += [f"mount {m}" for m in mounts_under(root) if m != own]
+    # Mounts the daemons keep for themselves, not the tour's (`lab down` unmounts them): dockerd
+    # binds its data root onto itself at start, and podman's overlay driver (containers/storage)
+    # its graph root's overlay dir once step 27 has used it.
+    own = {str(root / "docker" / "root"), str(root / "podman" / "root" / "overlay")}
+    left += [f"mount {m}" for m in mounts_under(root) if m not in own]
     left += [f"mount {ln.split()[4]}" for ln in Path("/proc/self/mountinfo").read_text().splitlines()
              if "ocix-tour-" in ln.split()[4]]
     left += [f"dir {p}" for p in Path("/tmp").glob("ocix-tour-*")]
@@ -157,3 +167,44 @@ def test_interrupted_tour_removes_what_it_made(tour_run: tuple[dict, Path, bool]
         _, err = proc.communicate(timeout=60)
         assert (proc.returncode, err.splitlines()[-1:]) == (130, ["Interrupted."])
         assert d.api.containers(all=True, filters={"name": "ocix-tour-"}) == []
+
+
+def test_steps_8_to_11_share_one_container_across_step_runs(
+        tour_run: tuple[dict, Path, bool]) -> None:
+    """`--step 8`, `--step 9`, `--step 10`, `--step 11` run one at a time look at one process:
+    the same State.Pid, whose NSpid ends in 1; the run with step 11 removes the container."""
+    from ocix.dockerapi.client import DockerClient
+
+    _, root, _ = tour_run
+    state = LabState.load(root)
+    assert state is not None and state.docker_socket
+    env = {"OCIX_LAB_DIR": str(root)}
+    pids = []
+    outputs = []
+    for n in (8, 9, 10, 11):
+        r = _ocix("tour", "--step", str(n), "--json", env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        out = json.loads(r.stdout)["steps"][0]["output"]
+        outputs.append(out)
+        m = re.search(r"State\.Pid (\d+)", out)
+        assert m, out
+        pids.append(m.group(1))
+    assert len(set(pids)) == 1, pids
+    assert "left running by an earlier `ocix tour --step` run" in outputs[1]
+    assert re.search(rf"^NSpid:\s+{pids[0]}\s+1$", outputs[0], re.M), outputs[0]
+    assert f"lsns -p {pids[0]}" in outputs[3]
+    with DockerClient(state.docker_socket) as d:
+        assert d.api.containers(all=True, filters={"name": "ocix-tour-ns-test"}) == []
+
+
+def test_from_kernel_runs_every_step_bottom_up(tour_run: tuple[dict, Path, bool]) -> None:
+    """`--from-kernel`: the same steps, unshare and runc first, the CRI and podman last."""
+    from ocix.teach.tour import from_kernel_order
+
+    _, root, _ = tour_run
+    r = _ocix("tour", "--from-kernel", "--json", env={"OCIX_LAB_DIR": str(root)})
+    steps = json.loads(r.stdout)["steps"]
+    assert [s["number"] for s in steps] == from_kernel_order()
+    ok = {s["number"] for s in steps if s["ok"]}
+    assert {24, 25, 12, 13, 21, 22, 23, 3, 8, 11, 26, 27} <= ok, [
+        (s["number"], s["skipped_reason"]) for s in steps if not s["ok"]]

@@ -285,8 +285,8 @@ def test_cli_table_and_differences(monkeypatch: pytest.MonkeyPatch) -> None:
                                                                    parent="conmon", pid=2),
                                       PathResult("cri", available=False,
                                                  skipped_reason="no containerd socket")])
-    r = run_cli(["compare", "--cap-drop", "net_raw", "-m", "64m", "busybox", "--", "sh", "-c",
-                 "true"])
+    r = run_cli(["compare", "--wide", "--cap-drop", "net_raw", "-m", "64m", "busybox", "--",
+                 "sh", "-c", "true"], env={"COLUMNS": "1000"})
     assert r.exit_code == 0, r.output
     assert (seen[0].command, seen[0].cap_drop, seen[0].memory) == (["sh", "-c", "true"],
                                                                     ["net_raw"], 64 << 20)
@@ -358,3 +358,42 @@ def test_rlimit_and_mount_rows_name_the_odd_paths() -> None:
     assert rows["mounts"].odd == ["docker"]
     assert rows["mounts"].values["runc"] == "/ /run"  # a set: the kernel's order does not count
     assert rows["mounts"].why.startswith("docker, podman and the CRI bind-mount /etc/hostname")
+
+
+def test_cli_fits_80_columns_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six paths at COLUMNS=80: one block of properties per chunk of paths, no line wider
+    than 80 (no verbatim command line in this output), every path named once; --wide gives
+    the whole matrix."""
+    from tests.helpers import run_cli
+
+    names = ["docker", "containerd", "runc", "crun", "cri", "podman"]
+    fake_compare(monkeypatch, [fake(n, pid=i + 1) for i, n in enumerate(names)])
+    r = run_cli(["compare", "busybox", "--", "true"], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert max(len(ln) for ln in lines) <= 80, max(lines, key=len)
+    chunks = [ln for ln in lines if ln.startswith("paths ")]
+    assert chunks == ["paths 1-2 of 6:", "paths 3-4 of 6:", "paths 5-6 of 6:"]
+    headers = [ln.split() for ln in lines if ln.split()[:1] and ln.split()[0] in names]
+    assert [w for h in headers for w in h] == names
+    wide = run_cli(["compare", "--wide", "busybox", "--", "true"], env={"COLUMNS": "80"})
+    assert wide.stdout.splitlines()[0].split() == names
+
+
+def test_a_reused_namespace_inode_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two paths ran one after another and the second got the first's freed net inode."""
+    from ocix.cli.compare import reused_inodes
+    from tests.helpers import run_cli
+
+    a, b, c = fake("docker", pid=1), fake("containerd", pid=1), fake("runc", pid=2)
+    assert reused_inodes([a, c]) == []
+    note = reused_inodes([a, b, c])
+    assert len(note) == 2 and "same pid inode 4026533001" in note[1]
+    assert note[:1] == ["note: docker and containerd show the same net inode 4026532001, yet each "
+                    "had a net namespace of its own: the paths ran one after another, and once a "
+                    "container exits the kernel reuses its namespace's inode number for the next "
+                    "new one."]
+    fake_compare(monkeypatch, [a, b, c])
+    r = run_cli(["compare", "busybox", "--", "true"], env={"COLUMNS": "80"})
+    assert "note: docker and containerd show the same net inode 4026532001" in \
+        " ".join(r.stdout.split())

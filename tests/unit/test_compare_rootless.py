@@ -61,7 +61,7 @@ def test_rootless_and_rootful_disagree_on_the_user_namespace_with_the_reason() -
     assert user.odd == ["podman"]
     assert user.why == ROW_WHY["namespaces.user"]
     assert user.why.startswith("a rootless container has a user namespace of its own")
-    assert "CapEff, full as it looks, counts only over what that namespace owns" in user.why
+    assert "CapEff, the runtime's usual default set, counts only over what that namespace owns" in user.why
     assert user.detail == ("uid_map: podman identity; podman-rootless 0 1001 1 / 1 100000 65536; "
                            "docker-rootless 0 1001 1 / 1 100000 65536")
     # docker-rootless stands out with docker's capabilities, for docker's reason.
@@ -160,7 +160,8 @@ def test_cli_passes_rootless_and_shows_the_uid_map(monkeypatch: pytest.MonkeyPat
         return CompareResult(opts.image, opts.command, results, differences(results))
 
     monkeypatch.setattr(runmod, "compare", compare)
-    r = run_cli(["compare", "--rootless", "--path", "podman", "busybox", "--", "true"])
+    r = run_cli(["compare", "--rootless", "--path", "podman", "busybox", "--", "true"],
+                env={"COLUMNS": "1000"})
     assert r.exit_code == 0, r.output
     assert seen[0].rootless is True and seen[0].paths == ["podman"]
     lines = r.stdout.splitlines()

@@ -95,7 +95,7 @@ def test_json_lists_topics_and_a_topic() -> None:
     assert data["topic"] == "namespaces"
     kernel = next(p for p in data["parts"] if p["probe"] == "kernel:namespaces")
     assert kernel["present"] is True and "pid" in kernel["detail"].split()
-    assert {"command": "ocix kernel --pid 1", "available": True, "problem": ""} in data["commands"]
+    assert {"command": "ocix kernel --pid $$", "available": True, "problem": ""} in data["commands"]
 
 
 def test_probes_report_absence_without_raising() -> None:

@@ -77,7 +77,7 @@ def test_info_shows_the_user_namespace_and_why(monkeypatch: pytest.MonkeyPatch) 
                  Lsm(False, None, False), [],
                  [Daemon("podman-rootless", "podman as ocixlab", "running", user_namespace=u)])
     monkeypatch.setattr(hostinfo, "host_info", lambda *a: h)
-    r = run_cli(["info"])
+    r = run_cli(["info"], env={"COLUMNS": "1000"})
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
     i = next(n for n, ln in enumerate(lines) if ln.startswith("ROOTLESS DAEMON"))

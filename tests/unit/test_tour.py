@@ -21,8 +21,16 @@ PLANNED_SUBCOMMANDS = {("images", "history")}
 STEPS = tour.load_steps()
 
 
-def test_the_25_handout_steps_in_order() -> None:
-    assert [s.number for s in STEPS] == list(range(1, 26))
+def test_the_25_handout_steps_then_cri_and_podman_in_order() -> None:
+    assert [s.number for s in STEPS] == list(range(1, 28))
+    assert [s.action for s in STEPS[25:]] == ["cri_pod", "podman"]
+
+
+def test_from_kernel_runs_every_step_bottom_up() -> None:
+    order = tour.from_kernel_order()
+    assert sorted(order) == [s.number for s in STEPS]  # every step once
+    assert order[:2] == [24, 25]  # unshare, then runc on a bundle
+    assert order.index(21) < order.index(3) < order.index(26)  # containerd, Docker, the CRI
 
 
 @pytest.mark.parametrize("step", STEPS, ids=lambda s: str(s.number))
@@ -96,6 +104,50 @@ def test_list_json_and_unknown_step() -> None:
     assert r.exit_code == 0
     steps = json.loads(r.stdout)["steps"]
     assert steps[23]["title"] == "unshare: a pid namespace by hand"
-    r = run_cli(["tour", "--step", "26"])
+    r = run_cli(["tour", "--step", "28"])
     assert r.exit_code == 1
-    assert r.stderr == "Error: no tour step 26\nHint: steps are 1-25: `ocix tour --list`\n"
+    assert r.stderr == "Error: no tour step 28\nHint: steps are 1-27: `ocix tour --list`\n"
+
+
+def test_daemon_rootless_reads_the_table_and_the_blocks() -> None:
+    from ocix.teach.session import daemon_rootless
+
+    row = "{:<12} {:<13} {:<9} {:<9} {}".format
+    table = "\n".join([row("DAEMON", "ADDRESS", "STATE", "ROOTLESS", "PID"), "─" * 50,
+                       row("containerd", "/lab/c.sock", "running", "no", "12"),
+                       row("docker", "unix:///x", "running", "yes", "13")]) + "\n"
+    assert daemon_rootless(table) == {"containerd": "no", "docker": "yes"}
+    blocks = ("DAEMON containerd\n  ADDRESS   /lab/c.sock\n  ROOTLESS  no\n\n"
+              "DAEMON docker\n  ADDRESS   unix:///x\n  ROOTLESS  yes\n  PID       13\n")
+    assert daemon_rootless(blocks) == {"containerd": "no", "docker": "yes"}
+
+
+def test_kept_fixtures_share_the_container_of_steps_8_to_11() -> None:
+    from ocix.teach import tour
+
+    steps = tour.load_steps()
+    users = [s.number for s in steps if s.fixture == "docker_sleeper"]
+    assert users == [8, 9, 10, 11]
+    pick = lambda *ns: [s for s in steps if s.number in ns]  # noqa: E731
+    assert tour.kept_fixtures(steps, pick(9)) == {"docker_sleeper"}
+    assert tour.kept_fixtures(steps, pick(9, 10)) == {"docker_sleeper"}
+    assert tour.kept_fixtures(steps, pick(10, 11)) == set()  # the last user removes it
+    assert tour.kept_fixtures(steps, steps) == set()
+    assert tour.kept_fixtures(steps, pick(12, 13)) == set()  # containerd_image: nothing kept
+
+
+def test_ancestors_walk_up_to_pid_1() -> None:
+    import os
+
+    from ocix.teach.pods import ancestors, ppid_of
+
+    chain = ancestors(os.getpid())
+    assert chain[0] == os.getpid() and chain[1] == os.getppid() == ppid_of(os.getpid())
+    assert chain[-1] == 1
+
+
+def test_the_cri_step_reads_the_id_next_to_a_pull_note() -> None:
+    from ocix.teach.pods import printed_id
+
+    pod = "c" * 64
+    assert printed_id(f"$ ocix cri create …\n{pod}\nPulled busybox (sha256:{'8' * 64})") == pod

@@ -43,7 +43,7 @@ class CompareOptions:
     rootless: bool = False  # also run ROOTLESS_PATHS
 
 
-@dataclass
+@dataclass(frozen=True)  # hashable: runtime.unavailable caches per Endpoints
 class Endpoints:
     """Where each daemon is; None/"" where the environment names none."""
 

@@ -19,8 +19,9 @@ from .gcgraph import Graph, Node
 WHY_SIZES_DIFFER = (
     "Each tool counts something else.  `ctr images ls` prints the compressed bytes of the "
     "manifest, config and layers of one platform, as the registry sent them.  `docker images` "
-    "(and `docker system df`) print the unpacked size, the sum of the layers' files on disk, "
-    "and count a layer shared by two images once per image.  `crictl images` prints what the CRI "
+    "prints the unpacked size, the sum of the layers' files on disk, and counts a layer shared "
+    "by two images once per image; `docker system df` counts each layer once (SHARED SIZE).  "
+    "`crictl images` prints what the CRI "
     "plugin records for the image, the compressed size of its content, in the k8s.io namespace "
     "only.  None of them counts the other side: blobs stay in the content store after unpacking, "
     "so an image costs its compressed plus its unpacked bytes, minus what it shares.")
