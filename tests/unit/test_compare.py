@@ -382,7 +382,7 @@ def test_cli_fits_80_columns_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_reused_namespace_inode_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two paths ran one after another and the second got the first's freed net inode."""
-    from ocix.cli.compare import reused_inodes
+    from ocix.cli.containers.compare import reused_inodes
     from tests.helpers import run_cli
 
     a, b, c = fake("docker", pid=1), fake("containerd", pid=1), fake("runc", pid=2)

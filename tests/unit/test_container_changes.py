@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ocix.cli.diff import fit
+from ocix.cli.images.diff import fit
 from ocix.containerd.snapshots import Mount
 from ocix.errors import OcixError
 from ocix.jobs.containers.changes import overlay_changes, overlay_dirs

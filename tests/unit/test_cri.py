@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from ocix import trace
-from ocix.cli.cri_show import (
+from ocix.cli.cri.show import (
     CriState,
     container_rows,
     decimal_size,

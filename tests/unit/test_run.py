@@ -233,7 +233,7 @@ def test_run_with_containerd_unreachable_exits_2() -> None:
 
 
 def test_run_passes_options_after_the_image_to_the_command() -> None:
-    from ocix.cli.run import run
+    from ocix.cli.containers.run import run
 
     ctx = run.make_context("run", ["--rm", "busybox", "ls", "-l", "--name", "x"])
     assert ctx.params["command"] == ("ls", "-l", "--name", "x")

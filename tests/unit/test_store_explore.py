@@ -247,7 +247,7 @@ def test_docker_layers_without_a_socket(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_lease_durations() -> None:
-    from ocix.cli.leases import _duration
+    from ocix.cli.store.leases import _duration
 
     assert [_duration(x) for x in ("90s", "15m", "24h", "7d", "0")] == [90, 900, 86400, 604800, 0]
     with pytest.raises(click.BadParameter):

@@ -267,7 +267,7 @@ def test_seccomp_mark_says_what_mode_0_means() -> None:
 
 
 def test_dfreclaimable_text_line_does_not_contradict_itself() -> None:
-    from ocix.cli.df import reclaimable_text
+    from ocix.cli.store.df import reclaimable_text
 
     assert reclaimable_text(0) == "0 B (an image, container or lease keeps every blob and snapshot)"
     assert reclaimable_text(2048) == "2.0 KiB (kept by nothing: the next GC frees it)"

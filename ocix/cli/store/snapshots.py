@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .main import State, pass_state
-from .options import json_option, snapshotter_option
-from .output import human_size, print_json, print_kv, print_table, short_digest
+from ..main import State, pass_state
+from ..options import json_option, snapshotter_option
+from ..output import human_size, print_json, print_kv, print_table, short_digest
 
 if TYPE_CHECKING:
-    from ..jobs.store.snapshots import Node
+    from ...jobs.store.snapshots import Node
 
 _snapshotter = snapshotter_option("The snapshotter to look in.")
 
@@ -44,7 +44,7 @@ def snapshots_ls(state: State, snapshotter: str, filters: tuple[str, ...], as_js
       ocix snapshots ls
       ocix snapshots ls 'kind==active' --json
     """
-    from ..containerd import snapshots
+    from ...containerd import snapshots
 
     snaps = snapshots.list_snapshots(state.conn(), snapshotter, list(filters))
     if as_json:
@@ -81,7 +81,7 @@ def snapshots_tree(state: State, snapshotter: str, as_json: bool) -> None:
       ocix snapshots tree
       ocix -n k8s.io snapshots tree --json
     """
-    from ..jobs.store.snapshots import tree
+    from ...jobs.store.snapshots import tree
 
     roots = tree(state.conn(), snapshotter)
     if as_json:
@@ -93,7 +93,7 @@ def snapshots_tree(state: State, snapshotter: str, as_json: bool) -> None:
     from rich.text import Text
     from rich.tree import Tree
 
-    from .output import console
+    from ..output import console
 
     top = Tree(Text(f"{snapshotter} snapshots", style="bold"))
 
@@ -124,8 +124,8 @@ def snapshots_info(state: State, key: str, snapshotter: str, as_json: bool) -> N
       ocix snapshots info sha256:d4b1d75b1980a343c6be3a0ea537e59b0b5a75e6474782b8b34fd2d457be98d4
       ocix snapshots info my-container --json
     """
-    from ..jobs.store.dockerlayers import docker_layers
-    from ..jobs.store.snapshots import info
+    from ...jobs.store.dockerlayers import docker_layers
+    from ...jobs.store.snapshots import info
 
     result = info(state.conn(), key, snapshotter)
     docker = docker_layers()
@@ -182,7 +182,7 @@ def snapshots_mounts(state: State, key: str, exec_dir: str | None, snapshotter: 
       # then run the `# when done:` line it printed: umount, remove the View and its lease
     """
 
-    from ..jobs.store.snapshots import mount_snapshot, plan_mounts
+    from ...jobs.store.snapshots import mount_snapshot, plan_mounts
 
     conn = state.conn()
     if exec_dir:
@@ -221,8 +221,8 @@ def snapshots_usage(state: State, keys: tuple[str, ...], snapshotter: str, as_js
       ocix snapshots usage
       ocix snapshots usage my-container --json
     """
-    from ..containerd import snapshots
-    from ..jobs.store.snapshots import require
+    from ...containerd import snapshots
+    from ...jobs.store.snapshots import require
 
     conn = state.conn()
     for k in keys:
@@ -248,8 +248,8 @@ def snapshots_rm(state: State, keys: tuple[str, ...], snapshotter: str, as_json:
     Examples:
       ocix snapshots rm ocix-view-0123456789ab
     """
-    from ..containerd import snapshots
-    from ..jobs.store.snapshots import require
+    from ...containerd import snapshots
+    from ...jobs.store.snapshots import require
 
     conn = state.conn()
     for k in keys:

@@ -6,11 +6,11 @@ from typing import Any
 
 import click
 
-from ..errors import UsageError
-from .main import State, pass_state
-from .options import json_option, platform_option, registry_options
-from .output import human_size, print_json, print_table, short_digest
-from .progress import LayerStatus
+from ...errors import UsageError
+from ..main import State, pass_state
+from ..options import json_option, platform_option, registry_options
+from ..output import human_size, print_json, print_table, short_digest
+from ..progress import LayerStatus
 
 LETTERS = {"added": "A", "changed": "C", "deleted": "D", "opaque": "O"}
 
@@ -71,8 +71,8 @@ def layers(state: State, image: str, files: bool, layer: int | None, html: str |
     if html:
         if layer is not None or as_json:
             raise click.UsageError("--html writes the whole image: drop --layer and --json")
-        from ..report.collect import layers_page
-        from ..report.page import write
+        from ...report.collect import layers_page
+        from ...report.page import write
 
         size = write(html, layers_page(state.conn(), image, platform))
         click.echo(f"wrote {html} ({human_size(size)})")
@@ -84,14 +84,14 @@ def layers(state: State, image: str, files: bool, layer: int | None, html: str |
         return
     if top is not None or ci_config is not None:
         raise UsageError("--top goes with --waste, --ci-config with --ci")
-    from ..jobs.store.layers import scan_image
+    from ...jobs.store.layers import scan_image
 
     status = LayerStatus(not as_json)
     with status:
         report = scan_image(state.conn(), image, platform=platform, layer=layer, files=files,
                             on_layer=status.layer)
     if as_json:
-        from .output import to_jsonable
+        from ..output import to_jsonable
 
         doc = to_jsonable(report)
         if not files:
@@ -118,7 +118,7 @@ def layers(state: State, image: str, files: bool, layer: int | None, html: str |
 def _waste(state: State, image: str, *, files: bool, layer: int | None, waste: bool,
            top: int | None, ci: bool, ci_config: str | None, is_ref: bool,
            platform: str | None, as_json: bool, client: dict[str, Any]) -> None:
-    from ..jobs.store import waste as job
+    from ...jobs.store import waste as job
     from .wasteview import print_gate, print_waste, waste_json
 
     if files or layer is not None:
@@ -134,13 +134,13 @@ def _waste(state: State, image: str, *, files: bool, layer: int | None, waste: b
     rules: list[Any] = []
     source = ""
     if ci:  # a bad config fails before any layer is read
-        from ..jobs.store.wastegate import load_rules
+        from ...jobs.store.wastegate import load_rules
 
         rules, source = load_rules(ci_config)
     status = LayerStatus(not as_json)
     with status:
         if is_ref:
-            from ..registry.auth import parse_user
+            from ...registry.auth import parse_user
 
             user = client.pop("user")
             report = job.ref_waste(image, platform=platform, on_layer=status.layer,
@@ -149,7 +149,7 @@ def _waste(state: State, image: str, *, files: bool, layer: int | None, waste: b
             report = job.image_waste(state.conn(), image, platform=platform,
                                      on_layer=status.layer)
     if ci:
-        from ..jobs.store.wastegate import evaluate, passed
+        from ...jobs.store.wastegate import evaluate, passed
 
         results = evaluate(rules, report)
         print_gate(results, source, report, as_json)

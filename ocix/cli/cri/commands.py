@@ -8,7 +8,10 @@ from typing import TypeVar
 
 import click
 
-from .cri_show import (
+from ..main import State, pass_state
+from ..options import json_option, key_value_pairs, quiet_option
+from ..output import print_json, print_kv, print_table, write_all
+from .show import (
     CONTAINER_COLUMNS,
     POD_COLUMNS,
     STATS_COLUMNS,
@@ -22,9 +25,6 @@ from .cri_show import (
     stats_rows,
     status_document,
 )
-from .main import State, pass_state
-from .options import json_option, key_value_pairs, quiet_option
-from .output import print_json, print_kv, print_table, write_all
 
 T = TypeVar("T")
 
@@ -166,7 +166,7 @@ def pods(state: CriState, pod_id: str, name: str, namespace: str, pod_state: str
       ocix cri pods --name '^nginx' --state ready
       ocix cri pods -q | xargs -r ocix cri inspectp
     """
-    from ..jobs.cri.crictl import list_pods
+    from ...jobs.cri.crictl import list_pods
 
     found = list_pods(state.client(), pod_id=pod_id, name=name, namespace=namespace,
                       state=pod_state or "", labels=key_value_pairs(labels), latest=latest, last=last)
@@ -208,7 +208,7 @@ def ps(state: CriState, show_all: bool, container_id: str, name: str, pod_id: st
       ocix cri ps -a --pod POD_ID
       ocix cri ps --state exited -q
     """
-    from ..jobs.cri.crictl import list_containers
+    from ...jobs.cri.crictl import list_containers
 
     found = list_containers(state.client(), all=show_all, state=container_state or "",
                             container_id=container_id, pod_id=pod_id, name=name,
@@ -286,7 +286,7 @@ def logs(state: CriState, container_id: str, tail: int, timestamps: bool, follow
       ocix cri logs --tail 20 -t CONTAINER_ID
       ocix cri logs -f CONTAINER_ID
     """
-    from ..cri import logs as crilogs
+    from ...cri import logs as crilogs
 
     client = state.client()
     path = client.container_status(container_id).log_path
@@ -350,7 +350,7 @@ def stats(state: CriState, container_id: str | None, show_all: bool, pod_id: str
       ocix cri stats -a --pod POD_ID
       ocix cri stats CONTAINER_ID --json
     """
-    from ..jobs.cri.crictl import sample_stats
+    from ...jobs.cri.crictl import sample_stats
 
     rows = sample_stats(state.client(), seconds=seconds, all=show_all,
                         container_id=container_id or "", pod_id=pod_id,
@@ -362,7 +362,7 @@ def stats(state: CriState, container_id: str | None, show_all: bool, pod_id: str
 
 
 def _register() -> None:
-    from .cri_lifecycle import COMMANDS
+    from .lifecycle import COMMANDS
 
     for cmd in COMMANDS:
         cri.add_command(cmd)

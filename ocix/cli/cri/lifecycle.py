@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .cri_show import CriState, pass_cri
+from .show import CriState, pass_cri
 
 
 @click.command()
@@ -24,8 +24,8 @@ def runp(state: CriState, pod_config: str, runtime: str) -> None:
       echo '{"metadata": {"name": "p", "uid": "u1", "namespace": "default"},
              "linux": {"security_context": {"namespace_options": {"network": 2}}}}' > pod.json
     """
-    from ..jobs.cri.configs import load_pod_config
-    from ..jobs.cri.crictl import run_pod
+    from ...jobs.cri.configs import load_pod_config
+    from ...jobs.cri.crictl import run_pod
 
     click.echo(run_pod(state.client(), load_pod_config(pod_config), runtime))
 
@@ -47,8 +47,8 @@ def create(state: CriState, pod_id: str, container_config: str, pod_config: str,
       ocix cri create POD_ID container.json pod.json
       ocix cri start "$(ocix cri create POD_ID container.json pod.json)"
     """
-    from ..jobs.cri.configs import load_container_config, load_pod_config
-    from ..jobs.cri.crictl import create_container
+    from ...jobs.cri.configs import load_container_config, load_pod_config
+    from ...jobs.cri.crictl import create_container
 
     container = load_container_config(container_config)
     pod = load_pod_config(pod_config)
@@ -105,7 +105,7 @@ def rm(state: CriState, ids: tuple[str, ...], force: bool, remove_all: bool) -> 
       ocix cri rm -f CONTAINER_ID
       ocix cri rm -a -f
     """
-    from ..jobs.cri.crictl import remove_containers
+    from ...jobs.cri.crictl import remove_containers
 
     for cid in remove_containers(state.client(), list(ids), force=force, all=remove_all):
         click.echo(cid)
@@ -140,7 +140,7 @@ def rmp(state: CriState, ids: tuple[str, ...], force: bool, remove_all: bool) ->
       ocix cri rmp -f POD_ID
       ocix cri rmp -a -f
     """
-    from ..jobs.cri.crictl import remove_pods
+    from ...jobs.cri.crictl import remove_pods
 
     for pid in remove_pods(state.client(), list(ids), force=force, all=remove_all):
         click.echo(f"Removed sandbox {pid}")
@@ -160,7 +160,7 @@ def rmi(state: CriState, images: tuple[str, ...]) -> None:
     client = state.client()
     for image in images:
         if client.image_status(image) is None:
-            from ..errors import NotFoundError
+            from ...errors import NotFoundError
 
             raise NotFoundError(f"no image {image} in the runtime",
                                 hint="list them with `ocix cri images`")

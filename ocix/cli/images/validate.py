@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import UsageError
-from .main import State, pass_state
-from .options import json_option, quiet_option
-from .output import print_json
+from ...errors import UsageError
+from ..main import State, pass_state
+from ..options import json_option, quiet_option
+from ..output import print_json
 
 if TYPE_CHECKING:
-    from ..validate.findings import Report
+    from ...validate.findings import Report
 
 KIND_CHOICES = ("manifest", "index", "config", "descriptor", "layout", "bundle")
 
@@ -53,8 +53,8 @@ def validate(state: State, target: str, name: str | None, kind: str | None, quie
       ocix validate ref localhost:5000/lab/alpine:3
       ocix validate ref busybox --hosts-dir "$OCIX_HOSTS_DIR"   # through the lab mirror
     """
-    from ..jobs.images import validation as remote
-    from ..validate import targets
+    from ...jobs.images import validation as remote
+    from ...validate import targets
 
     if name is not None:
         if target not in ("image", "ref"):
@@ -66,7 +66,7 @@ def validate(state: State, target: str, name: str | None, kind: str | None, quie
         if target == "image":
             report = remote.validate_containerd_image(state.conn(), name)
         else:
-            from ..registry.auth import parse_user
+            from ...registry.auth import parse_user
 
             report = remote.validate_registry_ref(
                 name, hosts_dir=hosts_dir, plain_http=plain_http,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from .options import json_option, quiet_option
-from .output import print_json, print_kv, print_table
+from ..options import json_option, quiet_option
+from ..output import print_json, print_kv, print_table
 
 DIR_OPTION = click.option("--dir", "directory", envvar="OCIX_LAB_DIR", metavar="DIR",
                           help="Lab state directory (env OCIX_LAB_DIR, default /var/lib/ocix-lab).")
@@ -66,7 +66,7 @@ def up(directory: str | None, with_docker: bool, with_podman: bool, no_seed: boo
       ocix lab up --with-rootless          # user ocixlab: rootless podman and dockerd
       OCIX_LAB_DIR=/var/lib/ocix-lab-mine ocix lab up -q --no-seed
     """
-    from ..lab import lab as labmod
+    from ...lab import lab as labmod
 
     result = labmod.up(directory, with_docker=with_docker, with_podman=with_podman,
                        seed=not no_seed, with_rootless=with_rootless, progress=_progress(quiet))
@@ -84,7 +84,7 @@ def up(directory: str | None, with_docker: bool, with_podman: bool, no_seed: boo
 
 
 def _rootless_line(directory: str) -> None:
-    from ..lab.rootless import RootlessState
+    from ...lab.rootless import RootlessState
 
     rs = RootlessState.load(Path(directory))
     if rs is None:
@@ -107,7 +107,7 @@ def down(directory: str | None, purge: bool, quiet: bool) -> None:
       ocix lab down
       ocix lab down --purge       # also delete the lab directory and the user ocixlab
     """
-    from ..lab import lab as labmod
+    from ...lab import lab as labmod
 
     stopped = labmod.down(directory, purge=purge, progress=_progress(quiet))
     click.echo("lab down: stopped " + ", ".join(stopped) if stopped else "lab was not running")
@@ -124,7 +124,7 @@ def status(directory: str | None, as_json: bool) -> None:
       ocix lab status
       ocix lab status --json | jq '.components[] | {name, pid, running}'
     """
-    from ..lab import lab as labmod
+    from ...lab import lab as labmod
 
     st = labmod.status(directory)
     if as_json:
@@ -153,7 +153,7 @@ def env(directory: str | None, as_json: bool) -> None:
       eval "$(ocix lab env)"
       ocix lab env --json
     """
-    from ..lab import lab as labmod
+    from ...lab import lab as labmod
 
     values = labmod.env(directory)
     if as_json:
@@ -186,7 +186,7 @@ def seed(directory: str | None, large: bool, sized: tuple[int, ...], debian: boo
       ocix lab seed --large --sized 50 -q
       ocix lab seed --debian               # library/debian:bookworm and library/app:latest
     """
-    from ..lab import lab as labmod
+    from ...lab import lab as labmod
 
     for ref in labmod.seed(directory, large=large, sized=sized, debian=debian, mirror=mirror,
                            progress=_progress(quiet)):
@@ -215,7 +215,7 @@ def import_(directory: str | None, path: str, as_ref: str | None, as_json: bool)
       docker save busybox:latest -o bb.tar && ocix lab import bb.tar --as mybox:1
       ocix lab import ./layout-dir --json
     """
-    from ..lab import importer
+    from ...lab import importer
 
     done = importer.import_path(directory, path, as_ref=as_ref)
     if as_json:
@@ -238,6 +238,6 @@ def logs(directory: str | None, component: str, lines: int) -> None:
       ocix lab logs dockerd
       ocix lab logs containerd -n 50
     """
-    from ..lab import lab as labmod
+    from ...lab import lab as labmod
 
     click.echo(labmod.log_tail(directory, component, lines), nl=False)

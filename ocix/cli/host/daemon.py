@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from .. import __version__
-from .main import State, pass_state
-from .options import json_option, key_value_pairs, quiet_option
-from .output import print_json, print_kv, print_table
+from ... import __version__
+from ..main import State, pass_state
+from ..options import json_option, key_value_pairs, quiet_option
+from ..output import print_json, print_kv, print_table
 
 
 @click.command()
@@ -20,7 +20,7 @@ def version(state: State, as_json: bool) -> None:
       ocix version --json
       ocix -a /run/containerd/containerd.sock version
     """
-    from ..containerd import version as v
+    from ...containerd import version as v
 
     daemon = v.get(state.conn())
     if as_json:
@@ -47,7 +47,7 @@ def plugins(state: State, detailed: bool, filters: tuple[str, ...], as_json: boo
       ocix plugins 'type==io.containerd.snapshotter.v1'
       ocix plugins --json | jq '.[] | select(.status != "ok")'
     """
-    from ..containerd import introspection
+    from ...containerd import introspection
 
     items = introspection.plugins(state.conn(), list(filters))
     if as_json:
@@ -86,7 +86,7 @@ def namespaces_ls(state: State, quiet: bool, as_json: bool) -> None:
       ocix namespaces ls -q
       ocix namespaces ls --json
     """
-    from ..containerd import namespaces as ns
+    from ...containerd import namespaces as ns
 
     items = ns.usage(state.conn())
     if as_json:
@@ -114,7 +114,7 @@ def namespaces_create(state: State, name: str, labels: tuple[str, ...], as_json:
       ocix namespaces create lab
       ocix namespaces create lab --label owner=me --json
     """
-    from ..containerd import namespaces as ns
+    from ...containerd import namespaces as ns
 
     created = ns.create(state.conn(), name, key_value_pairs(labels))
     if as_json:
@@ -134,7 +134,7 @@ def namespaces_rm(state: State, names: tuple[str, ...]) -> None:
       ocix namespaces rm lab
       ocix namespaces rm lab other
     """
-    from ..containerd import namespaces as ns
+    from ...containerd import namespaces as ns
 
     for name in names:
         ns.remove(state.conn(), name)

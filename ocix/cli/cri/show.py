@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from ..cri.client import CriClient
-    from ..cri.types import ContainerStatus, Image, PodSandbox, PodSandboxStatus
-    from ..jobs.cri.crictl import ContainerEntry, StatsRow
+    from ...cri.client import CriClient
+    from ...cri.types import ContainerStatus, Image, PodSandbox, PodSandboxStatus
+    from ...jobs.cri.crictl import ContainerEntry, StatsRow
 
 TRUNCATED_ID = 13  # crictl's short ID length
 POD_COLUMNS = ["POD ID", "CREATED", "STATE", "NAME", "NAMESPACE", "ATTEMPT", "RUNTIME"]
@@ -35,7 +35,7 @@ class CriState:
 
     def client(self) -> CriClient:
         if self._client is None:
-            from ..cri.client import CriClient, resolve_endpoint
+            from ...cri.client import CriClient, resolve_endpoint
 
             self._client = CriClient(resolve_endpoint(self.explicit, self.containerd_address),
                                      timeout=self.timeout)

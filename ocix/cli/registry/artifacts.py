@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from .options import client_options, json_option, registry_options
-from .output import print_json, short_digest
+from ..options import client_options, json_option, registry_options
+from ..output import print_json, short_digest
 
 
 def _tree_lines(nodes: list[Any], prefix: str = "") -> list[str]:
@@ -48,7 +48,7 @@ def referrers(ref: str, artifact_type: str, api: bool | None, hosts_dir: str | N
       ocix referrers "$OCIX_REGISTRY/library/busybox:latest" --json
       ocix --trace referrers "$OCIX_REGISTRY/library/busybox:latest" --tag-schema
     """
-    from ..jobs.registry.referrers import referrers as walk
+    from ...jobs.registry.referrers import referrers as walk
 
     tree = walk(ref, client_options(hosts_dir, plain_http, user), artifact_type=artifact_type,
                 api=api)
@@ -92,9 +92,9 @@ def attach(ref: str, files: tuple[str, ...], artifact_type: str, media_type: str
     """
     from pathlib import Path
 
-    from ..jobs.registry.artifacts import attach as do_attach
-    from .options import key_value_pairs
-    from .output import print_kv
+    from ...jobs.registry.artifacts import attach as do_attach
+    from ..options import key_value_pairs
+    from ..output import print_kv
 
     annots = key_value_pairs(annotations, "--annotation")
     result = do_attach(ref, artifact_type, [Path(f) for f in files],
@@ -135,8 +135,8 @@ def artifact_pull(ref: str, output: str, hosts_dir: str | None, plain_http: bool
     """
     from pathlib import Path
 
-    from ..jobs.registry.artifacts import pull
-    from .output import print_table
+    from ...jobs.registry.artifacts import pull
+    from ..output import print_table
 
     result = pull(ref, Path(output), client_options(hosts_dir, plain_http, user))
     if as_json:
@@ -167,8 +167,8 @@ def copy(src: str, dst: str, with_referrers: bool, hosts_dir: str | None, plain_
     """
     import sys
 
-    from ..jobs.registry.copy import copy as do_copy
-    from .output import human_size, print_kv
+    from ...jobs.registry.copy import copy as do_copy
+    from ..output import human_size, print_kv
 
     def progress(what: str, d: Any) -> None:
         click.echo(f"copying {what} {d.digest} ({human_size(d.size)})", err=True)

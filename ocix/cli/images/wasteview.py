@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .output import human_size, print_json, print_table, to_jsonable
+from ..output import human_size, print_json, print_table, to_jsonable
 
 
 def _short(text: str, n: int = 40) -> str:
@@ -77,7 +77,7 @@ def print_waste(report: Any, top: int | None) -> None:
 
 
 def print_gate(results: list[Any], source: str, report: Any, as_json: bool) -> None:
-    from ..jobs.store.wastegate import FAIL, passed
+    from ...jobs.store.wastegate import FAIL, passed
 
     ok = passed(results)
     if as_json:

@@ -9,18 +9,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .main import State, pass_state
-from .options import container_options, json_option, parse_bytes, quiet_option
-from .output import print_json, print_table
+from ..main import State, pass_state
+from ..options import container_options, json_option, parse_bytes, quiet_option
+from ..output import print_json, print_table
 
 if TYPE_CHECKING:
-    from ..oci.spec import RunOptions
+    from ...oci.spec import RunOptions
 
 RAW_ARGS = {"allow_interspersed_args": False}
 
 
 def _run_options(kw: dict[str, Any], args: tuple[str, ...]) -> RunOptions:
-    from ..oci.spec import RunOptions
+    from ...oci.spec import RunOptions
 
     return RunOptions(args=list(args), env=list(kw["env"]), user=kw["user"], cwd=kw["workdir"],
                       cap_add=list(kw["cap_add"]), cap_drop=list(kw["cap_drop"]),
@@ -57,8 +57,8 @@ def run(state: State, image: str, command: tuple[str, ...], rm: bool, detach: bo
       ocix run --rm --runtime crun --memory 64m --pids-limit 20 busybox true
     """
 
-    from ..jobs.containers.run import RunRequest
-    from ..jobs.containers.run import run as do_run
+    from ...jobs.containers.run import RunRequest
+    from ...jobs.containers.run import run as do_run
 
     req = RunRequest(image=image, options=_run_options(kw, command), container_id=kw["name"], rm=rm,
                      detach=detach, interactive=interactive, log_file=log_file, runtime=runtime,
@@ -89,8 +89,8 @@ def spec(state: State, image: str, command: tuple[str, ...], raw: bool, **kw: An
       ocix spec --raw busybox | sha256sum
     """
 
-    from ..jobs.containers.imagespec import spec_for
-    from ..oci.specjson import go_key_order, spec_bytes
+    from ...jobs.containers.imagespec import spec_for
+    from ...oci.specjson import go_key_order, spec_bytes
 
     s = spec_for(state.conn(), image, kw["name"] or "ocix-spec", _run_options(kw, command),
                  kw["snapshotter"], kw["platform"])
@@ -126,7 +126,7 @@ def bundle(state: State, image: str, directory: Path, command: tuple[str, ...], 
       crun run -b /tmp/bb bb2                     # v2 or plain v1 cgroup host
       /run/ocix/crun-hybrid run -b /tmp/bb bb2    # hybrid cgroup host (see `ocix info`)
     """
-    from ..jobs.containers.bundle import make_bundle
+    from ...jobs.containers.bundle import make_bundle
 
     name = kw["name"] or "ocix-bundle"
     r = make_bundle(state.conn(), image, directory, name, _run_options(kw, command),
@@ -165,7 +165,7 @@ def containers_ls(state: State, quiet: bool, filters: tuple[str, ...], as_json: 
       ocix containers ls -q
       ocix containers ls 'image~="busybox"' --json
     """
-    from ..containerd import containers
+    from ...containerd import containers
 
     items = containers.list_containers(state.conn(), list(filters))
     if as_json:
@@ -191,7 +191,7 @@ def containers_inspect(state: State, container_id: str) -> None:
       ocix containers inspect web
       ocix containers inspect web | jq .spec.process.args
     """
-    from ..containerd import containers
+    from ...containerd import containers
 
     print_json(containers.get(state.conn(), container_id))
 
@@ -208,7 +208,7 @@ def containers_rm(state: State, force: bool, container_ids: tuple[str, ...]) -> 
       ocix containers rm web
       ocix containers rm --force web other
     """
-    from ..jobs.containers.lifecycle import remove_container
+    from ...jobs.containers.lifecycle import remove_container
 
     for cid in container_ids:
         remove_container(state.conn(), cid, force=force)
@@ -239,7 +239,7 @@ def tasks_ls(state: State, as_json: bool) -> None:
       ocix tasks ls
       ocix tasks ls --json
     """
-    from ..containerd import tasks
+    from ...containerd import tasks
 
     items = tasks.list_tasks(state.conn())
     if as_json:
@@ -261,7 +261,7 @@ def tasks_ps(state: State, container_id: str, as_json: bool) -> None:
       ocix tasks ps web
       ocix tasks ps web --json
     """
-    from ..containerd import tasks
+    from ...containerd import tasks
 
     items = tasks.list_pids(state.conn(), container_id)
     if as_json:
@@ -287,7 +287,7 @@ def tasks_kill(state: State, sig: str, all_procs: bool, exec_id: str,
       ocix tasks kill -s KILL --all web
       ocix tasks kill -s HUP web other
     """
-    from ..containerd import tasks
+    from ...containerd import tasks
 
     number = tasks.parse_signal(sig)
     for cid in container_ids:
@@ -306,7 +306,7 @@ def tasks_rm(state: State, force: bool, container_ids: tuple[str, ...]) -> None:
       ocix tasks rm web
       ocix tasks rm --force web
     """
-    from ..jobs.containers.lifecycle import remove_task
+    from ...jobs.containers.lifecycle import remove_task
 
     conn = state.conn()
     for cid in container_ids:
@@ -335,7 +335,7 @@ def tasks_exec(state: State, interactive: bool, tty: bool, exec_id: str | None,
       ocix tasks exec -i -t web sh
     """
 
-    from ..jobs.containers.taskexec import ExecRequest, exec_in
+    from ...jobs.containers.taskexec import ExecRequest, exec_in
 
     status = exec_in(state.conn(), ExecRequest(container_id, list(command), exec_id, tty,
                                                interactive, list(env), user, workdir))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from .main import State, pass_state
-from .options import json_option, snapshotter_option
-from .output import print_json
+from ..main import State, pass_state
+from ..options import json_option, snapshotter_option
+from ..output import print_json
 
 
 @click.command("why")
@@ -27,7 +27,7 @@ def why(state: State, ref: str, snapshotter: str, as_json: bool) -> None:
       ocix why sha256:301b55 --json         # the same, with sha256:
       ocix why my-container                 # a snapshot key
     """
-    from ..jobs.store.why import why as find
+    from ...jobs.store.why import why as find
 
     results = find(state.conn(), ref, snapshotter)
     if as_json:

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .main import State, pass_state
-from .options import json_option
-from .output import print_json, print_kv, print_table, wrap_paragraph
+from ..main import State, pass_state
+from ..options import json_option
+from ..output import print_json, print_kv, print_table, wrap_paragraph
 
 if TYPE_CHECKING:
-    from ..jobs.host.daemons import Daemon
-    from ..jobs.host.info import HostInfo
+    from ...jobs.host.daemons import Daemon
+    from ...jobs.host.info import HostInfo
 
 
 @click.command()
@@ -37,7 +37,7 @@ def info(state: State, docker_host: str | None, as_json: bool) -> None:
       ocix -a /run/containerd/containerd.sock info   # the system containerd
       ocix info --json | jq '.daemons[] | select(.user_namespace) | {name, user_namespace}'
     """
-    from ..jobs.host.info import host_info
+    from ...jobs.host.info import host_info
 
     result = host_info(state.address, docker_host)
     if as_json:

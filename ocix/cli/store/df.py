@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from .main import State, pass_state
-from .options import json_option, snapshotter_option
-from .output import echo_paragraphs, human_size, print_json, print_kv, print_table
+from ..main import State, pass_state
+from ..options import json_option, snapshotter_option
+from ..output import echo_paragraphs, human_size, print_json, print_kv, print_table
 
 
 @click.command("df")
@@ -26,7 +26,7 @@ def df(state: State, verbose: bool, snapshotter: str, as_json: bool) -> None:
       ocix df --verbose
       ocix -n k8s.io df --json
     """
-    from ..jobs.store.df import disk_usage
+    from ...jobs.store.df import disk_usage
 
     u = disk_usage(state.conn(), snapshotter, verbose)
     if as_json:

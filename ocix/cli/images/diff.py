@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from .main import State, pass_state
-from .options import json_option, platform_option
-from .output import human_size, print_json, to_jsonable, write_text
-from .progress import LayerStatus
+from ..main import State, pass_state
+from ..options import json_option, platform_option
+from ..output import human_size, print_json, to_jsonable, write_text
+from ..progress import LayerStatus
 
 LETTERS = {"added": "A", "removed": "D", "changed": "C"}
 
@@ -89,8 +89,8 @@ def diff(state: State, images: tuple[str, ...], container: str | None, content: 
         return
     if len(images) != 2:
         raise click.UsageError("give two images, A and B (or --container NAME)")
-    from ..jobs.store.imagefs import load_pair
-    from ..oci.fsdiff import compare, describe, summarize
+    from ...jobs.store.imagefs import load_pair
+    from ...oci.fsdiff import compare, describe, summarize
 
     conn = state.conn()
     with LayerStatus(not as_json) as status:
@@ -128,8 +128,8 @@ def diff(state: State, images: tuple[str, ...], container: str | None, content: 
 
 
 def _container(state: State, name: str, as_json: bool, summary: bool, prefix: str) -> None:
-    from ..jobs.containers.changes import container_diff
-    from ..oci.fsdiff import under
+    from ...jobs.containers.changes import container_diff
+    from ...oci.fsdiff import under
 
     d = container_diff(state.conn(), name)
     changes = [c for c in d.changes if under(c.path, prefix)]

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .options import json_option
-from .output import print_json, print_kv, print_table
+from ..options import json_option
+from ..output import print_json, print_kv, print_table
 
 if TYPE_CHECKING:
-    from ..kernel.caps import CapDiff, CapSet
+    from ...kernel.caps import CapDiff, CapSet
 
 
 @click.command()
@@ -32,7 +32,7 @@ def caps(caps: tuple[str, ...], diff: tuple[str, str] | None, as_json: bool) -> 
       ocix caps --diff ALL 000001fffeffffff           # what this VM's root lacks
       grep CapEff /proc/self/status | cut -f2 | xargs ocix caps --json
     """
-    from ..kernel.caps import cap_last_cap, diff_caps, parse_cap_args, parse_caps
+    from ...kernel.caps import cap_last_cap, diff_caps, parse_cap_args, parse_caps
 
     last = cap_last_cap()
     if diff:
@@ -62,14 +62,14 @@ def _set_json(arg: str, s: CapSet) -> dict[str, Any]:
 
 
 def _render_set(s: CapSet) -> None:
-    from ..kernel.caps import cap_number
+    from ...kernel.caps import cap_number
 
     print_kv([("Mask", s.hex), ("Count", len(s.names))])
     print_table(["BIT", "NAME"], [[cap_number(n), n] for n in s.names], empty="no capabilities")
 
 
 def _render_diff(d: CapDiff) -> None:
-    from ..kernel.caps import cap_number
+    from ...kernel.caps import cap_number
 
     print_kv([("A", f"{d.a.hex} ({_count(d.a)})"), ("B", f"{d.b.hex} ({_count(d.b)})"),
               ("In both", len(d.both))])

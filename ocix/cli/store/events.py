@@ -6,8 +6,8 @@ import json
 
 import click
 
-from .main import State, pass_state
-from .options import json_option
+from ..main import State, pass_state
+from ..options import json_option
 
 
 @click.command("events")
@@ -32,10 +32,10 @@ def events(state: State, filters: tuple[str, ...], count: int | None, timeout: f
       ocix events -f 'topic~="/images/"' -f 'topic~="/snapshot/"' --json
       ocix events --timeout 10
     """
-    from ..containerd.events import subscribe
-    from ..errors import OcixError
-    from ..jobs.store.events import describe, line
-    from .output import to_jsonable
+    from ...containerd.events import subscribe
+    from ...errors import OcixError
+    from ...jobs.store.events import describe, line
+    from ..output import to_jsonable
 
     n = 0
     for ev in subscribe(state.conn(), list(filters), timeout=timeout):

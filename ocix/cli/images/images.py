@@ -6,9 +6,9 @@ import shlex
 
 import click
 
-from .main import State, pass_state
-from .options import json_option, platform_option, quiet_option, snapshotter_option
-from .output import human_size, print_json, print_kv, print_table, short_digest
+from ..main import State, pass_state
+from ..options import json_option, platform_option, quiet_option, snapshotter_option
+from ..output import human_size, print_json, print_kv, print_table, short_digest
 
 
 @click.command()
@@ -40,10 +40,10 @@ def pull(state: State, ref: str, platform: str | None, all_platforms: bool, snap
       ocix pull "$OCIX_REGISTRY/library/layers:latest" --json
       ocix --trace pull busybox                          # every HTTP and gRPC call, timed
     """
-    from ..jobs.images.pull import PullOptions
-    from ..jobs.images.pull import pull as do_pull
-    from ..registry.auth import parse_user
-    from .progress import PullDisplay
+    from ...jobs.images.pull import PullOptions
+    from ...jobs.images.pull import pull as do_pull
+    from ...registry.auth import parse_user
+    from ..progress import PullDisplay
 
     if platform and all_platforms:
         raise click.UsageError("--platform and --all-platforms exclude each other")
@@ -98,8 +98,8 @@ def images_ls(state: State, quiet: bool, filters: tuple[str, ...], as_json: bool
       ocix images ls -q
       ocix images ls 'name~="busybox"' --json
     """
-    from ..containerd import images as imgs
-    from ..jobs.images.tree import summarize
+    from ...containerd import images as imgs
+    from ...jobs.images.tree import summarize
 
     conn = state.conn()
     records = imgs.list_images(conn, list(filters))
@@ -128,8 +128,8 @@ def images_check(state: State, as_json: bool) -> None:
       ocix images check
       ocix images check --json || echo "some image is incomplete"
     """
-    from ..containerd import images as imgs
-    from ..jobs.images.tree import summarize
+    from ...containerd import images as imgs
+    from ...jobs.images.tree import summarize
 
     conn = state.conn()
     summaries = [summarize(conn, r) for r in imgs.list_images(conn)]
@@ -156,7 +156,7 @@ def images_rm(state: State, names: tuple[str, ...], sync: bool) -> None:
       ocix images rm docker.io/library/busybox:latest
       ocix images rm --sync busybox
     """
-    from ..jobs.images.tree import remove_image
+    from ...jobs.images.tree import remove_image
 
     conn = state.conn()
     for name in names:
@@ -185,7 +185,7 @@ def images_inspect(state: State, image: str, platform: str | None, snapshotter: 
       ocix images inspect "$OCIX_REGISTRY/library/layers:latest" --json
       ocix images inspect "$OCIX_REGISTRY/library/multiarch:latest" --platform linux/arm64
     """
-    from ..jobs.store.anatomy import inspect_image
+    from ...jobs.store.anatomy import inspect_image
 
     info = inspect_image(state.conn(), image, platform, snapshotter)
     if as_json:
@@ -227,7 +227,7 @@ def images_history(state: State, image: str, platform: str | None, as_json: bool
       ocix images history busybox
       ocix images history "$OCIX_REGISTRY/library/layers:latest" --json
     """
-    from ..jobs.store.anatomy import image_history
+    from ...jobs.store.anatomy import image_history
 
     entries = image_history(state.conn(), image, platform)
     if as_json:
@@ -257,7 +257,7 @@ def images_diff(state: State, a: str, b: str, platform: str | None, as_json: boo
       ocix images diff busybox "$OCIX_REGISTRY/library/layers:latest"
       ocix images diff A B --json
     """
-    from ..jobs.store.anatomy import diff_images
+    from ...jobs.store.anatomy import diff_images
 
     d = diff_images(state.conn(), a, b, platform)
     if as_json:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from .main import State, pass_state
-from .options import json_option, platform_option
-from .output import human_size, print_json, write_all
+from ..main import State, pass_state
+from ..options import json_option, platform_option
+from ..output import human_size, print_json, write_all
 
 
 @click.command()
@@ -27,8 +27,8 @@ def cat(state: State, image: str, path: str, platform: str | None) -> None:
       ocix cat "$OCIX_REGISTRY/library/layers:latest" /data/change.txt
       ocix cat alpine /etc/os-release --platform linux/arm64
     """
-    from ..jobs.store.imagefs import cat as cat_file
-    from ..jobs.store.imagefs import load
+    from ...jobs.store.imagefs import cat as cat_file
+    from ...jobs.store.imagefs import load
 
     conn = state.conn()
     ifs = load(conn, image, platform=platform)
@@ -63,9 +63,9 @@ def cp(state: State, source: str, dest: str, platform: str | None, as_json: bool
       ocix cp "$OCIX_REGISTRY/library/layers:latest:/data" /tmp/data
       ocix cp busybox:/etc /tmp/ --json
     """
-    from ..jobs.store.imagecp import copy_out
-    from ..jobs.store.imagefs import load
-    from .progress import LayerStatus
+    from ...jobs.store.imagecp import copy_out
+    from ...jobs.store.imagefs import load
+    from ..progress import LayerStatus
 
     image, path = _split(source)
     conn = state.conn()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .options import client_options, json_option, registry_options
-from .output import print_kv, print_table, write_text
+from ..options import client_options, json_option, registry_options
+from ..output import print_kv, print_table, write_text
 
 
 @click.command()
@@ -33,8 +33,8 @@ def sbom(image: str, platform: str | None, output: str | None, attach_it: bool,
     import tempfile
     from pathlib import Path
 
-    from ..jobs.registry.sbom import sbom as read_sbom
-    from .progress import LayerStatus
+    from ...jobs.registry.sbom import sbom as read_sbom
+    from ..progress import LayerStatus
 
     opts = client_options(hosts_dir, plain_http, user)
     with LayerStatus(not as_json) as status:
@@ -43,7 +43,7 @@ def sbom(image: str, platform: str | None, output: str | None, attach_it: bool,
         Path(output).write_text(result.document)
     attached = None
     if attach_it:
-        from ..jobs.registry.artifacts import attach
+        from ...jobs.registry.artifacts import attach
 
         with tempfile.TemporaryDirectory(prefix="ocix-sbom-") as tmp:
             path = Path(tmp) / "sbom.cdx.json"

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .main import State, pass_state
-from .options import json_option
-from .output import human_size, print_json, print_kv, print_table, to_jsonable, wrap_paragraph
+from ..main import State, pass_state
+from ..options import json_option
+from ..output import human_size, print_json, print_kv, print_table, to_jsonable, wrap_paragraph
 
 if TYPE_CHECKING:
-    from ..kernel import KernelView
+    from ...kernel import KernelView
 
 
 @click.command()
@@ -35,19 +35,19 @@ def kernel(state: State, task: str | None, pid: int | None, docker_name: str | N
       ocix -n k8s.io kernel CONTAINER_ID            # a CRI container
       ocix kernel --pid $$ --json | jq .caps.effective.names
     """
-    from ..kernel import kernel_view
+    from ...kernel import kernel_view
 
     chosen = [x for x in (task, pid, docker_name) if x is not None]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of TASK, --pid or --docker")
     origin = ""
     if pid is None and task is not None:
-        from ..containerd import tasks
+        from ...containerd import tasks
 
         pid = _exec_pid(state, task, exec_id) if exec_id else tasks.get(state.conn(), task).pid
         origin = f"task {task} in namespace {state.conn().namespace}"
     elif docker_name is not None:
-        from ..dockerapi.client import DockerClient
+        from ...dockerapi.client import DockerClient
 
         with DockerClient.from_env() as client:
             pid = client.container_pid(docker_name)
@@ -61,8 +61,8 @@ def kernel(state: State, task: str | None, pid: int | None, docker_name: str | N
 
 
 def _exec_pid(state: State, task: str, exec_id: str) -> int:
-    from ..containerd import tasks
-    from ..errors import NotFoundError
+    from ...containerd import tasks
+    from ...errors import NotFoundError
 
     for p in tasks.list_pids(state.conn(), task):
         if p.exec_id == exec_id:

@@ -7,8 +7,8 @@ from typing import Any, TypeVar
 
 import click
 
-from .options import client_options, json_option, registry_options
-from .output import human_size, print_json, print_kv, print_table, short_digest, write_all
+from ..options import client_options, json_option, registry_options
+from ..output import human_size, print_json, print_kv, print_table, short_digest, write_all
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,7 +42,7 @@ def repos(host: str, max_pages: int, page_size: int, hosts_dir: str | None, plai
       ocix registry repos 127.0.0.1:5000 --json
       ocix --trace registry repos "$OCIX_REGISTRY" --page-size 2   # each page's request
     """
-    from ..jobs.registry.browse import repositories
+    from ...jobs.registry.browse import repositories
 
     names = repositories(host, client_options(hosts_dir, plain_http, user), max_pages=max_pages,
                          page_size=page_size)
@@ -71,7 +71,7 @@ def tags(ref: str, digests: bool, max_pages: int, page_size: int, hosts_dir: str
       ocix registry tags "$OCIX_REGISTRY/library/multiarch" --digests
       ocix registry tags busybox --json
     """
-    from ..jobs.registry.browse import tags as list_tags
+    from ...jobs.registry.browse import tags as list_tags
 
     rows = list_tags(ref, client_options(hosts_dir, plain_http, user), digests=digests,
                      max_pages=max_pages, page_size=page_size)
@@ -103,7 +103,7 @@ def inspect(ref: str, platform: str | None, raw: bool, hosts_dir: str | None, pl
       ocix registry inspect busybox --raw > manifest.json
       ocix registry inspect busybox --json
     """
-    from ..jobs.registry import browse
+    from ...jobs.registry import browse
 
     opts = client_options(hosts_dir, plain_http, user)
     if raw:

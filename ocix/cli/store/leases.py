@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import click
 
-from .main import State, pass_state
-from .options import json_option, key_value_pairs
-from .output import print_json, print_table
+from ..main import State, pass_state
+from ..options import json_option, key_value_pairs
+from ..output import print_json, print_table
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -45,7 +45,7 @@ def leases_ls(state: State, as_json: bool) -> None:
       ocix leases ls
       ocix -n k8s.io leases ls --json
     """
-    from ..jobs.store.leases import list_with_resources
+    from ...jobs.store.leases import list_with_resources
 
     rows = list_with_resources(state.conn())
     if as_json:
@@ -77,7 +77,7 @@ def leases_create(state: State, lease_id: str | None, expire: str, labels: tuple
       ocix leases create
       ocix leases create --id keep-me --expire 0 --label purpose=demo
     """
-    from ..containerd import leases
+    from ...containerd import leases
 
     pairs = key_value_pairs(labels)
     seconds = _duration(expire)
@@ -102,7 +102,7 @@ def leases_rm(state: State, lease_ids: tuple[str, ...], sync: bool, as_json: boo
       ocix leases rm my-lease
       ocix leases rm my-lease --sync     # and collect now
     """
-    from ..jobs.store.leases import remove
+    from ...jobs.store.leases import remove
 
     conn = state.conn()
     for lid in lease_ids:

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..jobs.compare.model import DEFAULT_TIMEOUT, NAMESPACE_TYPES, PATH_NAMES
-from .main import State, pass_state
-from .options import json_option, parse_bytes, process_options
-from .output import console, print_json, terminal_width, wrap_paragraph
+from ...jobs.compare.model import DEFAULT_TIMEOUT, NAMESPACE_TYPES, PATH_NAMES
+from ..main import State, pass_state
+from ..options import json_option, parse_bytes, process_options
+from ..output import console, print_json, terminal_width, wrap_paragraph
 
 if TYPE_CHECKING:
-    from ..jobs.compare.differences import Difference
-    from ..jobs.compare.model import CompareResult, PathResult
+    from ...jobs.compare.differences import Difference
+    from ...jobs.compare.model import CompareResult, PathResult
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
@@ -59,8 +59,8 @@ def compare(state: State, image: str, command: tuple[str, ...], env: tuple[str, 
       ocix compare --html compare.html busybox -- true
       ocix compare --wide busybox -- true | less -S
     """
-    from ..jobs.compare.model import CompareOptions, Endpoints
-    from ..jobs.compare.runner import compare as run_compare
+    from ...jobs.compare.model import CompareOptions, Endpoints
+    from ...jobs.compare.runner import compare as run_compare
 
     argv = list(command)
     if argv[:1] == ["--"]:  # after IMAGE every word is the command's; a leading -- is ours
@@ -86,8 +86,8 @@ def compare(state: State, image: str, command: tuple[str, ...], env: tuple[str, 
     finally:
         signal.signal(signal.SIGTERM, old)
     if html:
-        from ..report.collect import compare_page
-        from ..report.page import write
+        from ...report.collect import compare_page
+        from ...report.page import write
 
         size = write(html, compare_page(result))
         click.echo(f"wrote {html} ({size} bytes)", err=True)

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import click
 
-from .main import State, pass_state
-from .options import json_option, quiet_option
-from .output import human_size, print_json, print_kv, print_table, write_all
+from ..main import State, pass_state
+from ..options import json_option, quiet_option
+from ..output import human_size, print_json, print_kv, print_table, write_all
 
 
 @click.group("content")
@@ -54,7 +54,7 @@ def content_ls(state: State, filters: tuple[str, ...], quiet: bool, as_json: boo
       ocix content ls 'labels."containerd.io/gc.ref.content.config"' -q   # manifests
       ocix content ls 'labels."containerd.io/distribution.source.docker.io"~="busybox"' --json
     """
-    from ..containerd import content
+    from ...containerd import content
 
     infos = content.list_content(state.conn(), list(filters))
     if quiet:
@@ -82,7 +82,7 @@ def content_info(state: State, digest: str, as_json: bool) -> None:
       ocix content info sha256:c545a5ad2f99c4625c0f65df90a44d5aff93ad6a63e418e5647aaa9a66de2958
       ocix content info c545a5 --json
     """
-    from ..jobs.store.content import info
+    from ...jobs.store.content import info
 
     i = info(state.conn(), digest)
     if as_json:
@@ -109,8 +109,8 @@ def content_cat(state: State, digest: str, as_json: bool) -> None:
       ocix content cat sha256:c545a5 | tar -tz         # a gzip layer's files
       ocix content cat 301b55d2f64e --json             # a manifest, indented
     """
-    from ..containerd import content
-    from ..jobs.store.content import info, json_document
+    from ...containerd import content
+    from ...jobs.store.content import info, json_document
 
     conn = state.conn()
     found = info(conn, digest)  # one clear line for an unknown digest, before any byte
@@ -133,8 +133,8 @@ def content_labels(state: State, digest: str, as_json: bool) -> None:
       ocix content labels sha256:301b55     # a manifest: its config and layers
       ocix content labels c545a5 --json     # a layer: its diff ID and source
     """
-    from ..jobs.store.content import info
-    from ..jobs.store.labels import explain_all
+    from ...jobs.store.content import info
+    from ...jobs.store.labels import explain_all
 
     blob = info(state.conn(), digest)
     labels = explain_all(blob.labels)
@@ -160,8 +160,8 @@ def content_rm(state: State, digests: tuple[str, ...], as_json: bool) -> None:
     Examples:
       ocix content rm sha256:0123456789ab
     """
-    from ..containerd import content
-    from ..jobs.store.content import info
+    from ...containerd import content
+    from ...jobs.store.content import info
 
     conn = state.conn()
     removed = []

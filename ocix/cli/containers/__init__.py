@@ -1,0 +1,1 @@
+"""Commands about containers: run, spec, bundle, tasks; the kernel's view; caps; compare."""

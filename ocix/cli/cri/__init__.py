@@ -1,0 +1,1 @@
+"""`ocix cri`: the Kubernetes CRI, like crictl (listings, pod and container lifecycle)."""

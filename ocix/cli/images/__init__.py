@@ -1,0 +1,1 @@
+"""Commands about images: pull and list, validate, layers and their waste, diff, cat and cp."""

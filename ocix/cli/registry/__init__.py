@@ -1,0 +1,1 @@
+"""Commands about registries: browse, referrers, attach, artifact pull, copy, sbom."""

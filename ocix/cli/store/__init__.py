@@ -1,0 +1,1 @@
+"""Commands about what containerd holds: content, snapshots, leases, df, why, events."""
