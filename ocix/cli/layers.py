@@ -64,7 +64,7 @@ def layers(state: State, image: str, files: bool, layer: int | None, platform: s
           x.opaque, _short(x.created_by)] for x in report.layers])
     for x in report.layers:
         for h in x.hostile:
-            click.echo(f"layer {x.layer}: hostile {h.kind} {h.name!r}: {h.reason} (not applied)")
+            click.echo(f"layer {x.layer}: hostile {h.kind} {h.entry!r}: {h.reason} (not applied)")
         if x.files is not None:
             click.echo(f"\nlayer {x.layer} {x.digest}")
             for f in x.files:
