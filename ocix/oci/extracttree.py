@@ -179,7 +179,7 @@ class ExtractTree:
             verdict = Verdict(f"{what} over symlink {out.via[0]}, which leads out of the "
                               f"root{chain}", out.via)
         if m.islnk():
-            verdict = verdict or self._hardlink(m.linkname)
+            verdict = verdict or self._hardlink(m.linkname, layer)
         if m.isdir():
             self._put(path, _Node(DIR, layer))
         elif m.issym():
@@ -211,7 +211,7 @@ class ExtractTree:
         self._remove(posixpath.join(parent.path, name))
         return None
 
-    def _hardlink(self, linkname: str) -> Verdict | None:
+    def _hardlink(self, linkname: str, layer: int) -> Verdict | None:
         if linkname.startswith("/"):
             return Verdict(f"hardlink to the absolute path {linkname}: a naive extractor links "
                            "the host's file")
@@ -227,4 +227,9 @@ class ExtractTree:
                            "containerd refuses it", target.via)
         if node.kind == DIR:
             return Verdict(f"hardlink target {linkname} is a directory", target.via)
+        if node.layer < layer:
+            # containerd's overlayfs unpack writes into the new layer's upper directory alone,
+            # where a lower layer's file is not there to link to (docs/layers.md).
+            return Verdict(f"hardlink target {linkname} is in layer {node.layer}, below this "
+                           "one; containerd refuses a hardlink across layers", target.via)
         return None

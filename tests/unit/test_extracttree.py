@@ -106,7 +106,13 @@ def test_hostile_hardlinks(members: list[Member], reason: str) -> None:
 
 
 def test_hardlinks_to_files_and_symlinks_inside_are_harmless() -> None:
-    assert stack([("a", F, ""), ("s", S, "/etc")], [("h1", H, "a"), ("h2", H, "./s")]) == []
+    assert stack([("a", F, ""), ("s", S, "/etc"), ("h1", H, "a"), ("h2", H, "./s")]) == []
+
+
+def test_a_hardlink_across_layers_is_refused_by_containerd() -> None:
+    got = stack([("a", F, "")], [("h", H, "a")])
+    assert got == [(2, "h", "hardlink target a is in layer 1, below this one; containerd refuses "
+                    "a hardlink across layers", ())]
 
 
 @pytest.mark.parametrize(("members", "entry", "reason"), [

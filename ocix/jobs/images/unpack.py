@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from ...containerd import content, diff, snapshots
 from ...containerd.connection import Connection
-from ...errors import AlreadyExistsError, DigestMismatchError, NotFoundError, OcixError
+from ...errors import (
+    AlreadyExistsError,
+    DigestMismatchError,
+    NotFoundError,
+    OcixError,
+    UnreachableError,
+)
 from ...oci.descriptor import Descriptor
 from ...oci.digest import chain_ids
 
@@ -29,6 +35,10 @@ class Unpacked:
     diff_id: str
     applied: bool  # False when the snapshot already existed
     seconds: float
+
+
+class ApplyRefused(OcixError):
+    """containerd's Diff.Apply failed on the layer itself (not on the connection)."""
 
 
 def snapshot_gc_label(snapshotter: str) -> str:
@@ -63,7 +73,12 @@ def unpack_layer(conn: Connection, layers: list[Descriptor], diff_ids: list[str]
     else:
         raise OcixError(f"could not prepare an extraction snapshot for {chain}")
     try:
-        applied = diff.apply(conn, layers[i], mounts, lease=lease)
+        try:
+            applied = diff.apply(conn, layers[i], mounts, lease=lease)
+        except UnreachableError:
+            raise
+        except OcixError as e:
+            raise ApplyRefused(e.message, hint=e.hint, code=e.code) from e
         if applied.digest != diff_ids[i]:
             raise DigestMismatchError(
                 f"layer {i} ({layers[i].digest}) unpacks to diff ID {applied.digest}, but the image "
