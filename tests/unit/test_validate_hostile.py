@@ -13,7 +13,7 @@ from ocix.oci import layerscan as ls
 from ocix.oci import mediatypes as mt
 from ocix.oci.descriptor import Descriptor
 from ocix.validate.walker import validate_image_tree
-from tests.hostile import D, F, H, S, Member, make_tar, write_layout
+from tests.hostile import D, F, H, Member, S, make_tar, write_layout
 
 STACKS: list[list[list[Member]]] = [
     [[("a/", D, ""), ("a/dir", S, "/tmp")], [("a/dir/x", F, "")]],
