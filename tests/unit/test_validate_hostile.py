@@ -12,6 +12,7 @@ import zstandard
 from ocix.oci import layerscan as ls
 from ocix.oci import mediatypes as mt
 from ocix.oci.descriptor import Descriptor
+from ocix.oci.digest import sha256_digest
 from ocix.validate.walker import validate_image_tree
 from tests.hostile import D, F, H, Member, S, make_tar, write_layout
 
@@ -57,16 +58,14 @@ def test_zstd_and_repeated_layers_are_resolved_too(tmp_path: Path) -> None:
     root = write_layout(tmp_path, [link, write])
     manifest = json.loads((tmp_path / "blobs" / "sha256" / root.digest[7:]).read_bytes())
     z = zstandard.ZstdCompressor().compress(link)
-    zd = Descriptor(mt.OCI_LAYER_ZSTD, "sha256:" + __import__("hashlib").sha256(z).hexdigest(),
-                    len(z))
+    zd = Descriptor(mt.OCI_LAYER_ZSTD, sha256_digest(z), len(z))
     (tmp_path / "blobs" / "sha256" / zd.digest[7:]).write_bytes(z)
     # zstd link, gzip write, gzip write again (the same digest twice)
     manifest["layers"] = [zd.to_json(), manifest["layers"][1], manifest["layers"][1]]
     body = json.dumps(manifest).encode()
-    md = Descriptor(mt.OCI_MANIFEST, "sha256:" + __import__("hashlib").sha256(body).hexdigest(),
-                    len(body))
+    md = Descriptor(mt.OCI_MANIFEST, sha256_digest(body), len(body))
     (tmp_path / "blobs" / "sha256" / md.digest[7:]).write_bytes(body)
-    doc = validate_image_tree(opener(tmp_path), md, hostile=True).to_json()
-    assert [(h["entry"], h["layer"], h["reason"]) for h in doc["hostile"]] == [  # type: ignore[union-attr]
+    report = validate_image_tree(opener(tmp_path), md, hostile=True)
+    assert [(h.entry, h.layer, h.reason) for h in report.hostile or []] == [
         ("d/passwd", 2, "written through symlink /d -> /etc (layer 1)"),
         ("d/passwd", 3, "written through symlink /d -> /etc (layer 1)")]
