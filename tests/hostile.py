@@ -57,11 +57,17 @@ def write_layout(root: Path, layers: list[bytes]) -> Descriptor:
     return m
 
 
-def push_stack(registry: str, workdir: Path, repo: str, stack: list[list[Member]]) -> str:
-    """Push the stack as `registry/repo:latest`; the reference."""
+def layer_digests(layout: Path, manifest: Descriptor) -> list[str]:
+    doc = json.loads((layout / "blobs" / "sha256" / manifest.digest.split(":", 1)[1]).read_bytes())
+    return [x["digest"] for x in doc["layers"]]
+
+
+def push_stack(registry: str, workdir: Path, repo: str, stack: list[list[Member]]
+               ) -> tuple[str, list[str]]:
+    """Push the stack as `registry/repo:latest`; the reference and the layers' digests."""
     from ocix.registry.push import push_layout
 
     layout = workdir / repo.replace("/", "_")
     root = write_layout(layout, [make_tar(m) for m in stack])
     push_layout(registry, layout, root, repo, "latest", insecure=True)
-    return f"{registry}/{repo}:latest"
+    return f"{registry}/{repo}:latest", layer_digests(layout, root)
