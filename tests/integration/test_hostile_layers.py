@@ -15,7 +15,7 @@ from ocix.containerd import leases, snapshots
 from ocix.containerd.connection import Connection
 from ocix.lab.state import LabState
 from tests.helpers import run_cli
-from tests.hostile import D, F, H, S, Member, push_stack
+from tests.hostile import D, F, H, Member, S, push_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
