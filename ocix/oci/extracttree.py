@@ -58,6 +58,7 @@ class ExtractTree:
     def __init__(self) -> None:
         self.nodes: dict[str, _Node] = {"/": _Node(DIR, 0)}
         self.children: dict[str, set[str]] = {"/": set()}
+        self.layer_dirs: list[str] = []  # the directory entries of the current layer
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -182,11 +183,27 @@ class ExtractTree:
             verdict = verdict or self._hardlink(m.linkname, layer)
         if m.isdir():
             self._put(path, _Node(DIR, layer))
+            self.layer_dirs.append(m.name)
         elif m.issym():
             self._put(path, _Node(SYMLINK, layer, m.linkname))
         else:
             self._put(path, _Node(FILE, layer))
         return verdict
+
+    def end_layer(self) -> list[tuple[str, Verdict]]:
+        """After the last entry of a layer: containerd sets each directory entry's times only
+        now, resolving its name again, and fails when the directory is gone by then."""
+        out: list[tuple[str, Verdict]] = []
+        for name in self.layer_dirs:
+            r = self.resolve(parts_of(name), follow_last=True)
+            node = self.nodes.get(r.path) if r.path else None
+            if r.problem or (not r.escape and (node is None or node.kind != DIR)):
+                why = r.problem or "a later entry of the layer replaced or removed it"
+                out.append((name, Verdict(f"directory entry is no longer a directory at the end "
+                                          f"of its layer ({why}); containerd refuses it when it "
+                                          "sets directory times", r.via)))
+        self.layer_dirs = []
+        return out
 
     def _opaque(self, parent: _Resolved, layer: int) -> Verdict | None:
         if parent.escape:

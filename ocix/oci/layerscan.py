@@ -9,6 +9,7 @@ outside the root are reported as hostile and kept out of the tree.  Nothing is e
 
 from __future__ import annotations
 
+import copy
 import posixpath
 import tarfile
 import zlib
@@ -165,6 +166,10 @@ def verdict(m: tarfile.TarInfo, fs: ExtractTree, layer: int) -> Hostile | None:
     entries written through it later)."""
     reason = hostile_reason(m)
     if reason and (m.name.startswith("/") or ".." in m.name.split("/")):
+        # containerd cleans the name and clamps `..` at the root: that is where it lands.
+        clamped = copy.copy(m)
+        clamped.name = posixpath.normpath("/" + m.name).lstrip("/")
+        fs.apply(clamped, layer)
         return Hostile(m.name, layer, _kind(m), reason)
     found = fs.apply(m, layer)
     if reason:
@@ -210,6 +215,8 @@ def scan_members(members: Iterable[tarfile.TarInfo], lower: Tree, *,
             changes[posixpath.join(parent, base[len(WHITEOUT_PREFIX):])] = (DELETED, "whiteout")
         elif changes.get(path, ("",))[0] != OPAQUE:  # the dir entry of an opaque dir
             changes[path] = (CHANGED if path in lower else ADDED, _kind(m))
+    result.hostile += [Hostile(name, layer, "dir", v.reason, v.via)
+                       for name, v in lower.fs.end_layer()]
     result.hidden = lower.remove([p for p, (c, _) in changes.items() if c == DELETED],
                                  [p for p, (c, _) in changes.items() if c == OPAQUE])
     for path, (change, kind) in changes.items():

@@ -155,3 +155,18 @@ def test_memory_is_one_node_per_entry() -> None:
         ti = tarfile.TarInfo(f"d{i % 10}/f{i}")
         fs.apply(ti, 1)
     assert len(fs) == 1 + 10 + 2000
+
+
+def test_a_directory_entry_gone_by_the_end_of_its_layer() -> None:
+    got = stack([("a/a", F, ""), ("a/a/", D, ""), ("a", F, "")])
+    assert got == [(1, "a/a", "directory entry is no longer a directory at the end of its layer "
+                    "(/a is a file, not a directory); containerd refuses it "
+                    "when it sets directory times", ())]
+
+
+def test_a_name_with_dotdot_lands_where_containerd_clamps_it() -> None:
+    got = stack([("../a", S, "a")], [("a/a", F, "")])
+    assert [(layer, e, r) for layer, e, r, _ in got] == [
+        (1, "../a", "'..' in the path"),
+        (2, "a/a", "an extractor refuses it: more than 40 symlinks in a loop, starting at "
+                   "symlink /a -> a (layer 1)")]
