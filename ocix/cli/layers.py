@@ -29,9 +29,12 @@ def layers(state: State, image: str, files: bool, layer: int | None, platform: s
     as it arrives; its tar headers are read, nothing is extracted or written.  A path is
     "changed" when a lower layer already has it; a whiteout `.wh.NAME` deletes NAME; a
     directory holding `.wh..wh..opq` is opaque (the lower layers' contents of it are hidden).
-    Entries that could escape the root (`..`, absolute paths, links leaving the root, device
-    nodes) are listed as hostile with the reason, and never applied.  With --files each path
-    is prefixed A (added), C (changed), D (deleted) or O (opaque).  See docs/layers.md.
+    Every name is resolved through the symlinks of the layers below and of its own layer, as
+    an extractor would: entries that could reach outside the root (`..`, absolute paths, writes
+    and deletions through symlinks that lead out, hostile hardlinks and whiteouts, device
+    nodes) or that containerd refuses are listed as hostile with the reason and the symlinks
+    followed, and left out of the counts.  With --files each path is prefixed A (added), C
+    (changed), D (deleted) or O (opaque).  See docs/layers.md.
 
     \b
     Examples:
@@ -39,6 +42,7 @@ def layers(state: State, image: str, files: bool, layer: int | None, platform: s
       ocix layers "$OCIX_REGISTRY/library/layers:latest" --files
       ocix layers "$OCIX_REGISTRY/library/layers:latest" --layer 3 --files --json
       ocix layers alpine --platform linux/arm64
+      ocix layers "$OCIX_REGISTRY/library/layers:latest" --json | jq .hostile
     """
     from ..jobs.store.layers import scan_image
 
