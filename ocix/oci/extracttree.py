@@ -244,6 +244,11 @@ class ExtractTree:
                            "containerd refuses it", target.via)
         if node.kind == DIR:
             return Verdict(f"hardlink target {linkname} is a directory", target.via)
+        out = self._leaves(target.path)
+        if out is not None:
+            # link(2) links the symlink itself, but Python's os.link follows it by default.
+            return Verdict(f"hardlink target {linkname} is symlink {out.via[0]}, which leads out "
+                           "of the root", out.via)
         if node.layer < layer:
             # containerd's overlayfs unpack writes into the new layer's upper directory alone,
             # where a lower layer's file is not there to link to (docs/layers.md).

@@ -106,7 +106,14 @@ def test_hostile_hardlinks(members: list[Member], reason: str) -> None:
 
 
 def test_hardlinks_to_files_and_symlinks_inside_are_harmless() -> None:
-    assert stack([("a", F, ""), ("s", S, "/etc"), ("h1", H, "a"), ("h2", H, "./s")]) == []
+    assert stack([("a", F, ""), ("s", S, "b"), ("h1", H, "a"), ("h2", H, "./s")]) == []
+
+
+def test_a_hardlink_to_a_symlink_that_leads_out() -> None:
+    got = stack([("s", S, "/etc/shadow"), ("h", H, "s")])
+    assert [(e, r) for _, e, r, _ in got] == [
+        ("h", "hardlink target s is symlink /s -> /etc/shadow (layer 1), which leads out of the "
+              "root")]
 
 
 def test_a_hardlink_across_layers_is_refused_by_containerd() -> None:

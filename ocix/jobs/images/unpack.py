@@ -78,6 +78,8 @@ def unpack_layer(conn: Connection, layers: list[Descriptor], diff_ids: list[str]
         except UnreachableError:
             raise
         except OcixError as e:
+            if e.code in ("DEADLINE_EXCEEDED", "CANCELLED", "UNAVAILABLE"):
+                raise  # the call failed, not the layer
             raise ApplyRefused(e.message, hint=e.hint, code=e.code) from e
         if applied.digest != diff_ids[i]:
             raise DigestMismatchError(
