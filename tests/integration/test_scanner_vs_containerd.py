@@ -22,13 +22,13 @@ from ocix.errors import OcixError
 from ocix.jobs.images.pull import PullOptions, pull
 from ocix.lab.state import LabState
 from tests.hostile import D, F, H, Member, S, push_stack
-from tests.layergrammar import stacks
+from tests.layergrammar import property_seed, stacks
 from tests.unit.test_scanner_vs_tar import scanner
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 EXAMPLES = int(os.environ.get("OCIX_PROPERTY_CONTAINERD_EXAMPLES", "15"))
-SEED = int(os.environ.get("OCIX_PROPERTY_SEED", "16"))
+SEED = property_seed()
 _count = itertools.count()
 REFUSED = re.compile(r"containerd refused to unpack layer (\d+) of \d+ \(sha256:[0-9a-f]{64}\)")
 
