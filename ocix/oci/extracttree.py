@@ -45,6 +45,7 @@ class _Resolved:
     via: tuple[str, ...] = ()
     escape: str = ""  # the symlink hop that left the root
     problem: str = ""  # why an extractor would refuse it (not a directory, a loop)
+    absolute: bool = False  # the escape is an absolute target (not a climb above the root)
 
 
 def parts_of(name: str) -> list[str]:
@@ -131,7 +132,7 @@ class ExtractTree:
                     return _Resolved(via=tuple(via[:3]), problem=f"more than {MAX_SYMLINKS} "
                                      f"symlinks in a loop, starting at symlink {via[0]}")
                 if node.target.startswith("/"):
-                    return _Resolved(via=tuple(via), escape=hop)
+                    return _Resolved(via=tuple(via), escape=hop, absolute=True)
                 pending.extend(reversed(node.target.split("/")))
                 continue
             if node.kind != DIR and (pending or follow_last):
@@ -174,6 +175,10 @@ class ExtractTree:
         path = posixpath.join(parent.path, base)
         verdict: Verdict | None = None
         out = self._leaves(path)
+        if out is not None and out.absolute and not m.isdir():
+            # Replacing a symlink such as /usr/bin/awk -> /etc/alternatives/awk is what package
+            # updates do; only tarfile without a filter would write to the host's file.
+            out = None
         if out is not None:
             what = "directory entry" if m.isdir() else "written"
             chain = "" if len(out.via) == 1 else f" through {out.escape}"

@@ -81,13 +81,18 @@ def test_a_whiteout_removes_the_symlink_of_a_lower_layer() -> None:
 
 
 def test_a_file_written_over_an_escaping_symlink() -> None:
-    got = stack([("x", S, "/etc/passwd")], [("x", F, "")])
-    assert got == [(2, "x", "written over symlink /x -> /etc/passwd (layer 1), which leads out "
-                    "of the root", ("/x -> /etc/passwd (layer 1)",))]
+    got = stack([("x", S, "../../s2")], [("x", F, "")])
+    assert [(e, r) for _, e, r, _ in got] == [
+        ("x", "symlink leaves the root (-> ../../s2)"),
+        ("x", "written over symlink /x -> ../../s2 (layer 1), which leads out of the root")]
     got = stack([("y", S, "z"), ("z", S, "../..")], [("y", F, "")])
     assert got[-1] == (2, "y", "written over symlink /y -> z (layer 1), which leads out of the "
                        "root through /z -> ../.. (layer 1)",
                        ("/y -> z (layer 1)", "/z -> ../.. (layer 1)"))
+
+
+def test_a_file_replacing_an_absolute_symlink_is_an_update() -> None:
+    assert stack([("usr/bin/awk", S, "/etc/alternatives/awk")], [("usr/bin/awk", F, "")]) == []
 
 
 @pytest.mark.parametrize(("members", "reason"), [
