@@ -152,9 +152,10 @@ class ExtractTree:
     def apply(self, m: tarfile.TarInfo, layer: int) -> Verdict | None:
         """Apply one entry of layer `layer` (1 = base); a Verdict when it is hostile.
 
-        The caller has already refused names with `..` or a leading `/` (they never reach the
-        tree).  A hostile entry that still lands inside the root is applied anyway, so that
-        what is later written through it is flagged too."""
+        Names with `..` or a leading `/` arrive cleaned and clamped at the root, where
+        containerd puts them (the caller has flagged them already).  A hostile entry that lands
+        inside the root is applied anyway, so that what is later written through it is flagged
+        too."""
         parts = parts_of(m.name)
         if not parts:
             if m.isdir():
