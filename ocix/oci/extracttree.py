@@ -119,7 +119,7 @@ class ExtractTree:
                     return _Resolved(via=tuple(via), escape=via[-1] if via else "..")
                 cur = posixpath.dirname(cur)
                 continue
-            nxt = posixpath.join(cur, comp)
+            nxt = cur + "/" + comp if cur != "/" else "/" + comp
             node = self.nodes.get(nxt)
             if node is None:
                 cur = nxt
