@@ -22,8 +22,10 @@ def property_seed() -> int:
 
 COMPONENTS = ["a", "b", "c"]
 SYMLINK_TARGETS = ["a", "b", "c", "a/b", "../a", "..", "../..", "../../..", "../s2", "../../s1",
-                   "/", "/tmp", "/etc", "/s0", "/l1", "b/../..", "."]
-HARDLINK_TARGETS = ["a", "b", "a/b", "c/a", "nothing", "/s0", "/etc/passwd", "../s2", "."]
+                   "/", "/tmp", "/etc", "/s0", "/l1", "b/../..", ".", "./a", "a/../../..",
+                   "/tmp/../.."]
+HARDLINK_TARGETS = ["a", "b", "a/b", "c/a", "b/c", "nothing", "/s0", "/etc/passwd", "../s2",
+                    "../../s1", "."]
 WHITEOUT_NAMES = ["a", "b", "c", ".", "..", "", "s2"]
 
 
@@ -32,7 +34,7 @@ def _name(parts: list[str], prefix: str) -> str:
 
 
 names = st.builds(_name, st.lists(st.sampled_from(COMPONENTS), min_size=1, max_size=3),
-                  st.sampled_from(["", "", "", "", "./", "../", "/"]))
+                  st.sampled_from(["", "", "", "", "./", "../", "../../", "/"]))
 parents = st.builds(_name, st.lists(st.sampled_from(COMPONENTS), min_size=0, max_size=2),
                     st.sampled_from(["", "", "./"]))
 

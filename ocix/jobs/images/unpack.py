@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from ...containerd import content, diff, snapshots
+from ...containerd import content, diff, leases, snapshots
 from ...containerd.connection import Connection
 from ...errors import (
     AlreadyExistsError,
@@ -51,6 +51,11 @@ def unpack_layer(conn: Connection, layers: list[Descriptor], diff_ids: list[str]
     chains = chain_ids(diff_ids[: i + 1])
     chain, parent = chains[i], (chains[i - 1] if i else "")
     start = time.monotonic()
+    if lease:
+        # A snapshot that exists already may be garbage (a failed pull's, its lease gone) that
+        # GC removes at any moment: the lease holds it before we look, so it stays for the
+        # layers above it.
+        leases.add_resource(conn, lease, chain, f"snapshots/{snapshotter}")
     try:
         snapshots.stat(conn, chain, snapshotter, lease=lease)
         return Unpacked(chain, diff_ids[i], False, 0.0)
