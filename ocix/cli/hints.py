@@ -49,6 +49,8 @@ BY_KIND = {
                          "image as a file with `ocix lab import`"),
     "debian-archive-unreachable": ("`skopeo copy docker://debian:bookworm oci-archive:debian.tar` "
                                    "on a machine with internet, then `ocix lab import debian.tar`"),
+    "layer-refused": ("`ocix pull --no-unpack {subject}` then `ocix layers {subject}` shows every "
+                      "hostile entry without writing anything"),
     "tour-step-unknown": "steps are 1-{subject}: `ocix tour --list`",
 }
 

@@ -69,6 +69,14 @@ def list_leases(conn: Connection, filters: list[str] | None = None) -> list[Leas
                   key=lambda x: x.id)
 
 
+def add_resource(conn: Connection, lease_id: str, resource_id: str, resource_type: str) -> None:
+    """Make the lease hold a resource it did not create, e.g. ("sha256:...", "snapshots/overlayfs")."""
+    conn.unary("leases", "AddResource",
+               _pb.AddResourceRequest(id=lease_id,
+                                      resource=_pb.Resource(id=resource_id, type=resource_type)),
+               what=f"add {resource_type} {resource_id} to lease {lease_id}")
+
+
 def resources(conn: Connection, lease_id: str) -> list[LeaseResource]:
     r = conn.unary("leases", "ListResources", _pb.ListResourcesRequest(id=lease_id),
                    what=f"resources of lease {lease_id}")

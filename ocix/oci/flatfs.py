@@ -108,7 +108,7 @@ class FlatFS:
         for i, m in enumerate(members):
             reason = hostile_reason(m)
             if reason:
-                self.hostile.append((n, Hostile(m.name, _kind(m), reason)))
+                self.hostile.append((n, Hostile(m.name, n, _kind(m), reason)))
                 continue
             path = clean(m.name)
             if path == "/":
@@ -242,7 +242,7 @@ class FlatFS:
 
     def hostile_at(self, path: str) -> tuple[int, Hostile] | None:
         for n, h in self.hostile:
-            if clean(h.name.lstrip("/")) == path:
+            if clean(h.entry.lstrip("/")) == path:
                 return n, h
         return None
 

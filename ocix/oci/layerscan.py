@@ -9,6 +9,7 @@ outside the root are reported as hostile and kept out of the tree.  Nothing is e
 
 from __future__ import annotations
 
+import copy
 import posixpath
 import tarfile
 import zlib
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ..errors import OcixError
+from .extracttree import ExtractTree
 from .mediatypes import layer_compression
 
 WHITEOUT_PREFIX = ".wh."
@@ -38,9 +40,11 @@ class FileChange:
 
 @dataclass(frozen=True)
 class Hostile:
-    name: str  # the raw tar entry name
+    entry: str  # the raw tar entry name
+    layer: int  # 1 = the base layer
     kind: str
     reason: str
+    via: tuple[str, ...] = ()  # the symlinks the name resolves through, in order
 
 
 @dataclass
@@ -61,6 +65,8 @@ class Tree:
     def __init__(self) -> None:
         self.paths: set[str] = set()
         self.dirs: set[str] = set()
+        self.layers = 0  # how many layers were scanned into it
+        self.fs = ExtractTree()  # the same layers as a naive extractor resolves them
 
     def __contains__(self, path: str) -> bool:
         return path in self.paths or path in self.dirs
@@ -153,6 +159,27 @@ def hostile_reason(m: tarfile.TarInfo) -> str:
     return ""
 
 
+def verdict(m: tarfile.TarInfo, fs: ExtractTree, layer: int) -> Hostile | None:
+    """The one verdict on entry `m` of layer `layer`, applying it to `fs` (docs/layers.md).
+
+    The header alone decides first; an entry whose name stays inside the root is then resolved
+    through `fs`, even when its header is hostile (a climbing symlink is still there for the
+    entries written through it later)."""
+    reason = hostile_reason(m)
+    if reason and (m.name.startswith("/") or ".." in m.name.split("/")):
+        # containerd cleans the name and clamps `..` at the root: that is where it lands.
+        clamped = copy.copy(m)
+        clamped.name = posixpath.normpath("/" + m.name).lstrip("/")
+        fs.apply(clamped, layer)
+        return Hostile(m.name, layer, _kind(m), reason)
+    found = fs.apply(m, layer)
+    if reason:
+        return Hostile(m.name, layer, _kind(m), reason)
+    if found is not None:
+        return Hostile(m.name, layer, _kind(m), found.reason, found.via)
+    return None
+
+
 def clean(name: str) -> str:
     """A tar name as the container sees it: "./etc/x/" -> "/etc/x"; the root itself is "/"."""
     while name.startswith("./"):
@@ -168,12 +195,14 @@ def scan_members(members: Iterable[tarfile.TarInfo], lower: Tree, *,
     "changed" means a lower layer already has the path.  Whiteouts apply to the lower layers
     only, never to entries of the same layer, so the tree is updated after the whole layer."""
     result = LayerScan()
+    lower.layers += 1
+    layer = lower.layers
     changes: dict[str, tuple[str, str]] = {}  # path -> (change, kind), in tar order
     for m in members:
         result.entries += 1
-        reason = hostile_reason(m)
-        if reason:
-            result.hostile.append(Hostile(m.name, _kind(m), reason))
+        hostile = verdict(m, lower.fs, layer)
+        if hostile is not None:
+            result.hostile.append(hostile)
             continue
         path = clean(m.name)
         if path == "/":
@@ -187,6 +216,8 @@ def scan_members(members: Iterable[tarfile.TarInfo], lower: Tree, *,
             changes[posixpath.join(parent, base[len(WHITEOUT_PREFIX):])] = (DELETED, "whiteout")
         elif changes.get(path, ("",))[0] != OPAQUE:  # the dir entry of an opaque dir
             changes[path] = (CHANGED if path in lower else ADDED, _kind(m))
+    result.hostile += [Hostile(name, layer, "dir", v.reason, v.via)
+                       for name, v in lower.fs.end_layer()]
     result.hidden = lower.remove([p for p, (c, _) in changes.items() if c == DELETED],
                                  [p for p, (c, _) in changes.items() if c == OPAQUE])
     for path, (change, kind) in changes.items():

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class Severity(StrEnum):
@@ -34,6 +35,7 @@ class Report:
     kind: str    # manifest, index, config, descriptor, layout, bundle, image, unknown
     target: str
     findings: list[Finding] = field(default_factory=list)
+    hostile: list[Any] | None = None  # layerscan.Hostile entries, when they were looked for
 
     @property
     def errors(self) -> int:
@@ -54,7 +56,9 @@ class Report:
     def to_json(self) -> dict[str, object]:
         return {"target": self.target, "kind": self.kind, "valid": self.valid,
                 "errors": self.errors, "warnings": self.warnings,
-                "findings": [f.to_json() for f in self.findings]}
+                "findings": [f.to_json() for f in self.findings],
+                **({} if self.hostile is None else
+                   {"hostile": [{**asdict(h), "via": list(h.via)} for h in self.hostile]})}
 
 
 def pointer(*parts: str | int) -> str:

@@ -14,16 +14,18 @@ import io
 import posixpath
 import tarfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 from ..errors import InvalidArgumentError, OcixError
+from ..oci import layerscan
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
 from ..oci.digest import digest_problem, new_hasher
 from .document import MAX_DOC_BYTES, DocumentProblem, check_document, parse
 from .findings import Finding, Report, Severity, Sink
+from .hostile import hostile_findings, hostile_of
 
 BlobOpener = Callable[[Descriptor], "bytes | IO[bytes]"]
 
@@ -81,9 +83,12 @@ def _opened(blob: bytes | IO[bytes]) -> IO[bytes]:
 class TreeWalker:
     """Walks an image tree from a root descriptor, collecting findings; each blob once."""
 
-    def __init__(self, open_blob: BlobOpener, *, check_layers: bool = True) -> None:
+    def __init__(self, open_blob: BlobOpener, *, check_layers: bool = True,
+                 hostile: bool = False) -> None:
         self.open_blob = open_blob
         self.check_layers = check_layers
+        # Entries resolved through each manifest's stack like an extractor (docs/layers.md).
+        self.hostile: list[layerscan.Hostile] | None = [] if hostile else None
         self.findings: list[Finding] = []
         self.seen: set[str] = set()
         self.diff_ids: dict[str, str | None] = {}  # layer digest -> its diff ID (None: unread)
@@ -185,19 +190,23 @@ class TreeWalker:
                          f"config has {len(diff_ids)} diff_ids but the manifest {d.digest} has "
                          f"{len(layers)} layers", S_DIFFID, "the config and manifest do not belong "
                          "together: rebuild the image", "tree.diff-ids-count", "/rootfs/diff_ids")
+        tree = layerscan.Tree() if self.hostile is not None else None
         for i, layer in enumerate(layers):
             where_l = f"{d.digest}#/layers/{i}"
             if mt.is_layer(layer.media_type):
-                diff_id = self.layer(layer, where_l)
+                diff_id = self.layer(layer, where_l, tree)
                 want = diff_ids[i] if diff_ids is not None and i < len(diff_ids) else None
                 if diff_id and isinstance(want, str) and want.startswith("sha256:") and diff_id != want:
                     self.add(Severity.ERROR, layer.digest, f"layer {i} uncompresses to "
                              f"{diff_id}, but the config's diff_ids[{i}] is {want}",
                              S_DIFFID, "the config does not match its layers: rebuild the image",
                              "tree.diff-id-mismatch", f"/rootfs/diff_ids/{i}")
-            elif layer.digest not in self.seen:
-                self.seen.add(layer.digest)
-                self.blob(layer, where_l)
+            else:
+                if tree is not None:
+                    tree.layers += 1  # not a layer: keeps the numbering of the ones that are
+                if layer.digest not in self.seen:
+                    self.seen.add(layer.digest)
+                    self.blob(layer, where_l)
 
     def blob(self, d: Descriptor, where: str) -> None:
         """Stream an opaque blob through its hash."""
@@ -222,11 +231,18 @@ class TreeWalker:
             self.add(Severity.ERROR, d.digest, f"blob referenced by {where} cannot be read: {msg}",
                      S_LAYOUT, "every referenced blob must be present", "tree.blob-missing")
 
-    def layer(self, d: Descriptor, where: str) -> str | None:
-        """Hash a layer blob and check its tar, once per digest; its diff ID, or None."""
+    def layer(self, d: Descriptor, where: str, tree: layerscan.Tree | None = None) -> str | None:
+        """Hash a layer blob and check its tar, once per digest; its diff ID, or None.
+
+        With a `tree` its entries are also resolved through the stack below (a second read
+        when the blob was read already, for another manifest or lower in the same one)."""
         if not _usable(d):
+            if tree is not None:
+                tree.layers += 1
             return None
         if d.digest in self.diff_ids:
+            if tree is not None:
+                self._rescan(d, tree)
             return self.diff_ids[d.digest]
         self.diff_ids[d.digest] = None
         self.seen.add(d.digest)
@@ -245,22 +261,34 @@ class TreeWalker:
                          "was not checked (no zstd decoder)", S_LAYER,
                          "install the zstandard package", "tree.layer-zstd")
             elif self.check_layers:
-                diff_id = self._scan_tar(d, outer, compression == "gzip")
+                diff_id = self._scan_tar(d, outer, compression == "gzip", tree)
+                tree = None
             outer.drain()
+        if tree is not None:
+            self._rescan(d, tree)
         self._verify(d, where, outer.hasher, outer.count)
         self.diff_ids[d.digest] = diff_id
         return diff_id
 
-    def _scan_tar(self, d: Descriptor, outer: _Hashing, gzipped: bool) -> str | None:
+    def _scan_tar(self, d: Descriptor, outer: _Hashing, gzipped: bool,
+                  tree: layerscan.Tree | None) -> str | None:
         """Check every tar entry while hashing the uncompressed stream; the diff ID, or None."""
         sink = Sink(d.digest)
         inner_src: IO[bytes] = gzip.GzipFile(fileobj=outer, mode="rb") if gzipped else outer  # type: ignore[assignment]
         diff_hasher = hashlib.sha256()
         inner = _Hashing(inner_src, diff_hasher)
+        def members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+            for member in tar:
+                _check_member(sink, member)
+                yield member
+
         try:
             with tarfile.open(fileobj=inner, mode="r|") as tar:
-                for member in tar:
-                    _check_member(sink, member)
+                if tree is None:
+                    for _ in members(tar):
+                        pass
+                else:
+                    self._found(d, layerscan.scan_members(members(tar), tree).hostile)
             inner.drain()
         except (tarfile.TarError, OSError, EOFError, zlib.error, ValueError) as e:
             kind = "gzip" if gzipped else "tar"
@@ -270,6 +298,23 @@ class TreeWalker:
             return None
         self.findings += sink.findings
         return "sha256:" + diff_hasher.hexdigest()
+
+
+    def _rescan(self, d: Descriptor, tree: layerscan.Tree) -> None:
+        """Resolve the entries of a layer read before (or not readable as tar here)."""
+        try:
+            stream = _opened(self.open_blob(d))
+            with stream:
+                found = hostile_of(stream, d.media_type, tree)
+        except (OcixError, OSError):
+            tree.layers += 1
+            return  # reported already when the blob was read
+        self._found(d, found)
+
+    def _found(self, d: Descriptor, found: list[layerscan.Hostile]) -> None:
+        assert self.hostile is not None
+        self.hostile += found
+        self.findings += hostile_findings(d.digest, found)
 
 
 def _check_member(sink: Sink, m: tarfile.TarInfo) -> None:
@@ -330,8 +375,10 @@ def descriptor_list(value: Any) -> list[Descriptor]:
 
 
 def validate_image_tree(open_blob: BlobOpener, root: Descriptor, *, target: str = "",
-                        kind: str = "image", check_layers: bool = True) -> Report:
-    """Validate everything reachable from `root`: digests, sizes, documents, layer tars."""
-    w = TreeWalker(open_blob, check_layers=check_layers)
+                        kind: str = "image", check_layers: bool = True,
+                        hostile: bool = False) -> Report:
+    """Validate everything reachable from `root`: digests, sizes, documents, layer tars; with
+    `hostile`, every layer entry resolved through its stack as `ocix layers` does."""
+    w = TreeWalker(open_blob, check_layers=check_layers, hostile=hostile)
     w.visit(root, target or root.digest)
-    return Report(kind, target or root.digest, w.findings)
+    return Report(kind, target or root.digest, w.findings, hostile=w.hostile)

@@ -242,12 +242,15 @@ def test_zstd_plain_and_hostile_layers(lab: LabState, ns_env: dict[str, str],
             {"/etc": "opaque", "/etc/c": "added"},
         ]
         assert got[1]["hostile"] == [
-            {"name": "../escape", "kind": "file", "reason": "'..' in the path"},
-            {"name": "etc/up", "kind": "symlink",
-             "reason": "symlink leaves the root (-> ../../../root)"},
-            {"name": "/abs", "kind": "file", "reason": "absolute path"},
-            {"name": "etc/hl", "kind": "hardlink", "reason": "hardlink leaves the root (-> ../x)"},
-            {"name": "dev/null", "kind": "device", "reason": "device node (char 0:0)"},
+            {"entry": "../escape", "layer": 2, "kind": "file", "reason": "'..' in the path",
+             "via": []},
+            {"entry": "etc/up", "layer": 2, "kind": "symlink",
+             "reason": "symlink leaves the root (-> ../../../root)", "via": []},
+            {"entry": "/abs", "layer": 2, "kind": "file", "reason": "absolute path", "via": []},
+            {"entry": "etc/hl", "layer": 2, "kind": "hardlink",
+             "reason": "hardlink leaves the root (-> ../x)", "via": []},
+            {"entry": "dev/null", "layer": 2, "kind": "device", "reason": "device node (char 0:0)",
+             "via": []},
         ]
         assert got[2]["hidden"] == 1  # /etc/a; /etc/b was deleted by layer 2 already
         r = run_cli(["layers", "crafted:1"], env=ns_env)

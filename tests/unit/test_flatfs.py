@@ -112,12 +112,12 @@ def test_hostile_entries_are_kept_apart_and_never_applied() -> None:
     fs = flat(layer(("../escape", F), ("/abs", F), ("etc/up", S, "../../../root"),
                     ("dev/null", C), ("ok", F)))
     assert sorted(fs.nodes) == ["/ok"]
-    assert [(n, h.name, h.reason) for n, h in fs.hostile] == [
+    assert [(n, h.entry, h.reason) for n, h in fs.hostile] == [
         (1, "../escape", "'..' in the path"), (1, "/abs", "absolute path"),
         (1, "etc/up", "symlink leaves the root (-> ../../../root)"),
         (1, "dev/null", "device node (char 0:0)")]
     hit = fs.hostile_at("/abs")
-    assert hit is not None and hit[1].name == "/abs"
+    assert hit is not None and hit[1].entry == "/abs"
 
 
 def test_symlinks_resolve_inside_the_root_only() -> None:

@@ -49,7 +49,7 @@ def _image(names: list[str]) -> ImageView:
                         "gzip", "sha256:" + "b" * 64, "sha256:" + "b" * 64, 100, 400,
                         HOSTILE[0] + HOSTILE[1], len(files), len(files), 0, 0, 0, 0, [], files)
     report = LayersReport(HOSTILE[2], "sha256:" + "c" * 64, "sha256:" + "d" * 64,
-                          "linux/amd64", [layer])
+                          "linux/amd64", [layer], [])
     dia = diagram("sha256:" + "c" * 64, "application/vnd.oci.image.manifest.v1+json", 10,
                   [("sha256:" + "c" * 64, "linux/amd64", 10)], "sha256:" + "c" * 64,
                   ("sha256:" + "e" * 64, 5), [(layer.digest, 100, layer.media_type, layer.created_by)])

@@ -44,9 +44,12 @@ def layers(state: State, image: str, files: bool, layer: int | None, html: str |
     as it arrives; its tar headers are read, nothing is extracted or written.  A path is
     "changed" when a lower layer already has it; a whiteout `.wh.NAME` deletes NAME; a
     directory holding `.wh..wh..opq` is opaque (the lower layers' contents of it are hidden).
-    Entries that could escape the root (`..`, absolute paths, links leaving the root, device
-    nodes) are listed as hostile with the reason, and never applied.  With --files each path
-    is prefixed A (added), C (changed), D (deleted) or O (opaque).
+    Every name is resolved through the symlinks of the layers below and of its own layer, as
+    an extractor would: entries that could reach outside the root (`..`, absolute paths, writes
+    and deletions through symlinks that lead out, hostile hardlinks and whiteouts, device
+    nodes) or that containerd refuses are listed as hostile with the reason and the symlinks
+    followed, and left out of the counts.  With --files each path is prefixed A (added), C
+    (changed), D (deleted) or O (opaque).
 
     --waste lists every copy a later layer hides (overwritten, deleted, under an opaque
     directory), the layer that wrote it and the one that hid it, per layer and in total
@@ -63,6 +66,7 @@ def layers(state: State, image: str, files: bool, layer: int | None, html: str |
       ocix layers "$OCIX_REGISTRY/library/layers:latest" --files
       ocix layers "$OCIX_REGISTRY/library/layers:latest" --layer 3 --files --json
       ocix layers alpine --platform linux/arm64
+      ocix layers "$OCIX_REGISTRY/library/layers:latest" --json | jq .hostile
       ocix layers "$OCIX_REGISTRY/library/large:latest" --waste --top 10
       ocix layers "$OCIX_REGISTRY/library/large:latest" --ci --ci-config .dive-ci
       ocix layers --ref "$OCIX_REGISTRY/library/large:latest" --ci
@@ -108,7 +112,7 @@ def layers(state: State, image: str, files: bool, layer: int | None, html: str |
           x.opaque, _short(x.created_by)] for x in report.layers])
     for x in report.layers:
         for h in x.hostile:
-            click.echo(f"layer {x.layer}: hostile {h.kind} {h.name!r}: {h.reason} (not applied)")
+            click.echo(f"layer {x.layer}: hostile {h.kind} {h.entry!r}: {h.reason} (not applied)")
         if x.files is not None:
             click.echo(f"\nlayer {x.layer} {x.digest}")
             for f in x.files:

@@ -31,15 +31,21 @@ KIND_CHOICES = ("manifest", "index", "config", "descriptor", "layout", "bundle")
               help="For `ref`: containerd hosts dir (env OCIX_HOSTS_DIR).")
 @click.option("--plain-http", is_flag=True, help="For `ref`: HTTP to a registry not on loopback.")
 @click.option("--user", "-u", metavar="USER[:PASSWORD]", help="For `ref`: registry credentials.")
+@click.option("--check-layers", is_flag=True,
+              help="For `image` and `ref`: resolve every layer entry through the layers below it "
+                   "like an extractor and list the hostile ones, as `ocix layers` does.")
 @json_option
 @pass_state
 def validate(state: State, target: str, name: str | None, kind: str | None, quiet: bool,
-             hosts_dir: str | None, plain_http: bool, user: str | None, as_json: bool) -> None:
+             hosts_dir: str | None, plain_http: bool, user: str | None, check_layers: bool,
+             as_json: bool) -> None:
     """TARGET is a JSON file (manifest, index, image config, descriptor, oci-layout header or a
     runtime config.json), '-' for stdin, an image layout directory (it has an oci-layout file:
     every blob's digest and size, every layer tar, the diff IDs), a runtime bundle directory
     (config.json plus its rootfs), `image NAME` for an image in containerd, or `ref REF` for an
-    image in a registry.
+    image in a registry.  With --check-layers an image's or ref's layer entries are also
+    judged as `ocix layers` judges them (writes through symlinks, hostile hardlinks and
+    whiteouts...): each hostile entry is a warning and `--json` lists them under "hostile".
 
     Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error or unreadable path.
 
@@ -52,6 +58,7 @@ def validate(state: State, target: str, name: str | None, kind: str | None, quie
       ocix validate image docker.io/library/alpine:latest
       ocix validate ref localhost:5000/lab/alpine:3
       ocix validate ref busybox --hosts-dir "$OCIX_HOSTS_DIR"   # through the lab mirror
+      ocix validate image busybox --check-layers --json | jq .hostile
     """
     from ...jobs.images import validation as remote
     from ...validate import targets
@@ -64,14 +71,17 @@ def validate(state: State, target: str, name: str | None, kind: str | None, quie
         if kind is not None:
             raise UsageError(f"--kind does not apply to `{target} {name}`: it is walked as an image")
         if target == "image":
-            report = remote.validate_containerd_image(state.conn(), name)
+            report = remote.validate_containerd_image(state.conn(), name, hostile=check_layers)
         else:
             from ...registry.auth import parse_user
 
             report = remote.validate_registry_ref(
                 name, hosts_dir=hosts_dir, plain_http=plain_http,
-                credentials=parse_user(user) if user else None)
+                credentials=parse_user(user) if user else None, hostile=check_layers)
     else:
+        if check_layers:
+            raise UsageError("--check-layers applies to `ocix validate image NAME` and "
+                             "`ocix validate ref REF`")
         report = targets.validate_path(target, kind)
     if as_json:
         print_json(report.to_json())

@@ -25,7 +25,7 @@ from ...oci.digest import chain_ids
 from ...registry.auth import Credentials
 from ...registry.client import RegistryClient, preload_transport
 from ...registry.reference import parse
-from . import unpack
+from . import refused, unpack
 from .plan import Document, PullPlan, UnpackTarget, child_gc_labels, plan_pull
 
 __all__ = ["Event", "LayerResult", "PullOptions", "PullResult", "child_gc_labels", "pull",
@@ -220,8 +220,13 @@ class _Puller:
                 for i, d in enumerate(target.layers):
                     futures[d.digest].result()
                     self.emit(Event(d.digest, "layer", "unpacking", d.size, d.size))
-                    u = unpack.unpack_layer(self.conn, target.layers, target.diff_ids, i,
-                                            snapshotter=self.opts.snapshotter, lease=self.lease)
+                    try:
+                        u = unpack.unpack_layer(self.conn, target.layers, target.diff_ids, i,
+                                                snapshotter=self.opts.snapshotter,
+                                                lease=self.lease)
+                    except unpack.ApplyRefused as e:
+                        raise refused.refusal(self.conn, self.ref.name, self.ref.name,
+                                              target.layers, i, e) from None
                     result.unpack_seconds += u.seconds
                     by_digest[d.digest].unpacked = "applied" if u.applied else "present"
                     self.emit(Event(d.digest, "layer", "done", d.size, d.size))

@@ -5,6 +5,7 @@ This is what `ctr images ls` and `ctr images check` compute from an image record
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,3 +141,26 @@ def summarize(conn: Connection, image: Image, snapshotter: str = "overlayfs") ->
     return ImageSummary(image.name, target.digest, target.media_type, size, plats,
                         is_unpacked(conn, m.diff_ids, snapshotter), present == len(blobs), present,
                         len(blobs))
+
+
+def decompressed_blob(conn: Connection, desc: Descriptor) -> tuple[str, Iterator[bytes]]:
+    """(compression, decompressed chunks) of a layer blob as it streams from the content store.
+
+    The compression comes from the blob's first bytes; the media type only breaks a tie."""
+    from ...oci.layerscan import decompress, sniff_compression
+    from ...oci.mediatypes import layer_compression
+
+    chunks = content.read(conn, desc.digest)
+    try:
+        first = next(chunks, b"")
+    except NotFoundError:
+        raise NotFoundError(f"layer blob {desc.digest} is not in the content store",
+                            kind="layer-missing") from None
+    compression = sniff_compression(first, layer_compression(desc.media_type))
+    return compression, decompress(_joined(first, chunks), compression)
+
+
+def _joined(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest

@@ -13,9 +13,15 @@ import os
 import time
 from dataclasses import dataclass
 
-from ...containerd import content, diff, snapshots
+from ...containerd import content, diff, leases, snapshots
 from ...containerd.connection import Connection
-from ...errors import AlreadyExistsError, DigestMismatchError, NotFoundError, OcixError
+from ...errors import (
+    AlreadyExistsError,
+    DigestMismatchError,
+    NotFoundError,
+    OcixError,
+    UnreachableError,
+)
 from ...oci.descriptor import Descriptor
 from ...oci.digest import chain_ids
 
@@ -31,6 +37,10 @@ class Unpacked:
     seconds: float
 
 
+class ApplyRefused(OcixError):
+    """containerd's Diff.Apply failed on the layer itself (not on the connection)."""
+
+
 def snapshot_gc_label(snapshotter: str) -> str:
     return f"containerd.io/gc.ref.snapshot.{snapshotter}"
 
@@ -41,6 +51,11 @@ def unpack_layer(conn: Connection, layers: list[Descriptor], diff_ids: list[str]
     chains = chain_ids(diff_ids[: i + 1])
     chain, parent = chains[i], (chains[i - 1] if i else "")
     start = time.monotonic()
+    if lease:
+        # A snapshot that exists already may be garbage (a failed pull's, its lease gone) that
+        # GC removes at any moment: the lease holds it before we look, so it stays for the
+        # layers above it.
+        leases.add_resource(conn, lease, chain, f"snapshots/{snapshotter}")
     try:
         snapshots.stat(conn, chain, snapshotter, lease=lease)
         return Unpacked(chain, diff_ids[i], False, 0.0)
@@ -63,7 +78,14 @@ def unpack_layer(conn: Connection, layers: list[Descriptor], diff_ids: list[str]
     else:
         raise OcixError(f"could not prepare an extraction snapshot for {chain}")
     try:
-        applied = diff.apply(conn, layers[i], mounts, lease=lease)
+        try:
+            applied = diff.apply(conn, layers[i], mounts, lease=lease)
+        except UnreachableError:
+            raise
+        except OcixError as e:
+            if e.code in ("DEADLINE_EXCEEDED", "CANCELLED", "UNAVAILABLE"):
+                raise  # the call failed, not the layer
+            raise ApplyRefused(e.message, hint=e.hint, code=e.code) from e
         if applied.digest != diff_ids[i]:
             raise DigestMismatchError(
                 f"layer {i} ({layers[i].digest}) unpacks to diff ID {applied.digest}, but the image "

@@ -15,7 +15,7 @@ from ...validate.findings import Report
 from ...validate.walker import validate_image_tree
 
 
-def validate_containerd_image(conn: Any, name: str) -> Report:
+def validate_containerd_image(conn: Any, name: str, *, hostile: bool = False) -> Report:
     """An image in containerd: its record's target, walked through the content store."""
     from ...containerd import content
     from .tree import find_image
@@ -24,10 +24,11 @@ def validate_containerd_image(conn: Any, name: str) -> Report:
         return chunk_stream(content.read(conn, d.digest))
 
     record = find_image(conn, name)
-    return validate_image_tree(open_blob, record.target, target=record.name, kind="image")
+    return validate_image_tree(open_blob, record.target, target=record.name, kind="image",
+                               hostile=hostile)
 
 
-def validate_registry_ref(ref: str, **client_options: Any) -> Report:
+def validate_registry_ref(ref: str, *, hostile: bool = False, **client_options: Any) -> Report:
     """An image in a registry, through ocix.registry's client (options go to RegistryClient)."""
     from ...registry.client import RegistryClient
     from ...registry.reference import parse
@@ -40,4 +41,5 @@ def validate_registry_ref(ref: str, **client_options: Any) -> Report:
             return client.fetch_manifest(d)
         return chunk_stream(client.open_blob(d))
 
-    return validate_image_tree(open_blob, root, target=f"{ref} (registry)", kind="image")
+    return validate_image_tree(open_blob, root, target=f"{ref} (registry)", kind="image",
+                               hostile=hostile)

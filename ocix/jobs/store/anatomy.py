@@ -7,16 +7,15 @@ uncompressed size.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...containerd import content, images, snapshots
+from ...containerd import images, snapshots
 from ...containerd.connection import Connection
 from ...errors import NotFoundError, OcixError
 from ...oci.descriptor import Descriptor
 from ...oci.digest import chain_ids
-from ..images.tree import ManifestInfo, children, manifest_info, pick_manifest
+from ..images.tree import ManifestInfo, children, decompressed_blob, manifest_info, pick_manifest
 
 # Where an uncompressed size came from: bytes the snapshot takes on disk, or the tar's length.
 FROM_SNAPSHOT, FROM_STREAM = "snapshot usage", "tar stream"
@@ -138,29 +137,6 @@ def _snapshot_usage(conn: Connection, key: str, snapshotter: str) -> int | None:
         return snapshots.usage(conn, key, snapshotter).size
     except NotFoundError:
         return None
-
-
-def decompressed_blob(conn: Connection, desc: Descriptor) -> tuple[str, Iterator[bytes]]:
-    """(compression, decompressed chunks) of a layer blob as it streams from the content store.
-
-    The compression comes from the blob's first bytes; the media type only breaks a tie."""
-    from ...oci.layerscan import decompress, sniff_compression
-    from ...oci.mediatypes import layer_compression
-
-    chunks = content.read(conn, desc.digest)
-    try:
-        first = next(chunks, b"")
-    except NotFoundError:
-        raise NotFoundError(f"layer blob {desc.digest} is not in the content store",
-                            kind="layer-missing") from None
-    compression = sniff_compression(first, layer_compression(desc.media_type))
-    return compression, decompress(_joined(first, chunks), compression)
-
-
-def _joined(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    if first:
-        yield first
-    yield from rest
 
 
 def stream_size(conn: Connection, desc: Descriptor) -> int:

@@ -202,7 +202,7 @@ def find(ifs: ImageFS, path: str, *, follow_last: bool = True) -> Node:
     if hostile:
         n, h = hostile
         raise OcixError(f"refusing {shown} in {ifs.image}: {ifs.layer_line(n)} has it as a "
-                        f"hostile {h.kind} {h.name!r}: {h.reason}")
+                        f"hostile {h.kind} {h.entry!r}: {h.reason}")
     gone = ifs.fs.why_missing(where)
     if gone is not None:
         by = ifs.layers[gone.layer - 1].created_by

@@ -49,6 +49,7 @@ class LayersReport:
     manifest: str
     platform: str
     layers: list[LayerReport]
+    hostile: list[layerscan.Hostile]  # every layer's, base layer first: what validate lists
 
 
 class MemberTap(Protocol):
@@ -136,4 +137,4 @@ def scan_image(conn: Connection, name: str, *, platform: str | None = None,
                 usize, lines[i], scan.entries, scan.added, scan.changed, scan.deleted,
                 scan.opaque, scan.hidden, scan.hostile, scan.files))
     return LayersReport(record.name, record.target.digest, m.descriptor.digest, m.platform,
-                        reports)
+                        reports, [h for r in reports for h in r.hostile])
