@@ -108,7 +108,7 @@ lint: setup
 
 # Each benchmark starts its own lab when CONTAINERD_ADDRESS is not set, and prints its ratios.
 bench: setup
-	@for b in bench/startup bench/validate bench/run bench/pull bench/layers bench/compare; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/startup bench/validate bench/run bench/pull bench/layers bench/compare bench/report; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf ocix/_api build .pytest_cache .mypy_cache .ruff_cache

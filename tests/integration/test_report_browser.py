@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -295,33 +294,20 @@ def test_report_with_compare_shows_which_path_drops_net_raw(
     assert f"init's parent · pid {pid}" in _text(d, "#chain-4")  # podman → conmon
 
 
-def _best(args: list[str], env: dict[str, str], runs: int = 2) -> float:
-    """The quickest of `runs` runs, in seconds (the machine is shared)."""
-    times = []
-    for _ in range(runs):
-        start = time.monotonic()
-        r = run_cli(args, env=env)
-        times.append(time.monotonic() - start)
-        assert r.exit_code == 0, r.stderr
-    return min(times)
-
-
 def test_many_files_page_stays_small_and_fast(pushed: dict[str, str], ns_env: dict[str, str],
                                               tmp_path: Path, browser: Any) -> None:
     ref = pushed["manyfiles"]
     _pull(ref, ns_env)
     page = tmp_path / "many.html"
-    layers_s, report_s = _best(["layers", ref, "--files"], ns_env), \
-        _best(["report", ref, "-o", str(page)], ns_env)
+    r = run_cli(["report", ref, "-o", str(page)], env=ns_env)
+    assert r.exit_code == 0, r.stderr
     size = page.stat().st_size
     loaded = open_page(browser, page)
     _clean(loaded, "manyfiles")
-    print(f"many files: page {size} bytes, browser load {loaded.seconds:.2f} s, "
-          f"report {report_s:.2f} s, layers --files {layers_s:.2f} s")
+    print(f"many files: page {size} bytes, browser load {loaded.seconds:.2f} s")
     assert size < 5 << 20
+    # Not a benchmark (bench/report measures report against layers --files): a wide margin.
     assert loaded.seconds < 2.0
-    # The host probes and the store cost the same for any image: 0.3 s of slack for them.
-    assert report_s <= 2 * layers_s + 0.3
     tree = _text(loaded.driver, "#tree-image-1")
     assert "500 more entries (A 500), summed up here" in tree  # 700 in data/big, 200 listed
     assert "f0699" not in tree and "f0199" in tree
