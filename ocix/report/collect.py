@@ -96,4 +96,26 @@ def report_page(conn: Connection, req: ReportRequest, result: CompareResult | No
         except UnreachableError as e:  # the host section still says what is there
             progress(f"no store section: {e.message}")
     title = "ocix report" + (f": {', '.join(req.images)}" if req.images else "")
-    return render(sections, title)
+    return render(sections, title, glance=glance(sections))
+
+
+def glance(sections: list[Section]) -> list[tuple[str, str, str]]:
+    """(text, href, link text): who drops which capability, which layer wastes the most; the
+    sentences the sections open with, gathered at the top of the page."""
+    out = []
+    for s in sections:
+        if "matrix" in s.context:
+            m = s.context["matrix"]
+            out += [(line, "#caps", "capability grid") for line in m.cap_drops]
+            if m.differ:
+                out.append((f"{len(m.differ)} of the compare rows differ between the paths.",
+                            f"#{s.id}", "compare matrix"))
+        view = s.context.get("image")
+        if view is None or view.waste is None or not view.waste.most:
+            continue
+        most = view.waste.most
+        line = " ".join(most["created_by"].split())
+        line = line if len(line) <= 70 else line[:69] + "…"
+        out.append((f"{view.name}: layer {most['layer']} ({line}) wastes the most, "
+                    f"{most['bytes']} that later layers hide.", f"#waste-{s.id}", "waste ledger"))
+    return out

@@ -54,6 +54,8 @@ class MatrixView:
     cap_paths: list[str]  # the paths that ran
     differences: int
     summary: list[str] = field(default_factory=list)  # "podman lacks NET_RAW, …"
+    differ: list[tuple[str, str, str]] = field(default_factory=list)  # (key, label, odd paths)
+    cap_drops: list[str] = field(default_factory=list)  # "podman drops CAP_NET_RAW, which …"
 
 
 def _status(r: PathResult) -> str:
@@ -105,8 +107,36 @@ def matrix(result: CompareResult) -> MatrixView:
     ran = [r for r in result.paths if r.ran]
     caps = cap_grid(ran, diffs.get("capabilities"))
     summary = [d.detail for d in result.differences if d.row == "capabilities" and d.detail]
-    return MatrixView(result.image, result.command, names, rows, caps, [r.path for r in ran],
-                      len(result.differences), summary)
+    differ = [(row.key, row.label, ", ".join(p for p, c in zip(names, row.cells, strict=True)
+                                             if c.odd)) for row in rows if row.differs]
+    cap_paths = [r.path for r in ran]
+    return MatrixView(result.image, result.command, names, rows, caps, cap_paths,
+                      len(result.differences), summary, differ, cap_sentences(caps, cap_paths))
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def cap_sentences(caps: list[CapRow], paths: list[str]) -> list[str]:
+    """One sentence per path off the majority: what it drops and which paths hold those, or
+    what it adds; the grid's odd cells said in words."""
+    out = []
+    for j, path in enumerate(paths):
+        drops = [row for row in caps if row.cells[j].odd and row.cells[j].text == "—"]
+        adds = [row for row in caps if row.cells[j].odd and row.cells[j].text != "—"]
+        if drops:
+            holders = [p for k, p in enumerate(paths)
+                       if all(row.cells[k].text != "—" for row in drops)]
+            out.append(f"{path} drops {', '.join('CAP_' + r.name for r in drops)}, which "
+                       f"{_and(holders)} hold{'s' if len(holders) == 1 else ''}.")
+        if adds:
+            out.append(f"{path} adds {', '.join('CAP_' + r.name for r in adds)}, which most "
+                       "paths here lack.")
+    if not out and len(paths) > 1:
+        out.append(f"Every path that ran ({_and(paths)}) holds the same {len(caps)} "
+                   "capabilities.")
+    return out
 
 
 def _mount_details(cells: list[Cell], names: list[str], table: list[dict[str, str]],

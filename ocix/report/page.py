@@ -69,10 +69,11 @@ def short_digest(d: str, n: int = 12) -> str:
     return d
 
 
-def render(sections: list[Section], title: str, nav: list[tuple[str, str]] | None = None
-           ) -> str:
+def render(sections: list[Section], title: str, nav: list[tuple[str, str]] | None = None,
+           glance: list[tuple[str, str, str]] | None = None) -> str:
     """The whole page: each section's template, then the frame around them.  `nav` (href,
-    text) replaces the links to the sections (the handbook links its pages)."""
+    text) replaces the links to the sections (the handbook links its pages); `glance` (text,
+    href, link text) is what differs, said first."""
     env = environment()
     style = (TEMPLATES / "report.css").read_text()
     script = (TEMPLATES / "report.js").read_text()
@@ -81,7 +82,7 @@ def render(sections: list[Section], title: str, nav: list[tuple[str, str]] | Non
     bodies = [(s, markupsafe.Markup(env.get_template(s.template).render(
         section=s, **s.context))) for s in sections]
     return env.get_template("page.html.j2").render(
-        title=title, sections=bodies, csp=policy(style, script), nav=nav,
+        title=title, sections=bodies, csp=policy(style, script), nav=nav, glance=glance or [],
         style=markupsafe.Markup(style), script=markupsafe.Markup(script),
         version=__version__, made=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         host=os.uname().nodename)

@@ -18,6 +18,8 @@ from .page import human_size
 TOP_COPIES = 15  # hidden copies listed; the rest are summed up in one line
 BAR_W, ROW_H, WIDTH = 360, 36, 1180  # the bars start at x=360 (waste.html.j2)
 MINI_W = 120  # the bar beside each hidden copy
+CHAR_W = 6.8  # a generous width of one character of the chart's 12 px figures
+MOST_PATHS = 3  # the biggest copies named beside the layer that wastes the most
 
 
 def exact(n: int) -> str:
@@ -40,7 +42,8 @@ class Bar:
     kind: str  # the hidden part's class: hidden-unshared, hidden-shared, hidden-unknown
     added: str
     hidden: str
-    figure: str  # the text right of the bar
+    figure: str  # the bar's title: short and exact figures
+    shown: str  # the text right of the bar: the figure, or its short form where that won't fit
 
 
 @dataclass(frozen=True)
@@ -112,8 +115,12 @@ def waste_view(r: Any, top: int = TOP_COPIES) -> WasteView:
         pct = f" ({x.hidden_bytes / x.added_bytes:.0%} of it)" if x.added_bytes else ""
         figure = (f"{exact(x.hidden_bytes)} hidden of {exact(x.added_bytes)}{pct}"
                   if x.hidden_bytes else f"nothing hidden (adds {exact(x.added_bytes)})")
+        short = (f"{human_size(x.hidden_bytes)} hidden of {human_size(x.added_bytes)}{pct}"
+                 if x.hidden_bytes else figure)
+        fits = BAR_W + w + 8 + CHAR_W * len(figure) <= WIDTH
         bars.append(Bar(x.layer, 8 + i * ROW_H, f"layer {x.layer}", _shorten(x.created_by, 46),
-                        w, _kind(shared), exact(x.added_bytes), exact(x.hidden_bytes), figure))
+                        w, _kind(shared), exact(x.added_bytes), exact(x.hidden_bytes), figure,
+                        figure if fits else short))
         rows.append(LayerRow(x.layer, x.created_by, exact(x.added_bytes), exact(x.hidden_bytes),
                              f"~{exact(x.hidden_compressed)}", _shared_text(x.shared_with),
                              _kind(shared) if x.hidden_bytes else "none"))
@@ -130,7 +137,10 @@ def waste_view(r: Any, top: int = TOP_COPIES) -> WasteView:
         most = {"layer": x.layer, "created_by": x.created_by, "bytes": exact(most_hidden),
                 "hidden_by": ", ".join(str(n) for n in by), "several": len(by) > 1,
                 "kind": _kind(None if x.shared_with is None else bool(x.shared_with)),
-                "shared_with": len(x.shared_with or [])}
+                "shared_with": len(x.shared_with or []),
+                "paths": [(h.path + ("/…" if h.subtree else ""), exact(h.bytes), h.how,
+                           h.hidden_by) for h in r.hidden
+                          if h.added_in == x.layer and h.bytes][:MOST_PATHS]}
     t, d = r.totals, r.dive
     totals = {"added": exact(t.added_bytes), "visible": exact(t.visible_bytes),
               "hidden": exact(t.hidden_bytes), "hidden_compressed": f"~{exact(t.hidden_compressed)}",
