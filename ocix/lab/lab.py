@@ -165,7 +165,7 @@ def seed_registry(state: LabState, *, large: bool = False, sized: tuple[int, ...
                   progress: Progress = _noop) -> list[str]:
     """Build the lab images from files on this machine and push them to the lab registry."""
     from ..registry.push import push_many
-    from .recipes import seed_images
+    from .images.recipes import seed_images
 
     paths = Paths(Path(state.dir))
     progress("building the seed images")
@@ -181,7 +181,7 @@ def seed(directory: str | os.PathLike[str] | None = None, *, large: bool = False
          sized: tuple[int, ...] = (), debian: bool = False, mirror: str | None = None,
          cache: Path | None = None, progress: Progress = _noop) -> list[str]:
     """`lab seed`: build and push the seed images (and benchmark ones) into the running lab;
-    with `debian`, also library/debian:bookworm and library/app:latest (realimages.py)."""
+    with `debian`, also library/debian:bookworm and library/app:latest (images/realimages.py)."""
     state = running_state(directory)
     state.images = seed_registry(state, large=large, sized=sized, progress=progress)
     state.save()
@@ -195,7 +195,7 @@ def seed_debian(state: LabState, *, mirror: str | None = None, cache: Path | Non
                 progress: Progress = _noop) -> list[str]:
     """Build (or take from the cache) debian and app, and push them to the lab registry."""
     from ..registry.push import push_many
-    from .realimages import seed_real
+    from .images.realimages import seed_real
 
     images = seed_real(Path(state.dir), mirror=mirror, cache=cache, progress=progress)
     progress(f"pushing {', '.join(i.ref for i in images)} to {state.registry}")

@@ -105,7 +105,7 @@ def diagram(record_digest: str, record_type: str, index_size: int,
 
 def image_view(conn: Connection, name: str, platform: str | None = None,
                on_layer: Callable[[int, int, str], None] | None = None) -> ImageView:
-    from ..jobs.store import waste
+    from ..jobs.images import waste
     from .waste import waste_view
 
     record, m = image_manifest(conn, name, platform)

@@ -147,7 +147,7 @@ def decompressed_blob(conn: Connection, desc: Descriptor) -> tuple[str, Iterator
     """(compression, decompressed chunks) of a layer blob as it streams from the content store.
 
     The compression comes from the blob's first bytes; the media type only breaks a tie."""
-    from ...oci.layerscan import decompress, sniff_compression
+    from ...oci.fs.layerscan import decompress, sniff_compression
     from ...oci.mediatypes import layer_compression
 
     chunks = content.read(conn, desc.digest)

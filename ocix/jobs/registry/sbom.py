@@ -1,7 +1,7 @@
 """`ocix sbom`: the packages of an image in a registry, read from its layers, as CycloneDX.
 
 Nothing is run or extracted.  The files are read through the same reader as `ocix cat`
-(ocix.jobs.store.imagefs over ocix.oci.flatfs): every layer streams from the registry, hashed
+(ocix.jobs.images.imagefs over ocix.oci.fs.flatfs): every layer streams from the registry, hashed
 as it is read, and only its tar headers go into the model of the final filesystem, whiteouts and
 opaque directories applied, symlinks resolved inside the image's root (`/lib -> usr/lib`),
 hostile entries refused.  Then only the layers that wrote dpkg's status (and status.d/), apk's
@@ -21,11 +21,11 @@ from ...oci import mediatypes as mt
 from ...oci import platform as plat
 from ...oci.descriptor import Descriptor, json_object
 from ...oci.digest import new_hasher
-from ...oci.flatfs import DIR, HARDLINK, SYMLINK, Node
-from ...oci.layerscan import decompressed
+from ...oci.fs.flatfs import DIR, HARDLINK, SYMLINK, Node
+from ...oci.fs.layerscan import decompressed
 from ...registry.client import RegistryClient
 from ...registry.reference import parse
-from ..store.imagefs import ImageFS, LayerOpener, empty, files_data, find, flatten
+from ..images.imagefs import ImageFS, LayerOpener, empty, files_data, find, flatten
 from .browse import ClientOptions
 
 DPKG = "/var/lib/dpkg/status"

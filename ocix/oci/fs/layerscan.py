@@ -16,9 +16,9 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from ..errors import OcixError
+from ...errors import OcixError
+from ..mediatypes import layer_compression
 from .extracttree import ExtractTree
-from .mediatypes import layer_compression
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -302,7 +302,7 @@ def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
 def _unzstd(chunks: Iterable[bytes]) -> Iterator[bytes]:
     import zstandard
 
-    from .streams import chunk_stream
+    from ..streams import chunk_stream
 
     dctx = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
     try:
@@ -319,7 +319,7 @@ def tar_members(stream: Iterable[bytes]) -> Iterator[tarfile.TarInfo]:
 
     tarfile keeps every member it has read; that list is emptied as we go so that memory does
     not grow with the number of entries."""
-    from .streams import chunk_stream
+    from ..streams import chunk_stream
 
     try:
         with tarfile.open(fileobj=chunk_stream(stream), mode="r|", bufsize=TAR_BUFSIZE) as tar:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..oci.descriptor import Descriptor
-from ..oci.layout import LayoutImage, canonical_json, read_blob
+from ...oci.descriptor import Descriptor
+from ...oci.layout import LayoutImage, canonical_json, read_blob
 from .debian import PATH_ENV, Recipe, assemble, rfc3339
 from .layers import EPOCH, BuiltLayer, LayerSpec, write_layer
 from .rootfs import changes, run_in, walk

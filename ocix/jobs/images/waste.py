@@ -2,7 +2,7 @@
 
 Every layer blob is streamed once (from containerd's content store, or from a registry without
 pulling) and its tar headers feed two models side by side: ocix's ledger of hidden copies
-(ocix/oci/waste.py) and dive's three figures (ocix/oci/divescore.py).  In containerd, the GC
+(ocix/oci/fs/waste.py) and dive's three figures (ocix/oci/fs/divescore.py).  In containerd, the GC
 graph `ocix df` walks (gcgraph.py) says which layers other images of the namespace share: those
 bytes are paid once, and removing this image frees none of them.  docs/layers.md.
 """
@@ -16,13 +16,13 @@ from typing import Any
 from ...containerd.connection import Connection
 from ...containerd.snapshots import DEFAULT_SNAPSHOTTER
 from ...errors import NotFoundError, OcixError
-from ...oci import layerscan
 from ...oci.descriptor import Descriptor
 from ...oci.digest import chain_ids
-from ...oci.divescore import DiveFigures, DiveScore
-from ...oci.waste import WasteLedger
-from ..images.tree import ManifestInfo
-from .anatomy import created_by
+from ...oci.fs import layerscan
+from ...oci.fs.divescore import DiveFigures, DiveScore
+from ...oci.fs.waste import WasteLedger
+from ..store.anatomy import created_by
+from .tree import ManifestInfo
 
 COMPRESSED_NOTE = ("compressed bytes are estimated per layer in proportion: hidden bytes x "
                    "the layer's compressed size / its uncompressed size")
@@ -148,7 +148,7 @@ def report(image: str, source: str, m: ManifestInfo, ledger: WasteLedger, dive: 
 def sharing(conn: Connection, image: str, m: ManifestInfo, snapshotter: str) -> list[list[str]]:
     """Per layer, the other images of the namespace whose GC graph reaches its blob or its
     snapshot (the facts `ocix df` reads)."""
-    from . import gcgraph
+    from ..store import gcgraph
 
     g = gcgraph.build(conn, snapshotter)
     chains = chain_ids(m.diff_ids) if len(m.diff_ids) == len(m.layers) else [""] * len(m.layers)
@@ -163,7 +163,7 @@ def sharing(conn: Connection, image: str, m: ManifestInfo, snapshotter: str) -> 
 def image_waste(conn: Connection, name: str, *, platform: str | None = None,
                 snapshotter: str = DEFAULT_SNAPSHOTTER, on_layer: Progress | None = None) -> WasteReport:
     from ...containerd import content
-    from .anatomy import image_manifest
+    from ..store.anatomy import image_manifest
 
     record, m = image_manifest(conn, name, platform)
 
@@ -220,7 +220,7 @@ def registry_manifest(client: Any, platform: str | None) -> ManifestInfo:
     from ...oci import mediatypes as mt
     from ...oci import platform as plat
     from ...oci.descriptor import json_object
-    from ..images.tree import pick_manifest
+    from .tree import pick_manifest
 
     root = client.resolve().descriptor
     desc = root

@@ -5,7 +5,7 @@ it from the lower layers, `.wh..wh..opq` empties its directory of the lower laye
 an entry replaces the lower one at its path (a non-directory over a directory drops what was
 under it).  Whiteouts never touch entries of their own layer.  Each path keeps its type, size,
 mode, owner, link target and the layer and tar member that wrote it, so one file's data can be
-streamed again later.  Hostile entries (ocix.oci.layerscan.hostile_reason) are kept apart and
+streamed again later.  Hostile entries (ocix.oci.fs.layerscan.hostile_reason) are kept apart and
 never applied.  No file data is held: memory grows with the number of paths only.
 """
 
@@ -16,7 +16,7 @@ import tarfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from ..errors import OcixError
+from ...errors import OcixError
 from .layerscan import OPAQUE_MARKER, TAR_BUFSIZE, WHITEOUT_PREFIX, Hostile, clean, hostile_reason
 
 FILE, DIR, SYMLINK, HARDLINK, FIFO, DEVICE = "file", "dir", "symlink", "hardlink", "fifo", "device"
@@ -253,7 +253,7 @@ _ROOT = Node("/", DIR, 0, 0o755, 0, 0, "", 0, -1)
 def tar_entries(stream: Iterable[bytes]) -> Iterator[tuple[tarfile.TarInfo, tarfile.TarFile]]:
     """Each member of an uncompressed tar stream with the archive positioned at its data
     (`tar.extractfile(m)` reads it until the next member is asked for)."""
-    from .streams import chunk_stream
+    from ..streams import chunk_stream
 
     try:
         with tarfile.open(fileobj=chunk_stream(stream), mode="r|", bufsize=TAR_BUFSIZE) as tar:

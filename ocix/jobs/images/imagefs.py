@@ -2,7 +2,7 @@
 
 Each layer blob streams through Content.Read and is decompressed as it arrives (the same path
 as `ocix layers`), or comes from another source of layers (`ocix sbom` reads a registry's).
-Only tar headers go into the model (ocix.oci.flatfs), file data is skipped, or hashed with
+Only tar headers go into the model (ocix.oci.fs.flatfs), file data is skipped, or hashed with
 --content.  One file's data is streamed again from the one layer that wrote it.  Nothing is
 mounted or unpacked (docs/imagefs.md).
 """
@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING
 
 from ...errors import NotFoundError, OcixError
 from ...oci.descriptor import Descriptor
-from ...oci.flatfs import DIR, FlatFS, Node, file_sha256, tar_entries
+from ...oci.fs.flatfs import DIR, FlatFS, Node, file_sha256, tar_entries
 
 if TYPE_CHECKING:  # containerd's modules load the gRPC stubs: only the store's functions need them
     from ...containerd.connection import Connection
@@ -79,7 +79,7 @@ def load_pair(conn: Connection, a: str, b: str, *, platform: str | None = None,
 
 
 def _empty(conn: Connection, name: str, platform: str | None) -> ImageFS:
-    from .anatomy import created_by, image_manifest
+    from ..store.anatomy import created_by, image_manifest
 
     record, m = image_manifest(conn, name, platform)
     return empty(record.name, record.target.digest, m.descriptor.digest, m.platform, m.layers,
@@ -96,7 +96,7 @@ def empty(image: str, digest: str, manifest: str, platform: str, layers: list[De
 
 def store_layers(conn: Connection) -> LayerOpener:
     """Layers from containerd's content store, decompressed as they stream."""
-    from .anatomy import decompressed_blob
+    from ..store.anatomy import decompressed_blob
 
     return lambda desc: decompressed_blob(conn, desc)[1]
 

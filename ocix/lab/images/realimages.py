@@ -14,8 +14,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ..oci.descriptor import Descriptor
-from ..oci.layout import LayoutImage, atomic_write, blob_path, init_layout, locked
+from ...oci.descriptor import Descriptor
+from ...oci.layout import LayoutImage, atomic_write, blob_path, init_layout, locked
 from . import appimage
 from .debian import build_debian, extract, recipe
 

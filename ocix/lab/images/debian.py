@@ -21,19 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import programs
-from ..errors import FailedPreconditionError, OcixError, UnreachableError
-from ..oci import mediatypes as mt
-from ..oci.descriptor import Descriptor, Platform
-from ..oci.layout import (
-    LayoutImage,
-    blob_path,
-    canonical_json,
-    read_blob,
-    tag,
-    write_blob,
-)
-from ..oci.platform import host as host_platform
+from ... import programs
+from ...errors import FailedPreconditionError, OcixError, UnreachableError
+from ...oci import mediatypes as mt
+from ...oci.descriptor import Descriptor, Platform
+from ...oci.layout import LayoutImage, blob_path, canonical_json, read_blob, tag, write_blob
+from ...oci.platform import host as host_platform
 from .layers import EPOCH, BuiltLayer, LayerSpec, write_layer
 from .rootfs import changes, walk
 
