@@ -96,7 +96,7 @@ def empty(image: str, digest: str, manifest: str, platform: str, layers: list[De
 
 def store_layers(conn: Connection) -> LayerOpener:
     """Layers from containerd's content store, decompressed as they stream."""
-    from ..store.anatomy import decompressed_blob
+    from .tree import decompressed_blob
 
     return lambda desc: decompressed_blob(conn, desc)[1]
 

@@ -162,21 +162,11 @@ def sharing(conn: Connection, image: str, m: ManifestInfo, snapshotter: str) -> 
 
 def image_waste(conn: Connection, name: str, *, platform: str | None = None,
                 snapshotter: str = DEFAULT_SNAPSHOTTER, on_layer: Progress | None = None) -> WasteReport:
-    from ...containerd import content
     from ..store.anatomy import image_manifest
+    from .tree import blob_chunks
 
     record, m = image_manifest(conn, name, platform)
-
-    def open_chunks(d: Descriptor) -> Iterator[bytes]:
-        chunks = content.read(conn, d.digest)
-        try:
-            first = next(chunks, b"")
-        except NotFoundError:
-            raise NotFoundError(f"layer blob {d.digest} is not in the content store",
-                                kind="layer-missing") from None
-        return _prepend(first, chunks)
-
-    ledger, dive, sizes = scan(m, open_chunks, on_layer)
+    ledger, dive, sizes = scan(m, lambda d: blob_chunks(conn, d), on_layer)
     return report(record.name, f"containerd namespace {conn.namespace}", m, ledger, dive, sizes,
                   sharing(conn, record.name, m, snapshotter))
 
@@ -209,25 +199,13 @@ def tapped_waste(conn: Connection, name: str, m: ManifestInfo, tap: Tap, tar_siz
                   tar_sizes, shared)
 
 
-def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    if first:
-        yield first
-    yield from rest
-
-
 def registry_manifest(client: Any, platform: str | None) -> ManifestInfo:
     """The manifest of `platform` (default: this host's) and its config, from a registry."""
-    from ...oci import mediatypes as mt
     from ...oci import platform as plat
     from ...oci.descriptor import json_object
-    from .tree import pick_manifest
+    from .tree import registry_target
 
-    root = client.resolve().descriptor
-    desc = root
-    if mt.is_index(root.media_type):
-        doc = json_object(client.fetch_manifest(root), root.digest)
-        entries = [Descriptor.from_json(x) for x in doc.get("manifests") or []]
-        desc = pick_manifest(root, entries, platform)
+    desc = registry_target(client, platform)[1]
     doc = json_object(client.fetch_manifest(desc), desc.digest)
     config = Descriptor.from_json(doc.get("config") or {})
     layers = [Descriptor.from_json(x) for x in doc.get("layers") or []]

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 from ...errors import DigestMismatchError, NotFoundError, OcixError
 from ...oci import mediatypes as mt
-from ...oci import platform as plat
 from ...oci.descriptor import Descriptor, json_object
 from ...oci.digest import new_hasher
 from ...oci.fs.flatfs import DIR, HARDLINK, SYMLINK, Node
@@ -26,6 +25,7 @@ from ...oci.fs.layerscan import decompressed
 from ...registry.client import RegistryClient
 from ...registry.reference import parse
 from ..images.imagefs import ImageFS, LayerOpener, empty, files_data, find, flatten
+from ..images.tree import registry_target
 from .browse import ClientOptions
 
 DPKG = "/var/lib/dpkg/status"
@@ -227,18 +227,7 @@ def cyclonedx(result: SbomResult) -> str:
 def sbom(ref: str, opts: ClientOptions, *, platform: str | None = None,
          on_layer: Callable[[int, int, str], None] | None = None) -> SbomResult:
     client = opts.client(parse(ref))
-    root = client.resolve().descriptor
-    desc = root
-    if mt.is_index(root.media_type):
-        doc = json_object(client.fetch_manifest(root), f"index {root.digest}")
-        entries = [Descriptor.from_json(m) for m in doc.get("manifests") or []]
-        matcher = plat.Matcher(plat.parse(platform) if platform else plat.host())
-        chosen = plat.best_manifest([e for e in entries if mt.is_manifest(e.media_type)], matcher)
-        if chosen is None:
-            raise OcixError(f"{ref} has no manifest for {matcher.wanted}")
-        desc = chosen
-    elif not mt.is_manifest(root.media_type):
-        raise OcixError(f"{ref}: unsupported media type {root.media_type}")
+    root, desc = registry_target(client, platform)
     mdoc = json_object(client.fetch_manifest(desc), f"manifest {desc.digest}")
     layers = [Descriptor.from_json(x) for x in mdoc.get("layers") or []]
     for layer in layers:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from ...errors import OcixError
 from ..mediatypes import layer_compression
+from ..streams import prepend
 from .extracttree import ExtractTree
 
 WHITEOUT_PREFIX = ".wh."
@@ -264,13 +265,7 @@ def decompressed(chunks: Iterable[bytes], media_type: str) -> Iterator[bytes]:
     media type only breaks a tie)."""
     it = iter(chunks)
     first = next(it, b"")
-
-    def joined() -> Iterator[bytes]:
-        if first:
-            yield first
-        yield from it
-
-    return decompress(joined(), sniff_compression(first, layer_compression(media_type)))
+    return decompress(prepend(first, it), sniff_compression(first, layer_compression(media_type)))
 
 
 def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
