@@ -17,7 +17,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ...errors import OcixError
-from .layerscan import OPAQUE_MARKER, TAR_BUFSIZE, WHITEOUT_PREFIX, Hostile, clean, hostile_reason
+from .layerscan import (
+    OPAQUE_MARKER,
+    TAR_BUFSIZE,
+    WHITEOUT_PREFIX,
+    Hostile,
+    below,
+    clean,
+    hostile_reason,
+)
 
 FILE, DIR, SYMLINK, HARDLINK, FIFO, DEVICE = "file", "dir", "symlink", "hardlink", "fifo", "device"
 MAX_SYMLINKS = 40  # Linux's limit before ELOOP
@@ -61,15 +69,6 @@ def _kind(m: tarfile.TarInfo) -> str:
     if m.isfifo():
         return FIFO
     return FILE
-
-
-def _below(path: str, dirs: set[str]) -> bool:
-    parent = posixpath.dirname(path)
-    while parent != "/":
-        if parent in dirs:
-            return True
-        parent = posixpath.dirname(parent)
-    return False
 
 
 class FlatFS:
@@ -172,7 +171,7 @@ class FlatFS:
                 del self.nodes[path]
                 self.removed[path] = Removal(n, how.format(dir="/"))
             return
-        for path in [p for p in self.nodes if _below(p, dirs)]:
+        for path in [p for p in self.nodes if below(p, dirs)]:
             del self.nodes[path]
             top = posixpath.dirname(path)
             while top not in dirs:

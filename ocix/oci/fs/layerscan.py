@@ -97,14 +97,15 @@ class Tree:
                 cut.add(path)
         cut.update(p for p in emptied if p in self.dirs)
         if cut:
-            under = [p for p in self.paths if _below(p, cut)]
+            under = [p for p in self.paths if below(p, cut)]
             self.paths.difference_update(under)
-            self.dirs.difference_update([p for p in self.dirs if _below(p, cut)])
+            self.dirs.difference_update([p for p in self.dirs if below(p, cut)])
             gone += len(under)
         return gone
 
 
-def _below(path: str, dirs: set[str]) -> bool:
+def below(path: str, dirs: set[str]) -> bool:
+    """Whether one of `path`'s ancestors is in `dirs`."""
     parent = posixpath.dirname(path)
     while parent != "/":
         if parent in dirs:
