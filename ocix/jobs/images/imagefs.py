@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # containerd's modules load the gRPC stubs: only the store's 
 
 # the decompressed chunks of one layer blob, from the content store or a registry
 LayerOpener = Callable[[Descriptor], Iterable[bytes]]
+# told as each layer starts: (its number, how many, its digest)
+LayerProgress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class ImageFS:
 
 
 def load(conn: Connection, name: str, *, platform: str | None = None, content: bool = False,
-         on_layer: Callable[[int, int, str], None] | None = None) -> ImageFS:
+         on_layer: LayerProgress | None = None) -> ImageFS:
     """Flatten the layers of `name` bottom-up; `content` also hashes every file's data."""
     ifs = _empty(conn, name, platform)
     _flatten(conn, ifs, 0, content, on_layer)
@@ -68,7 +70,7 @@ def load_pair(conn: Connection, a: str, b: str, *, platform: str | None = None,
             break
         shared += 1
 
-    def report(which: str) -> Callable[[int, int, str], None] | None:
+    def report(which: str) -> LayerProgress | None:
         return (lambda n, total, digest: on_layer(which, n, total, digest)) if on_layer else None
 
     _flatten(conn, x, 0, content, report("A"), stop=shared)
@@ -102,12 +104,12 @@ def store_layers(conn: Connection) -> LayerOpener:
 
 
 def _flatten(conn: Connection, ifs: ImageFS, start: int, content: bool,
-             on_layer: Callable[[int, int, str], None] | None, stop: int | None = None) -> None:
+             on_layer: LayerProgress | None, stop: int | None = None) -> None:
     flatten(ifs, store_layers(conn), start=start, stop=stop, content=content, on_layer=on_layer)
 
 
 def flatten(ifs: ImageFS, open_layer: LayerOpener, *, start: int = 0, stop: int | None = None,
-            content: bool = False, on_layer: Callable[[int, int, str], None] | None = None) -> None:
+            content: bool = False, on_layer: LayerProgress | None = None) -> None:
     """Apply layers start+1 .. stop (1-based; default: to the top)."""
     n = len(ifs.descriptors)
     for i, desc in enumerate(ifs.descriptors[start:stop], start):

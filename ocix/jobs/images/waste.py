@@ -22,6 +22,7 @@ from ...oci.fs import layerscan
 from ...oci.fs.divescore import DiveFigures, DiveScore
 from ...oci.fs.waste import WasteLedger
 from ..store.anatomy import created_by
+from .imagefs import LayerProgress
 from .tree import ManifestInfo
 
 COMPRESSED_NOTE = ("compressed bytes are estimated per layer in proportion: hidden bytes x "
@@ -31,7 +32,6 @@ WHY_FIGURES_DIFFER = (
     "still visible included; ocix's hidden bytes count only the copies that no path of the "
     "final filesystem reaches")
 
-Progress = Callable[[int, int, str], None]
 Opener = Callable[[Descriptor], Iterator[bytes]]
 
 
@@ -88,7 +88,7 @@ class WasteReport:
     why_figures_differ: str = WHY_FIGURES_DIFFER
 
 
-def scan(m: ManifestInfo, open_chunks: Opener, on_layer: Progress | None = None
+def scan(m: ManifestInfo, open_chunks: Opener, on_layer: LayerProgress | None = None
          ) -> tuple[WasteLedger, DiveScore, list[int]]:
     """Stream every layer once through both models; the tar length of each layer."""
     ledger, dive = WasteLedger(), DiveScore()
@@ -161,7 +161,7 @@ def sharing(conn: Connection, image: str, m: ManifestInfo, snapshotter: str) -> 
 
 
 def image_waste(conn: Connection, name: str, *, platform: str | None = None,
-                snapshotter: str = DEFAULT_SNAPSHOTTER, on_layer: Progress | None = None) -> WasteReport:
+                snapshotter: str = DEFAULT_SNAPSHOTTER, on_layer: LayerProgress | None = None) -> WasteReport:
     from ..store.anatomy import image_manifest
     from .tree import blob_chunks
 
@@ -215,7 +215,7 @@ def registry_manifest(client: Any, platform: str | None) -> ManifestInfo:
                         cdoc)
 
 
-def ref_waste(ref: str, *, platform: str | None = None, on_layer: Progress | None = None,
+def ref_waste(ref: str, *, platform: str | None = None, on_layer: LayerProgress | None = None,
               **client_options: Any) -> WasteReport:
     """The same for an image in a registry, streamed as `validate ref` streams it; nothing is
     pulled, so nothing is known about sharing on this node."""

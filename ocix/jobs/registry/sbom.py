@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ...errors import DigestMismatchError, NotFoundError, OcixError
@@ -24,7 +24,7 @@ from ...oci.fs.flatfs import DIR, HARDLINK, SYMLINK, Node
 from ...oci.fs.layerscan import decompressed
 from ...registry.client import RegistryClient
 from ...registry.reference import parse
-from ..images.imagefs import ImageFS, LayerOpener, empty, files_data, find, flatten
+from ..images.imagefs import ImageFS, LayerOpener, LayerProgress, empty, files_data, find, flatten
 from ..images.tree import registry_target
 from .browse import ClientOptions
 
@@ -225,7 +225,7 @@ def cyclonedx(result: SbomResult) -> str:
 
 
 def sbom(ref: str, opts: ClientOptions, *, platform: str | None = None,
-         on_layer: Callable[[int, int, str], None] | None = None) -> SbomResult:
+         on_layer: LayerProgress | None = None) -> SbomResult:
     client = opts.client(parse(ref))
     root, desc = registry_target(client, platform)
     mdoc = json_object(client.fetch_manifest(desc), f"manifest {desc.digest}")

@@ -9,7 +9,7 @@ skipped as it streams by, so memory stays flat whatever the layer size; only pat
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,6 +18,7 @@ from ...errors import NotFoundError, OcixError
 from ...oci.descriptor import Descriptor
 from ...oci.digest import chain_ids
 from ...oci.fs import layerscan
+from ..images.imagefs import LayerProgress
 from .anatomy import created_by, decompressed_blob, image_manifest
 
 
@@ -100,7 +101,7 @@ def scan_blob(conn: Connection, desc: Descriptor, lower: layerscan.Tree, *,
 
 def scan_image(conn: Connection, name: str, *, platform: str | None = None,
                layer: int | None = None, files: bool = False,
-               on_layer: Callable[[int, int, str], None] | None = None,
+               on_layer: LayerProgress | None = None,
                tap: MemberTap | None = None) -> LayersReport:
     """Scan the layers of `name` bottom-up; report them all, or only `layer` (1 = base).
 
