@@ -267,7 +267,7 @@ def test_dive_counts_hostile_entries_the_ledger_does_not() -> None:
 
 
 def test_dives_own_efficiency_example() -> None:
-    """The stack of dive's dive/filetree/efficiency_test.go (TestEfficiency): score 0.75, one
+    """The stack of dive's TestEfficiency (docs/sources.md): score 0.75, one
     inefficient path (nginx.conf, 7000 bytes).  /etc/nginx is only a parent there, so its
     whiteout counts 0."""
     layers: list[list[Entry]] = [
