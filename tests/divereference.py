@@ -1,6 +1,6 @@
 """dive's three figures re-stated on their own, for the tests: flat sorted path lists instead of
-dive's trees, written from dive's dive/filetree/efficiency.go and dive/image/analysis.go, never
-calling ocix (docs/layers.md, "dive's three figures")."""
+dive's trees, written from dive's efficiency and analysis code, never calling ocix
+(docs/layers.md, "dive's three figures")."""
 
 from __future__ import annotations
 

@@ -123,13 +123,14 @@ def _remaining(c: Connection) -> list[str]:
     return left
 
 
-def tar_bytes(members: list[tuple[str, bytes, Any, int, int]]) -> bytes:
+def tar_bytes(members: list[tuple[str, bytes, Any, int, int]], *, mtime: int = 1700000000
+              ) -> bytes:
     """(name, type, data or link target, mode, uid) -> an uncompressed tar; gid = uid."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, kind, body, mode, uid in members:
             ti = tarfile.TarInfo(name)
-            ti.type, ti.mode, ti.uid, ti.gid, ti.mtime = kind, mode, uid, uid, 1700000000
+            ti.type, ti.mode, ti.uid, ti.gid, ti.mtime = kind, mode, uid, uid, mtime
             if kind == tarfile.REGTYPE:
                 ti.size = len(body)
                 tar.addfile(ti, io.BytesIO(body))

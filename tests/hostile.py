@@ -6,7 +6,6 @@ such images to the lab registry."""
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import tarfile
 from pathlib import Path
@@ -15,6 +14,7 @@ from ocix.oci import mediatypes as mt
 from ocix.oci.descriptor import Descriptor
 from ocix.oci.digest import sha256_digest
 from ocix.oci.platform import host
+from tests.helpers import tar_bytes
 
 Member = tuple[str, bytes, str]  # (name, tar type, linkname)
 F, D, S, H = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
@@ -22,15 +22,8 @@ F, D, S, H = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
 
 def make_tar(members: list[Member]) -> bytes:
     """A plain tar of the members; files get a few bytes so that a write is visible."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, kind, link in members:
-            ti = tarfile.TarInfo(name)
-            ti.type, ti.linkname, ti.mode, ti.mtime = kind, link, 0o755 if kind == D else 0o644, 1
-            body = b"written by a layer\n" if kind == F else b""
-            ti.size = len(body)
-            tar.addfile(ti, io.BytesIO(body) if body else None)
-    return buf.getvalue()
+    return tar_bytes([(name, kind, b"written by a layer\n" if kind == F else link,
+                       0o755 if kind == D else 0o644, 0) for name, kind, link in members], mtime=1)
 
 
 def write_layout(root: Path, layers: list[bytes]) -> Descriptor:

@@ -1,6 +1,7 @@
 """Jobs: each drives one whole user-visible job across services, one floor above the clients.
 
-    images/      pull (plan, fetch, unpack), find and walk an image, validate image and ref
+    images/      pull (plan, fetch, unpack), find and walk an image, validate image and ref,
+                 its final filesystem (cat, cp, diff), the waste ledger and its CI gate
     store/       what containerd holds: anatomy, layers, snapshots, df, the GC graph, why,
                  labels, content, leases, events, dockerd's own layers
     containers/  image to runtime spec, create and remove, run, tasks exec, attach, bundle

@@ -1,0 +1,1 @@
+"""The embedded lab: private containerd, loopback registry, seeded images, dockerd, podman."""

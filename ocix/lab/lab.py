@@ -14,16 +14,13 @@ import ctypes
 import os
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import programs
 from ..errors import OcixError
 from . import daemons, podmanlab
-from .state import LabState, Paths, lab_dir
-
-Progress = Callable[[str], None]
+from .state import LabState, Paths, Progress, lab_dir, quiet
 
 
 @dataclass(frozen=True)
@@ -49,10 +46,6 @@ class UpResult:
     state: LabState
     already_running: bool
     seconds: float
-
-
-def _noop(_: str) -> None:
-    pass
 
 
 def hosts_toml(server: str, mirrors: list[tuple[str, list[str]]]) -> str:
@@ -83,7 +76,7 @@ def is_running(state: LabState | None) -> bool:
 
 def up(directory: str | os.PathLike[str] | None = None, *, with_docker: bool = False,
        with_podman: bool = False, seed: bool = True, with_rootless: bool = False,
-       progress: Progress = _noop) -> UpResult:
+       progress: Progress = quiet) -> UpResult:
     start = time.monotonic()
     root = lab_dir(directory)
     if os.geteuid() != 0:
@@ -141,7 +134,7 @@ def up(directory: str | os.PathLike[str] | None = None, *, with_docker: bool = F
     return UpResult(state, False, time.monotonic() - start)
 
 
-def registry_port(old: LabState | None, progress: Progress = _noop) -> int:
+def registry_port(old: LabState | None, progress: Progress = quiet) -> int:
     """The port the lab's registry had last time, if it is free: image names that carry it
     (pulled through $OCIX_REGISTRY) keep working.  Else a new free port, and a progress line."""
     wanted = old.registry_port if old else 0
@@ -162,10 +155,10 @@ def _add_docker(state: LabState) -> None:
 
 
 def seed_registry(state: LabState, *, large: bool = False, sized: tuple[int, ...] = (),
-                  progress: Progress = _noop) -> list[str]:
+                  progress: Progress = quiet) -> list[str]:
     """Build the lab images from files on this machine and push them to the lab registry."""
     from ..registry.push import push_many
-    from .recipes import seed_images
+    from .images.recipes import seed_images
 
     paths = Paths(Path(state.dir))
     progress("building the seed images")
@@ -179,9 +172,9 @@ def seed_registry(state: LabState, *, large: bool = False, sized: tuple[int, ...
 
 def seed(directory: str | os.PathLike[str] | None = None, *, large: bool = False,
          sized: tuple[int, ...] = (), debian: bool = False, mirror: str | None = None,
-         cache: Path | None = None, progress: Progress = _noop) -> list[str]:
+         cache: Path | None = None, progress: Progress = quiet) -> list[str]:
     """`lab seed`: build and push the seed images (and benchmark ones) into the running lab;
-    with `debian`, also library/debian:bookworm and library/app:latest (realimages.py)."""
+    with `debian`, also library/debian:bookworm and library/app:latest (images/realimages.py)."""
     state = running_state(directory)
     state.images = seed_registry(state, large=large, sized=sized, progress=progress)
     state.save()
@@ -192,10 +185,10 @@ def seed(directory: str | os.PathLike[str] | None = None, *, large: bool = False
 
 
 def seed_debian(state: LabState, *, mirror: str | None = None, cache: Path | None = None,
-                progress: Progress = _noop) -> list[str]:
+                progress: Progress = quiet) -> list[str]:
     """Build (or take from the cache) debian and app, and push them to the lab registry."""
     from ..registry.push import push_many
-    from .realimages import seed_real
+    from .images.realimages import seed_real
 
     images = seed_real(Path(state.dir), mirror=mirror, cache=cache, progress=progress)
     progress(f"pushing {', '.join(i.ref for i in images)} to {state.registry}")
@@ -215,7 +208,7 @@ def pull_pause(state: LabState) -> None:
 
 
 def down(directory: str | os.PathLike[str] | None = None, *, purge: bool = False,
-         progress: Progress = _noop) -> list[str]:
+         progress: Progress = quiet) -> list[str]:
     """Stop what `up` started and unmount leftovers; returns what was stopped."""
     from . import rootless
 

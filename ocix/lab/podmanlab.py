@@ -9,13 +9,10 @@ longer picks the lab.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import OcixError
-from .state import LabState
-
-Progress = Callable[[str], None]
+from .state import LabState, Progress
 
 
 def add(state: LabState, progress: Progress) -> None:

@@ -16,21 +16,19 @@ import pwd
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import OcixError
 from ..kernel.proc import processes
 from . import daemons
-from .state import LabState, Paths, Proc
+from .state import LabState, Paths, Proc, Progress
 
 USER = "ocixlab"
 MARKER = ".ocix-lab-user"  # in the home of a user the lab created: only such a user is purged
 DOCKERD_ROOTLESS = "/usr/share/docker.io/contrib/dockerd-rootless.sh"
 # This VM refuses to raise these limits even to root; podman asks for more by default.
 ULIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
-Progress = Callable[[str], None]
 
 
 @dataclass

@@ -21,8 +21,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+# A long step's progress: each call is one line to show; `quiet` shows none.
+Progress = Callable[[str], None]
+
+
+def quiet(_: str) -> None:
+    pass
 
 DEFAULT_DIR = "/var/lib/ocix-lab"
 

@@ -1,1 +1,1 @@
-"""OCI primitives: media types, digests, descriptors, chain IDs, runtime-spec generation."""
+"""OCI primitives: media types, digests, descriptors, layouts, runtime specs; fs/: layer tars."""

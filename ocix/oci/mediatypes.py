@@ -25,7 +25,7 @@ CONFIGS = frozenset({OCI_CONFIG, DOCKER_CONFIG})
 LAYERS = frozenset({OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_LAYER_NONDIST,
                     OCI_LAYER_NONDIST_GZIP, DOCKER_LAYER_GZIP, DOCKER_LAYER_FOREIGN})
 
-# What a registry resolve sends, in containerd's order (remotes/docker/resolver.go).
+# What a registry resolve sends, in containerd's order (docs/sources.md).
 RESOLVE_ACCEPT = ", ".join([DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX, "*/*"])
 
 # The empty descriptor's bytes: "{}" (image-spec, manifest.md "Guidance for an Empty Descriptor").

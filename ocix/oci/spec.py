@@ -1,9 +1,8 @@
 """The OCI runtime spec `ocix run` sends, built the way containerd 1.6's `ctr run` builds it.
 
-Facts from containerd v1.6.20: oci/spec.go (populateDefaultUnixSpec), oci/mounts.go,
-oci/spec_opts.go (WithImageConfig, WithUser, WithDefaultUnixDevices, capabilities, env),
-oci/spec_opts_linux.go (CPU, pids) and cmd/ctr/commands/run/run_unix.go (the order ctr applies
-them in). Every function returns or edits a plain dict with the runtime-spec JSON field names;
+The containerd v1.6.20 code it follows (the default spec, mounts, the image config, user,
+devices, capabilities, env, CPU and pids options, and the order ctr applies them in) is listed
+in docs/sources.md. Every function returns or edits a plain dict with the runtime-spec JSON field names;
 fields Go leaves out (omitempty) are left out here too, so the dict can be compared with the
 config.json containerd writes.
 """
@@ -40,7 +39,7 @@ CPU_PERIOD = 100000  # ctr --cpus: quota = int(cpus * 100000), period 100000
 CTR_CPU_SHARES = 1024  # ctr's --cpu-shares default, always written by `ctr run`
 MIN_CPU_QUOTA = 1000  # the kernel refuses a CFS quota below 1 ms
 
-# containerd identifiers (identifiers/validate.go), used for namespaces and container ids.
+# containerd's identifiers (docs/sources.md), used for namespaces and container ids.
 ID_RE = re.compile(r"^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$")
 ID_MAX = 76
 
@@ -312,7 +311,7 @@ def generate(namespace: str, container_id: str, image_config: dict[str, Any] | N
              opts: RunOptions | None = None, read_file: ReadFile | None = None, *,
              last_cap: int | None = None, bounding: int | None = None,
              host_hostname: str | None = None) -> dict[str, Any]:
-    """The spec `ocix run` sends, applying options in `ctr run`'s order (run_unix.go).
+    """The spec `ocix run` sends, applying options in `ctr run`'s order (docs/sources.md).
 
     `read_file` reads the image rootfs (for USER lookups); `last_cap` (the kernel's
     cap_last_cap) and `bounding` (the caller's CapBnd mask) limit --cap-add, None meaning no

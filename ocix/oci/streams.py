@@ -34,3 +34,10 @@ class _ChunkReader(io.RawIOBase):
 def chunk_stream(chunks: Iterable[bytes]) -> io.BufferedReader:
     """Buffered, so read(n) returns n bytes until the end (tarfile relies on full reads)."""
     return io.BufferedReader(_ChunkReader(iter(chunks)))
+
+
+def prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    """`first` (a chunk read ahead, to sniff or to fail early), then the rest."""
+    if first:
+        yield first
+    yield from rest

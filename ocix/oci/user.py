@@ -1,7 +1,7 @@
 """Resolve an image's USER against its /etc/passwd and /etc/group, as containerd 1.6 does.
 
 Semantics follow containerd's oci.WithUser, WithUserID, WithUsername and WithAdditionalGIDs
-(oci/spec_opts.go) and runc's libcontainer/user parser, which containerd uses to read the files.
+and runc's user parser, which containerd uses to read the files (docs/sources.md).
 Files come from a `read_file(path) -> bytes | None` callback (None = no such file), so the same
 code works on a mounted snapshot, a layer walk, or a test dict.
 """

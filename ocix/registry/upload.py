@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
@@ -21,27 +21,39 @@ from .hosts import Endpoint
 SPOOL = 8 << 20
 
 
-def spool_verified(desc: Descriptor, chunks: Iterable[bytes]) -> IO[bytes]:
-    """The blob in a temporary file positioned at 0, or DigestMismatchError."""
+def verified(desc: Descriptor, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The chunks as they arrive, counted and hashed: DigestMismatchError past the descriptor's
+    size, or at the end when the digest or the length differ (an unknown algorithm: at once)."""
     algo = desc.digest.split(":", 1)[0]
     try:
         hasher = hashlib.new(algo)
     except ValueError:
         raise DigestMismatchError(f"unsupported digest algorithm in {desc.digest}") from None
-    f: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 (the caller closes)
-    n = 0
-    try:
+
+    def counted() -> Iterator[bytes]:
+        n = 0
         for chunk in chunks:
             n += len(chunk)
             if n > desc.size:
                 raise DigestMismatchError(f"blob {desc.digest} is longer than its descriptor's "
                                           f"{desc.size} bytes: refused")
             hasher.update(chunk)
-            f.write(chunk)
+            yield chunk
         actual = f"{algo}:{hasher.hexdigest()}"
         if actual != desc.digest or n != desc.size:
             raise DigestMismatchError(f"blob {desc.digest} has digest {actual} ({n} bytes): "
                                       "refused, nothing written")
+
+    return counted()
+
+
+def spool_verified(desc: Descriptor, chunks: Iterable[bytes]) -> IO[bytes]:
+    """The blob in a temporary file positioned at 0, or DigestMismatchError."""
+    stream = verified(desc, chunks)
+    f: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 (the caller closes)
+    try:
+        for chunk in stream:
+            f.write(chunk)
     except BaseException:
         f.close()
         raise

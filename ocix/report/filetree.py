@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..oci.layerscan import ADDED, CHANGED, DELETED, OPAQUE, FileChange
+from ..oci.fs.layerscan import ADDED, CHANGED, DELETED, OPAQUE, FileChange
 
 MARK = {ADDED: "A", CHANGED: "C", DELETED: "D", OPAQUE: "O"}
 MAX_LISTED = 200  # entries of one directory shown one by one

@@ -3,11 +3,11 @@ line and A/C/D/O counts, and the final filesystem as a tree (docs/layers.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..containerd.connection import Connection
+from ..jobs.images.imagefs import LayerProgress
 from ..jobs.images.tree import children
 from ..jobs.store.anatomy import image_manifest
 from ..jobs.store.layers import LayersReport, scan_image
@@ -104,8 +104,8 @@ def diagram(record_digest: str, record_type: str, index_size: int,
 
 
 def image_view(conn: Connection, name: str, platform: str | None = None,
-               on_layer: Callable[[int, int, str], None] | None = None) -> ImageView:
-    from ..jobs.store import waste
+               on_layer: LayerProgress | None = None) -> ImageView:
+    from ..jobs.images import waste
     from .waste import waste_view
 
     record, m = image_manifest(conn, name, platform)

@@ -58,17 +58,9 @@ class MatrixView:
     cap_drops: list[str] = field(default_factory=list)  # "podman drops CAP_NET_RAW, which …"
 
 
-def _status(r: PathResult) -> str:
-    if not r.available:
-        return f"skipped: {r.skipped_reason}"
-    if r.error:
-        return f"failed: {r.error}"
-    return f"exit {r.exit_code}"
-
-
 def values(r: PathResult) -> dict[str, str]:
     """What each row shows for one path."""
-    out = {"status": _status(r)}
+    out = {"status": r.outcome}
     if not r.available:
         return out
     if r.ran:

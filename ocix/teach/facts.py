@@ -17,8 +17,8 @@ from pathlib import Path
 from ..kernel.caps import encode_caps, normalize_cap
 from ..programs import find
 
-# cri-o internal/config/capabilities/capabilities_linux.go (`Default()`): containers-common's
-# list without SYS_CHROOT and SETFCAP, since CRI-O 1.18 (cri-o#3119 dropped NET_RAW, SYS_CHROOT).
+# CRI-O's `Default()` list (docs/sources.md): containers-common's list without SYS_CHROOT and
+# SETFCAP, since CRI-O 1.18 (which dropped NET_RAW and SYS_CHROOT).
 CRIO_DEFAULT_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_SETGID",
                      "CAP_SETUID", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_KILL")
 CRIO_SOURCE = "cri-o internal/config/capabilities/capabilities_linux.go (since CRI-O 1.18)"

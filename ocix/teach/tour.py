@@ -1,7 +1,8 @@
 """`ocix tour`: the handout's hands-on steps, each run live with ocix against the lab.
 
 The steps' texts are package data (ocix/teach/tour.toml); the actions that run them are in
-steps.py, and the Session they share is in session.py.
+steps.py (with engine.py, rootless.py, unshare.py and pods.py), and the Session they share
+is in session.py.
 """
 
 from __future__ import annotations

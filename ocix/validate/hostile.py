@@ -1,6 +1,6 @@
 """Hostile layer entries as validation findings (docs/layers.md, "Hostile entries").
 
-The verdicts are ocix.oci.layerscan's, the same ones `ocix layers` shows, so that
+The verdicts are ocix.oci.fs.layerscan's, the same ones `ocix layers` shows, so that
 `ocix validate ... --check-layers` and `ocix layers` agree entry for entry."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import IO
 
-from ..oci import layerscan
 from ..oci import mediatypes as mt
+from ..oci.fs import layerscan
 from .findings import Finding, Severity
 
 S_LAYER = "image-spec layer.md#changesets"

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from ..errors import InvalidArgumentError, OcixError
-from ..oci import layerscan
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
 from ..oci.digest import digest_problem, new_hasher
+from ..oci.fs import layerscan
 from .document import MAX_DOC_BYTES, DocumentProblem, check_document, parse
 from .findings import Finding, Report, Severity, Sink
 from .hostile import hostile_findings, hostile_of

@@ -20,7 +20,7 @@ import pytest
 
 from ocix.containerd import content, images, leases
 from ocix.containerd.connection import Connection
-from ocix.lab import recipes
+from ocix.lab.images import recipes
 from ocix.lab.state import LabState
 from ocix.oci import mediatypes as mt
 from ocix.oci.descriptor import Descriptor

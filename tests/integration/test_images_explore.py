@@ -10,7 +10,7 @@ import pytest
 
 from ocix.containerd import content, snapshots
 from ocix.containerd.connection import Connection
-from ocix.lab import recipes
+from ocix.lab.images import recipes
 from ocix.lab.state import LabState
 from ocix.oci.digest import chain_ids
 from ocix.oci.platform import host

@@ -1,4 +1,4 @@
-"""Issue 2 against the real lab: the daemons, the first commands, ctr interop, a clean `down`."""
+"""The real lab end to end: the daemons, the first commands, ctr interop, a clean `down`."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from ocix.lab import lab as labmod
-from ocix.lab import recipes
-from ocix.lab.build import Data, File, ImageSpec, LayerSpec, PlatformImage, build_image
+from ocix.lab.images import recipes
+from ocix.lab.images.build import Data, File, ImageSpec, LayerSpec, PlatformImage, build_image
 from ocix.lab.state import LabState
 from ocix.oci.platform import host as host_platform
 from tests.helpers import run_cli

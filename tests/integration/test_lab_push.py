@@ -18,9 +18,9 @@ import requests
 
 from ocix import trace
 from ocix.errors import RegistryError, UnreachableError
-from ocix.lab import recipes
-from ocix.lab.build import BuiltImage
 from ocix.lab.daemons import free_port
+from ocix.lab.images import recipes
+from ocix.lab.images.build import BuiltImage
 from ocix.oci import mediatypes as mt
 from ocix.oci.digest import sha256_digest
 from ocix.registry.http import TracedRegistry

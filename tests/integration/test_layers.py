@@ -17,8 +17,8 @@ import zstandard
 
 from ocix.containerd import content, images, leases
 from ocix.containerd.connection import Connection
-from ocix.lab import recipes
-from ocix.lab.build import Opaque, Whiteout
+from ocix.lab.images import recipes
+from ocix.lab.images.build import Opaque, Whiteout
 from ocix.lab.state import LabState
 from ocix.oci import mediatypes as mt
 from ocix.oci.descriptor import Descriptor

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from ocix.lab.build import (
+from ocix.lab.images.build import (
     BuiltImage,
     Data,
     File,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from ocix.lab import realimages
+from ocix.lab.images import realimages
 from ocix.lab.state import LabState
 from tests.helpers import run_cli
 

@@ -33,8 +33,16 @@ import pytest
 import requests
 from click.testing import Result
 
-from ocix.lab import recipes
-from ocix.lab.build import BuiltImage, Data, File, ImageSpec, LayerSpec, PlatformImage, build_image
+from ocix.lab.images import recipes
+from ocix.lab.images.build import (
+    BuiltImage,
+    Data,
+    File,
+    ImageSpec,
+    LayerSpec,
+    PlatformImage,
+    build_image,
+)
 from ocix.lab.state import LabState
 from ocix.registry.http import TracedRegistry
 from ocix.registry.push import push

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from ocix.lab import recipes
-from ocix.lab.build import BuiltImage, build_image
+from ocix.lab.images import recipes
+from ocix.lab.images.build import BuiltImage, build_image
 from tests.helpers import run_cli
 from tests.integration.ociregistry import Served, serve
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from ocix.lab import lab as labmod
-from ocix.lab import recipes
-from ocix.lab.build import ImageConfig, ImageSpec, LayerSpec, PlatformImage, build_image
-from ocix.lab.entries import Data, Entry, File, Whiteout
+from ocix.lab.images import recipes
+from ocix.lab.images.build import ImageConfig, ImageSpec, LayerSpec, PlatformImage, build_image
+from ocix.lab.images.entries import Data, Entry, File, Whiteout
 from ocix.lab.state import LabState
 from ocix.oci.platform import host as host_platform
 from ocix.registry.push import push

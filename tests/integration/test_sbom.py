@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from ocix.lab import recipes
-from ocix.lab.build import BuiltImage, ImageSpec, PlatformImage, build_image
-from ocix.lab.entries import Data, File, Symlink, Whiteout
-from ocix.lab.layers import LayerSpec
+from ocix.lab.images import recipes
+from ocix.lab.images.build import BuiltImage, ImageSpec, PlatformImage, build_image
+from ocix.lab.images.entries import Data, File, Symlink, Whiteout
+from ocix.lab.images.layers import LayerSpec
 from ocix.lab.state import LabState
 from ocix.oci.descriptor import Platform
 from ocix.registry.push import push

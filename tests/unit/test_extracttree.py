@@ -1,5 +1,5 @@
 """The scanner resolves names like an extractor: through the symlinks of the lower layers and of
-the same layer, in tar order (ocix.oci.extracttree, docs/layers.md "Hostile entries")."""
+the same layer, in tar order (ocix.oci.fs.extracttree, docs/layers.md "Hostile entries")."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import tarfile
 
 import pytest
 
-from ocix.oci import layerscan as ls
-from ocix.oci.extracttree import ExtractTree
+from ocix.oci.fs import layerscan as ls
+from ocix.oci.fs.extracttree import ExtractTree
 from tests.unit.test_layerscan import make_tar
 
 F, D, S, H = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE

@@ -1,4 +1,4 @@
-"""ocix.oci.flatfs and ocix.oci.fsdiff on tars built here: whiteouts, opaque dirs, a file over
+"""ocix.oci.fs.flatfs and ocix.oci.fs.fsdiff on tars built here: whiteouts, opaque dirs, a file over
 a directory, implied parents, hard links, hostile entries, symlinks resolved inside the root,
 and the comparison of two flattened trees."""
 
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from ocix.errors import OcixError
-from ocix.oci import fsdiff
-from ocix.oci.flatfs import FlatFS, file_sha256, tar_entries
+from ocix.oci.fs import fsdiff
+from ocix.oci.fs.flatfs import FlatFS, file_sha256, tar_entries
 
 F, D, S, H, C = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE
 

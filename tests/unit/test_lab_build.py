@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from ocix.errors import FailedPreconditionError, InvalidArgumentError
-from ocix.lab import build as b
-from ocix.lab import recipes
+from ocix.lab.images import build as b
+from ocix.lab.images import recipes
 from ocix.oci import layout as oci_layout
 from ocix.oci import mediatypes as mt
 from ocix.oci.descriptor import Descriptor, Platform

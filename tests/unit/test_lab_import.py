@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ocix.errors import UsageError
-from ocix.lab import importer
-from ocix.lab.build import Data, File, ImageSpec, LayerSpec, PlatformImage, build_image
+from ocix.lab.images import importer
+from ocix.lab.images.build import Data, File, ImageSpec, LayerSpec, PlatformImage, build_image
 from ocix.oci.descriptor import Descriptor, Platform
 
 

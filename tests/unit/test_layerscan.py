@@ -1,4 +1,4 @@
-"""ocix.oci.layerscan on tars built here: changes, whiteouts, opaque dirs, hostile entries,
+"""ocix.oci.fs.layerscan on tars built here: changes, whiteouts, opaque dirs, hostile entries,
 and the gzip / zstd / plain streams they arrive in."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 import zstandard
 
 from ocix.errors import OcixError
-from ocix.oci import layerscan as ls
+from ocix.oci.fs import layerscan as ls
 from ocix.oci.streams import chunk_stream
 
 

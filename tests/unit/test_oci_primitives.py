@@ -15,7 +15,7 @@ B = "sha256:" + "b" * 64
 C = "sha256:" + "c" * 64
 
 
-# The inputs of image-spec's own ChainID test (identity/chainid_test.go: "sha256:a", "sha256:b",
+# The inputs of image-spec's own ChainID test (docs/sources.md: "sha256:a", "sha256:b",
 # "sha256:c"), with the answers computed outside ocix by coreutils:
 #   printf '%s' 'sha256:a sha256:b' | sha256sum
 #   printf '%s' 'sha256:970a...73a8 sha256:c' | sha256sum

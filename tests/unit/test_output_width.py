@@ -1,6 +1,6 @@
 """What ocix prints fits the terminal: COLUMNS when piped, 80 by default (docs/architecture.md).
 
-Each listing is rendered at COLUMNS=80 (and 100 where the issue asks for 100) and its longest
+Each listing is rendered at COLUMNS=80 (and at 100 for the wide ones) and its longest
 line measured; rows and words must all still be there.
 """
 

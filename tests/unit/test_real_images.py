@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ocix.lab import appimage, debian
-from ocix.lab.entries import Dir, File, Hardlink, Symlink, Whiteout
-from ocix.lab.rootfs import changes, walk
+from ocix.lab.images import appimage, debian
+from ocix.lab.images.entries import Dir, File, Hardlink, Symlink, Whiteout
+from ocix.lab.images.rootfs import changes, walk
 
 
 def test_apt_sources_reads_deb822_and_one_line_files(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from ocix.jobs.compare.differences import differences
 from ocix.jobs.compare.model import Cgroup, CompareResult, Namespace, Parent, PathResult
 from ocix.jobs.store.layers import LayerReport, LayersReport
-from ocix.oci.layerscan import FileChange
+from ocix.oci.fs.layerscan import FileChange
 from ocix.report import chains, filetree
 from ocix.report.collect import compare_section
 from ocix.report.image import ImageView, diagram

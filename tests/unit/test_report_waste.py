@@ -8,8 +8,8 @@ import dataclasses
 import html as htmllib
 import re
 
-from ocix.jobs.store.waste import HiddenRow, WasteLayer, WasteReport, WasteTotals
-from ocix.oci.divescore import DiveFigures
+from ocix.jobs.images.waste import HiddenRow, WasteLayer, WasteReport, WasteTotals
+from ocix.oci.fs.divescore import DiveFigures
 from ocix.report.page import Section, render
 from ocix.report.waste import waste_view
 from tests.unit.test_report import HOSTILE, _image

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from ocix.errors import OcixError
+from ocix.jobs.images.imagefs import ImageFS, empty, flatten
 from ocix.jobs.registry.sbom import read_packages, verified
-from ocix.jobs.store.imagefs import ImageFS, empty, flatten
 from ocix.oci import mediatypes as mt
 from ocix.oci.descriptor import Descriptor
 from ocix.oci.digest import sha256_digest

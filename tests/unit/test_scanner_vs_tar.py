@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, seed, settings
 
-from ocix.oci import layerscan as ls
+from ocix.oci.fs import layerscan as ls
 from tests.hostile import D, F, H, Member, S, make_tar
 from tests.layergrammar import property_seed, stacks
 

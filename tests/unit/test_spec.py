@@ -95,7 +95,7 @@ def dev(major: int, minor: int | None) -> dict[str, Any]:
 
 
 # What `ctr run docker.io/library/alpine:3.18 c1` (namespace default) writes, hand-derived from
-# run_unix.go + spec.go + spec_opts.go.  test_default_spec_and_caps_equal_ctr_run in
+# containerd's spec code (docs/sources.md).  test_default_spec_and_caps_equal_ctr_run in
 # tests/integration/test_run.py checks the spec ocix sends against what a live `ctr run` writes.
 CTR_RUN_ALPINE: dict[str, Any] = {
     "ociVersion": "1.0.2-dev",

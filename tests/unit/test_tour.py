@@ -10,6 +10,7 @@ import pytest
 from ocix.cli.main import COMMANDS
 from ocix.cli.teach import command_problem
 from ocix.lab.parts import PARTS
+from ocix.teach import engine as tour_engine
 from ocix.teach import session, tour
 from ocix.teach import steps as tour_steps
 from tests.helpers import run_cli
@@ -68,7 +69,7 @@ def test_keep_blocks() -> None:
 
 def test_demux_splits_docker_frames() -> None:
     payload = b"\x01\x00\x00\x00\x00\x00\x00\x03out\x02\x00\x00\x00\x00\x00\x00\x04err\n"
-    assert tour_steps.demux(payload) == [(1, b"out"), (2, b"err\n")]
+    assert tour_engine.demux(payload) == [(1, b"out"), (2, b"err\n")]
 
 
 def test_missing_command_is_reported_not_run() -> None:

@@ -1,5 +1,5 @@
 """`ocix validate ... --check-layers` lists the same hostile entries as `ocix layers`: both come
-from ocix.oci.layerscan, through the walker for validate (gzip, zstd and repeated layers)."""
+from ocix.oci.fs.layerscan, through the walker for validate (gzip, zstd and repeated layers)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from ocix.oci import layerscan as ls
 from ocix.oci import mediatypes as mt
 from ocix.oci.descriptor import Descriptor
 from ocix.oci.digest import sha256_digest
+from ocix.oci.fs import layerscan as ls
 from ocix.validate.walker import validate_image_tree
 from tests.hostile import D, F, H, Member, S, make_tar, write_layout
 

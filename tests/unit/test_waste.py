@@ -1,4 +1,4 @@
-"""The waste ledger (ocix.oci.waste) and dive's figures (ocix.oci.divescore) on synthetic layer
+"""The waste ledger (ocix.oci.fs.waste) and dive's figures (ocix.oci.fs.divescore) on synthetic layer
 stacks.  The ledger's expected rows are written out from each recipe by hand; dive's figures come
 from tests/divereference.py, a separate flat re-statement of dive's Efficiency/Analyze (sorted
 path lists instead of trees), never from ocix's own model."""
@@ -11,9 +11,9 @@ import tarfile
 
 import pytest
 
-from ocix.jobs.store import wastegate as gate
-from ocix.oci.divescore import DiveScore
-from ocix.oci.waste import WasteLedger
+from ocix.jobs.images import wastegate as gate
+from ocix.oci.fs.divescore import DiveScore
+from ocix.oci.fs.waste import WasteLedger
 from tests.divereference import Entry, dive_reference
 
 
@@ -211,8 +211,8 @@ def test_a_hard_link_keeps_the_data_reachable() -> None:
 
 
 def _report(eff: float, wasted: int, pct: float, hidden: int, unshared: int) -> object:
-    from ocix.jobs.store.waste import WasteReport, WasteTotals
-    from ocix.oci.divescore import DiveFigures
+    from ocix.jobs.images.waste import WasteReport, WasteTotals
+    from ocix.oci.fs.divescore import DiveFigures
 
     return WasteReport("img", "test", "sha256:x", "linux/amd64", [], [],
                        WasteTotals(0, 0, hidden, 0, hidden - unshared, unshared, 0),
@@ -267,7 +267,7 @@ def test_dive_counts_hostile_entries_the_ledger_does_not() -> None:
 
 
 def test_dives_own_efficiency_example() -> None:
-    """The stack of dive's dive/filetree/efficiency_test.go (TestEfficiency): score 0.75, one
+    """The stack of dive's TestEfficiency (docs/sources.md): score 0.75, one
     inefficient path (nginx.conf, 7000 bytes).  /etc/nginx is only a parent there, so its
     whiteout counts 0."""
     layers: list[list[Entry]] = [

@@ -74,7 +74,7 @@ def compare(state: State, image: str, command: tuple[str, ...], env: tuple[str, 
 
     def progress(r: PathResult) -> None:
         if tty:
-            click.echo(f"{r.path}: {_status(r)}", err=True)
+            click.echo(f"{r.path}: {r.outcome}", err=True)
 
 
     def terminate(_signum: int, _frame: object) -> None:
@@ -99,14 +99,6 @@ def compare(state: State, image: str, command: tuple[str, ...], env: tuple[str, 
         sys.exit(1)
 
 
-def _status(r: PathResult) -> str:
-    if not r.available:
-        return f"skipped: {r.skipped_reason}"
-    if r.error:
-        return f"failed: {r.error}"
-    return f"exit {r.exit_code}"
-
-
 def _calls(calls: list[str]) -> str:
     """Repeated calls in a row shown once with a count."""
     out: list[list[object]] = []
@@ -125,7 +117,7 @@ def _limit(v: int | None) -> str:
 def _rows(r: PathResult) -> dict[str, str]:
     if not r.available:
         return {"status": f"skipped: {r.skipped_reason}"}
-    rows = {"status": _status(r), "chain": " → ".join(r.chain)}
+    rows = {"status": r.outcome, "chain": " → ".join(r.chain)}
     if r.parent:
         rows["parent"] = f"{r.parent.name} ({r.parent.pid})"
     rows.update({"pid": "" if r.pid is None else str(r.pid),

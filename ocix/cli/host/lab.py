@@ -215,7 +215,7 @@ def import_(directory: str | None, path: str, as_ref: str | None, as_json: bool)
       docker save busybox:latest -o bb.tar && ocix lab import bb.tar --as mybox:1
       ocix lab import ./layout-dir --json
     """
-    from ...lab import importer
+    from ...lab.images import importer
 
     done = importer.import_path(directory, path, as_ref=as_ref)
     if as_json:

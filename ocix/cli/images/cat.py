@@ -27,8 +27,8 @@ def cat(state: State, image: str, path: str, platform: str | None) -> None:
       ocix cat "$OCIX_REGISTRY/library/layers:latest" /data/change.txt
       ocix cat alpine /etc/os-release --platform linux/arm64
     """
-    from ...jobs.store.imagefs import cat as cat_file
-    from ...jobs.store.imagefs import load
+    from ...jobs.images.imagefs import cat as cat_file
+    from ...jobs.images.imagefs import load
 
     conn = state.conn()
     ifs = load(conn, image, platform=platform)
@@ -63,8 +63,8 @@ def cp(state: State, source: str, dest: str, platform: str | None, as_json: bool
       ocix cp "$OCIX_REGISTRY/library/layers:latest:/data" /tmp/data
       ocix cp busybox:/etc /tmp/ --json
     """
-    from ...jobs.store.imagecp import copy_out
-    from ...jobs.store.imagefs import load
+    from ...jobs.images.imagecp import copy_out
+    from ...jobs.images.imagefs import load
     from ..progress import LayerStatus
 
     image, path = _split(source)

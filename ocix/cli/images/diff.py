@@ -89,8 +89,8 @@ def diff(state: State, images: tuple[str, ...], container: str | None, content: 
         return
     if len(images) != 2:
         raise click.UsageError("give two images, A and B (or --container NAME)")
-    from ...jobs.store.imagefs import load_pair
-    from ...oci.fsdiff import compare, describe, summarize
+    from ...jobs.images.imagefs import load_pair
+    from ...oci.fs.fsdiff import compare, describe, summarize
 
     conn = state.conn()
     with LayerStatus(not as_json) as status:
@@ -129,7 +129,7 @@ def diff(state: State, images: tuple[str, ...], container: str | None, content: 
 
 def _container(state: State, name: str, as_json: bool, summary: bool, prefix: str) -> None:
     from ...jobs.containers.changes import container_diff
-    from ...oci.fsdiff import under
+    from ...oci.fs.fsdiff import under
 
     d = container_diff(state.conn(), name)
     changes = [c for c in d.changes if under(c.path, prefix)]

@@ -122,7 +122,7 @@ def layers(state: State, image: str, files: bool, layer: int | None, html: str |
 def _waste(state: State, image: str, *, files: bool, layer: int | None, waste: bool,
            top: int | None, ci: bool, ci_config: str | None, is_ref: bool,
            platform: str | None, as_json: bool, client: dict[str, Any]) -> None:
-    from ...jobs.store import waste as job
+    from ...jobs.images import waste as job
     from .wasteview import print_gate, print_waste, waste_json
 
     if files or layer is not None:
@@ -138,7 +138,7 @@ def _waste(state: State, image: str, *, files: bool, layer: int | None, waste: b
     rules: list[Any] = []
     source = ""
     if ci:  # a bad config fails before any layer is read
-        from ...jobs.store.wastegate import load_rules
+        from ...jobs.images.wastegate import load_rules
 
         rules, source = load_rules(ci_config)
     status = LayerStatus(not as_json)
@@ -153,7 +153,7 @@ def _waste(state: State, image: str, *, files: bool, layer: int | None, waste: b
             report = job.image_waste(state.conn(), image, platform=platform,
                                      on_layer=status.layer)
     if ci:
-        from ...jobs.store.wastegate import evaluate, passed
+        from ...jobs.images.wastegate import evaluate, passed
 
         results = evaluate(rules, report)
         print_gate(results, source, report, as_json)

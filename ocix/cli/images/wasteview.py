@@ -77,7 +77,7 @@ def print_waste(report: Any, top: int | None) -> None:
 
 
 def print_gate(results: list[Any], source: str, report: Any, as_json: bool) -> None:
-    from ...jobs.store.wastegate import FAIL, passed
+    from ...jobs.images.wastegate import FAIL, passed
 
     ok = passed(results)
     if as_json:

@@ -13,6 +13,18 @@ from ..output import human_size, print_json, print_kv, print_table, short_digest
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def paging_options(what: str) -> Callable[[F], F]:
+    """--max-pages and --page-size, for a listing of `what` (the Link pages of the API)."""
+    def decorate(f: F) -> F:
+        f = click.option("--page-size", type=click.IntRange(1, 10000), default=1000,
+                         show_default=True,
+                         help=f"{what} asked for per page (the `n` parameter).")(f)
+        return click.option("--max-pages", type=click.IntRange(1, 10000), default=100,
+                            show_default=True,
+                            help="Stop (with an error) after this many pages.")(f)
+    return decorate
+
+
 @click.group()
 def registry() -> None:
     """\b
@@ -26,10 +38,7 @@ def registry() -> None:
 
 @registry.command("repos")
 @click.argument("host")
-@click.option("--max-pages", type=click.IntRange(1, 10000), default=100, show_default=True,
-              help="Stop (with an error) after this many pages.")
-@click.option("--page-size", type=click.IntRange(1, 10000), default=1000, show_default=True,
-              help="Names asked for per page (the `n` parameter).")
+@paging_options("Names")
 @registry_options
 @json_option
 def repos(host: str, max_pages: int, page_size: int, hosts_dir: str | None, plain_http: bool,
@@ -55,10 +64,7 @@ def repos(host: str, max_pages: int, page_size: int, hosts_dir: str | None, plai
 @registry.command("tags")
 @click.argument("ref")
 @click.option("--digests", is_flag=True, help="Resolve each tag to its digest and media type.")
-@click.option("--max-pages", type=click.IntRange(1, 10000), default=100, show_default=True,
-              help="Stop (with an error) after this many pages.")
-@click.option("--page-size", type=click.IntRange(1, 10000), default=1000, show_default=True,
-              help="Tags asked for per page (the `n` parameter).")
+@paging_options("Tags")
 @registry_options
 @json_option
 def tags(ref: str, digests: bool, max_pages: int, page_size: int, hosts_dir: str | None,

@@ -118,6 +118,15 @@ class PathResult:
     def ran(self) -> bool:
         return self.available and self.error is None and self.exit_code is not None
 
+    @property
+    def outcome(self) -> str:
+        """One phrase for the path: skipped and why, failed and why, or its exit code."""
+        if not self.available:
+            return f"skipped: {self.skipped_reason}"
+        if self.error:
+            return f"failed: {self.error}"
+        return f"exit {self.exit_code}"
+
 
 @dataclass
 class CompareResult:

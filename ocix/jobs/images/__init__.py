@@ -1,1 +1,1 @@
-"""Images into containerd and back out: pull (plan, fetch, unpack), find and walk an image, validate one."""
+"""Images into containerd and back out: pull, find and walk, validate, final filesystem, waste."""

@@ -96,7 +96,7 @@ class PullPlan:
 
 
 def child_gc_labels(media_type: str, doc: dict[str, Any]) -> dict[str, str]:
-    """The gc.ref.content labels the Go client sets on a parent blob (images/mediatypes.go)."""
+    """The gc.ref.content labels the Go client sets on a parent blob (docs/sources.md)."""
     labels: dict[str, str] = {}
     if mt.is_index(media_type):
         for i, m in enumerate(doc.get("manifests") or []):

@@ -91,7 +91,7 @@ class Cancelled(OcixError):
 
 
 def source_label(host: str) -> str:
-    """containerd.io/distribution.source.<host without port> (remotes/docker/handler.go)."""
+    """containerd.io/distribution.source.<host without port> (docs/sources.md)."""
     name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     return f"containerd.io/distribution.source.{name}"
 

@@ -2,7 +2,7 @@
 
 containerd's Diff.Apply answers with the extractor's own error, full of paths under a temporary
 mount.  After such a failure the layers up to the refused one are read back from the content
-store and scanned (ocix.oci.layerscan, nothing is written) to name the hostile entry
+store and scanned (ocix.oci.fs.layerscan, nothing is written) to name the hostile entry
 (docs/layers.md, "When containerd refuses a layer").
 """
 
@@ -13,8 +13,8 @@ import re
 
 from ...containerd.connection import Connection
 from ...errors import OcixError
-from ...oci import layerscan
 from ...oci.descriptor import Descriptor
+from ...oci.fs import layerscan
 from .tree import decompressed_blob
 
 # The directory containerd extracts into: a temporary mount, or an overlayfs upper directory.

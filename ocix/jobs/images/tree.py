@@ -16,6 +16,7 @@ from ...errors import NotFoundError, OcixError
 from ...oci import mediatypes as mt
 from ...oci import platform as plat
 from ...oci.descriptor import Descriptor, json_object
+from ...oci.streams import prepend
 
 
 @dataclass(frozen=True)
@@ -143,24 +144,40 @@ def summarize(conn: Connection, image: Image, snapshotter: str = "overlayfs") ->
                         len(blobs))
 
 
-def decompressed_blob(conn: Connection, desc: Descriptor) -> tuple[str, Iterator[bytes]]:
-    """(compression, decompressed chunks) of a layer blob as it streams from the content store.
-
-    The compression comes from the blob's first bytes; the media type only breaks a tie."""
-    from ...oci.layerscan import decompress, sniff_compression
-    from ...oci.mediatypes import layer_compression
-
+def blob_chunks(conn: Connection, desc: Descriptor) -> Iterator[bytes]:
+    """A layer blob's chunks from the content store; a missing blob fails here, not at the
+    first read."""
     chunks = content.read(conn, desc.digest)
     try:
         first = next(chunks, b"")
     except NotFoundError:
         raise NotFoundError(f"layer blob {desc.digest} is not in the content store",
                             kind="layer-missing") from None
+    return prepend(first, chunks)
+
+
+def decompressed_blob(conn: Connection, desc: Descriptor) -> tuple[str, Iterator[bytes]]:
+    """(compression, decompressed chunks) of a layer blob as it streams from the content store.
+
+    The compression comes from the blob's first bytes; the media type only breaks a tie."""
+    from ...oci.fs.layerscan import decompress, sniff_compression
+    from ...oci.mediatypes import layer_compression
+
+    chunks = blob_chunks(conn, desc)
+    first = next(chunks, b"")
     compression = sniff_compression(first, layer_compression(desc.media_type))
-    return compression, decompress(_joined(first, chunks), compression)
+    return compression, decompress(prepend(first, chunks), compression)
 
 
-def _joined(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    if first:
-        yield first
-    yield from rest
+def registry_target(client: Any, platform: str | None) -> tuple[Descriptor, Descriptor]:
+    """(what a registry resolves the client's reference to, the manifest of `platform` in it,
+    default this host's): an index is read, a manifest is its own."""
+    root = client.resolve().descriptor
+    if mt.is_index(root.media_type):
+        doc = json_object(client.fetch_manifest(root), f"index {root.digest}")
+        entries = [Descriptor.from_json(m) for m in doc.get("manifests") or []]
+        return root, pick_manifest(root, [e for e in entries if mt.is_manifest(e.media_type)],
+                                   platform)
+    if not mt.is_manifest(root.media_type):
+        raise OcixError(f"{client.ref.name}: unsupported media type {root.media_type}")
+    return root, root

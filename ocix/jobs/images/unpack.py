@@ -1,4 +1,4 @@
-"""Unpack layers into a snapshotter, as containerd's unpacker.go does.
+"""Unpack layers into a snapshotter, as containerd's unpacker does (docs/sources.md).
 
 Per layer i: chainID = ChainID(diff_ids[:i+1]); if a snapshot named chainID exists, skip;
 else Prepare("extract-<nanos>-<rand> <chainID>", parent), Diff.Apply the layer blob onto its

@@ -7,14 +7,14 @@ leave DIR, or a file that already exists leave nothing behind.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...errors import DigestMismatchError, OcixError, UsageError
+from ...errors import OcixError, UsageError
 from ...oci import mediatypes as mt
 from ...oci.descriptor import Descriptor, json_object
 from ...registry.artifact import TITLE, AttachResult
@@ -61,24 +61,15 @@ def _file_name(layer: Descriptor) -> str:
 
 def _fetch(client: object, layer: Descriptor, dest: Path) -> None:
     """Stream one blob into `dest`, verifying size and digest as it is read."""
-    algo = layer.digest.split(":", 1)[0]
-    try:
-        hasher = hashlib.new(algo)
-    except ValueError:
-        raise DigestMismatchError(f"unsupported digest algorithm in {layer.digest}") from None
-    n = 0
+    from ...registry.upload import verified
+
+    def blob() -> Iterator[bytes]:  # the request goes out once `dest` is open
+        yield from client.open_blob(layer)  # type: ignore[attr-defined]
+
+    stream = verified(layer, blob())  # an unknown digest algorithm fails before `dest` exists
     with open(dest, "wb") as f:
-        for chunk in client.open_blob(layer):  # type: ignore[attr-defined]
-            n += len(chunk)
-            if n > layer.size:
-                raise DigestMismatchError(f"blob {layer.digest} is longer than its descriptor's "
-                                          f"{layer.size} bytes: refused")
-            hasher.update(chunk)
+        for chunk in stream:
             f.write(chunk)
-    actual = f"{algo}:{hasher.hexdigest()}"
-    if actual != layer.digest or n != layer.size:
-        raise DigestMismatchError(f"blob {layer.digest} has digest {actual} ({n} bytes): "
-                                  "refused, nothing written")
 
 
 def pull(ref: str, out: Path, opts: ClientOptions) -> ArtifactPull:

@@ -24,7 +24,7 @@ from ...oci.descriptor import Descriptor, json_object
 from ...oci.layout import REF_NAME, blob_path, init_layout, locked
 from ...oci.layout import tag as tag_layout
 from ...registry.artifact import add_to_fallback_index, put_manifest
-from ...registry.client import RegistryClient, verify_bytes
+from ...registry.client import MAX_MANIFEST, RegistryClient, verify_bytes
 from ...registry.reference import parse
 from ...registry.referrers import list_referrers
 from ...registry.upload import blob_exists, spool_verified, upload_verified
@@ -32,7 +32,6 @@ from .browse import ClientOptions
 
 READ = 1 << 20
 MAX_DEPTH = 8
-MAX_MANIFEST = 4 << 20
 
 
 class Source(Protocol):

@@ -1,7 +1,7 @@
 """`ocix sbom`: the packages of an image in a registry, read from its layers, as CycloneDX.
 
 Nothing is run or extracted.  The files are read through the same reader as `ocix cat`
-(ocix.jobs.store.imagefs over ocix.oci.flatfs): every layer streams from the registry, hashed
+(ocix.jobs.images.imagefs over ocix.oci.fs.flatfs): every layer streams from the registry, hashed
 as it is read, and only its tar headers go into the model of the final filesystem, whiteouts and
 opaque directories applied, symlinks resolved inside the image's root (`/lib -> usr/lib`),
 hostile entries refused.  Then only the layers that wrote dpkg's status (and status.d/), apk's
@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ...errors import DigestMismatchError, NotFoundError, OcixError
 from ...oci import mediatypes as mt
-from ...oci import platform as plat
 from ...oci.descriptor import Descriptor, json_object
 from ...oci.digest import new_hasher
-from ...oci.flatfs import DIR, HARDLINK, SYMLINK, Node
-from ...oci.layerscan import decompressed
+from ...oci.fs.flatfs import DIR, HARDLINK, SYMLINK, Node
+from ...oci.fs.layerscan import decompressed
 from ...registry.client import RegistryClient
 from ...registry.reference import parse
-from ..store.imagefs import ImageFS, LayerOpener, empty, files_data, find, flatten
+from ..images.imagefs import ImageFS, LayerOpener, LayerProgress, empty, files_data, find, flatten
+from ..images.tree import registry_target
 from .browse import ClientOptions
 
 DPKG = "/var/lib/dpkg/status"
@@ -225,20 +225,9 @@ def cyclonedx(result: SbomResult) -> str:
 
 
 def sbom(ref: str, opts: ClientOptions, *, platform: str | None = None,
-         on_layer: Callable[[int, int, str], None] | None = None) -> SbomResult:
+         on_layer: LayerProgress | None = None) -> SbomResult:
     client = opts.client(parse(ref))
-    root = client.resolve().descriptor
-    desc = root
-    if mt.is_index(root.media_type):
-        doc = json_object(client.fetch_manifest(root), f"index {root.digest}")
-        entries = [Descriptor.from_json(m) for m in doc.get("manifests") or []]
-        matcher = plat.Matcher(plat.parse(platform) if platform else plat.host())
-        chosen = plat.best_manifest([e for e in entries if mt.is_manifest(e.media_type)], matcher)
-        if chosen is None:
-            raise OcixError(f"{ref} has no manifest for {matcher.wanted}")
-        desc = chosen
-    elif not mt.is_manifest(root.media_type):
-        raise OcixError(f"{ref}: unsupported media type {root.media_type}")
+    root, desc = registry_target(client, platform)
     mdoc = json_object(client.fetch_manifest(desc), f"manifest {desc.digest}")
     layers = [Descriptor.from_json(x) for x in mdoc.get("layers") or []]
     for layer in layers:

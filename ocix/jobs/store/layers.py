@@ -1,7 +1,7 @@
 """`ocix layers`: stream each layer blob out of containerd and say what it does to the tree.
 
 Each blob is read with Content.Read, decompressed as the chunks arrive and its tar headers are
-classified by ocix.oci.layerscan (docs/layers.md).  Nothing is written anywhere: file data is
+classified by ocix.oci.fs.layerscan (docs/layers.md).  Nothing is written anywhere: file data is
 skipped as it streams by, so memory stays flat whatever the layer size; only paths are kept
 (the lower layers' paths decide "added" against "changed").
 """
@@ -9,15 +9,16 @@ skipped as it streams by, so memory stays flat whatever the layer size; only pat
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 from ...containerd.connection import Connection
 from ...errors import NotFoundError, OcixError
-from ...oci import layerscan
 from ...oci.descriptor import Descriptor
 from ...oci.digest import chain_ids
+from ...oci.fs import layerscan
+from ..images.imagefs import LayerProgress
 from .anatomy import created_by, decompressed_blob, image_manifest
 
 
@@ -54,7 +55,7 @@ class LayersReport:
 
 class MemberTap(Protocol):
     """Another model fed the same tar headers as the scan, in the same single pass (the
-    report's waste ledger, jobs/store/waste.py)."""
+    report's waste ledger, jobs/images/waste.py)."""
 
     def add(self, m: tarfile.TarInfo) -> None: ...
 
@@ -100,7 +101,7 @@ def scan_blob(conn: Connection, desc: Descriptor, lower: layerscan.Tree, *,
 
 def scan_image(conn: Connection, name: str, *, platform: str | None = None,
                layer: int | None = None, files: bool = False,
-               on_layer: Callable[[int, int, str], None] | None = None,
+               on_layer: LayerProgress | None = None,
                tap: MemberTap | None = None) -> LayersReport:
     """Scan the layers of `name` bottom-up; report them all, or only `layer` (1 = base).
 

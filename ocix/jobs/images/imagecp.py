@@ -1,6 +1,6 @@
 """`ocix cp IMAGE:PATH DEST`: a file or a directory of an image's final filesystem, written out.
 
-The tree comes from ocix.oci.flatfs (whiteouts and opaque dirs applied, hostile entries left
+The tree comes from ocix.oci.fs.flatfs (whiteouts and opaque dirs applied, hostile entries left
 out); each layer that holds wanted file data is streamed once.  Writing never follows a link:
 the target must not exist yet, every file is created with O_EXCL|O_NOFOLLOW, and symlinks are
 made last, so nothing the image says can make ocix write outside DEST (docs/imagefs.md).
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ...containerd.connection import Connection
 from ...errors import OcixError
-from ...oci.flatfs import DIR, FIFO, SYMLINK, Node
+from ...oci.fs.flatfs import DIR, FIFO, SYMLINK, Node
 from .imagefs import ImageFS, find, layer_files
 
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidArgumentError
-from ..oci import mediatypes as mt
-from ..oci.descriptor import Descriptor, Platform
-from ..oci.layout import (
+from ...errors import InvalidArgumentError
+from ...oci import mediatypes as mt
+from ...oci.descriptor import Descriptor, Platform
+from ...oci.layout import (
     LayoutImage,
     atomic_write,
     blob_path,

@@ -2,7 +2,7 @@
 
 Every layer blob is streamed once (from containerd's content store, or from a registry without
 pulling) and its tar headers feed two models side by side: ocix's ledger of hidden copies
-(ocix/oci/waste.py) and dive's three figures (ocix/oci/divescore.py).  In containerd, the GC
+(ocix/oci/fs/waste.py) and dive's three figures (ocix/oci/fs/divescore.py).  In containerd, the GC
 graph `ocix df` walks (gcgraph.py) says which layers other images of the namespace share: those
 bytes are paid once, and removing this image frees none of them.  docs/layers.md.
 """
@@ -16,13 +16,14 @@ from typing import Any
 from ...containerd.connection import Connection
 from ...containerd.snapshots import DEFAULT_SNAPSHOTTER
 from ...errors import NotFoundError, OcixError
-from ...oci import layerscan
 from ...oci.descriptor import Descriptor
 from ...oci.digest import chain_ids
-from ...oci.divescore import DiveFigures, DiveScore
-from ...oci.waste import WasteLedger
-from ..images.tree import ManifestInfo
-from .anatomy import created_by
+from ...oci.fs import layerscan
+from ...oci.fs.divescore import DiveFigures, DiveScore
+from ...oci.fs.waste import WasteLedger
+from ..store.anatomy import created_by
+from .imagefs import LayerProgress
+from .tree import ManifestInfo
 
 COMPRESSED_NOTE = ("compressed bytes are estimated per layer in proportion: hidden bytes x "
                    "the layer's compressed size / its uncompressed size")
@@ -31,7 +32,6 @@ WHY_FIGURES_DIFFER = (
     "still visible included; ocix's hidden bytes count only the copies that no path of the "
     "final filesystem reaches")
 
-Progress = Callable[[int, int, str], None]
 Opener = Callable[[Descriptor], Iterator[bytes]]
 
 
@@ -88,7 +88,7 @@ class WasteReport:
     why_figures_differ: str = WHY_FIGURES_DIFFER
 
 
-def scan(m: ManifestInfo, open_chunks: Opener, on_layer: Progress | None = None
+def scan(m: ManifestInfo, open_chunks: Opener, on_layer: LayerProgress | None = None
          ) -> tuple[WasteLedger, DiveScore, list[int]]:
     """Stream every layer once through both models; the tar length of each layer."""
     ledger, dive = WasteLedger(), DiveScore()
@@ -148,7 +148,7 @@ def report(image: str, source: str, m: ManifestInfo, ledger: WasteLedger, dive: 
 def sharing(conn: Connection, image: str, m: ManifestInfo, snapshotter: str) -> list[list[str]]:
     """Per layer, the other images of the namespace whose GC graph reaches its blob or its
     snapshot (the facts `ocix df` reads)."""
-    from . import gcgraph
+    from ..store import gcgraph
 
     g = gcgraph.build(conn, snapshotter)
     chains = chain_ids(m.diff_ids) if len(m.diff_ids) == len(m.layers) else [""] * len(m.layers)
@@ -161,22 +161,12 @@ def sharing(conn: Connection, image: str, m: ManifestInfo, snapshotter: str) -> 
 
 
 def image_waste(conn: Connection, name: str, *, platform: str | None = None,
-                snapshotter: str = DEFAULT_SNAPSHOTTER, on_layer: Progress | None = None) -> WasteReport:
-    from ...containerd import content
-    from .anatomy import image_manifest
+                snapshotter: str = DEFAULT_SNAPSHOTTER, on_layer: LayerProgress | None = None) -> WasteReport:
+    from ..store.anatomy import image_manifest
+    from .tree import blob_chunks
 
     record, m = image_manifest(conn, name, platform)
-
-    def open_chunks(d: Descriptor) -> Iterator[bytes]:
-        chunks = content.read(conn, d.digest)
-        try:
-            first = next(chunks, b"")
-        except NotFoundError:
-            raise NotFoundError(f"layer blob {d.digest} is not in the content store",
-                                kind="layer-missing") from None
-        return _prepend(first, chunks)
-
-    ledger, dive, sizes = scan(m, open_chunks, on_layer)
+    ledger, dive, sizes = scan(m, lambda d: blob_chunks(conn, d), on_layer)
     return report(record.name, f"containerd namespace {conn.namespace}", m, ledger, dive, sizes,
                   sharing(conn, record.name, m, snapshotter))
 
@@ -209,25 +199,13 @@ def tapped_waste(conn: Connection, name: str, m: ManifestInfo, tap: Tap, tar_siz
                   tar_sizes, shared)
 
 
-def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    if first:
-        yield first
-    yield from rest
-
-
 def registry_manifest(client: Any, platform: str | None) -> ManifestInfo:
     """The manifest of `platform` (default: this host's) and its config, from a registry."""
-    from ...oci import mediatypes as mt
     from ...oci import platform as plat
     from ...oci.descriptor import json_object
-    from ..images.tree import pick_manifest
+    from .tree import registry_target
 
-    root = client.resolve().descriptor
-    desc = root
-    if mt.is_index(root.media_type):
-        doc = json_object(client.fetch_manifest(root), root.digest)
-        entries = [Descriptor.from_json(x) for x in doc.get("manifests") or []]
-        desc = pick_manifest(root, entries, platform)
+    desc = registry_target(client, platform)[1]
     doc = json_object(client.fetch_manifest(desc), desc.digest)
     config = Descriptor.from_json(doc.get("config") or {})
     layers = [Descriptor.from_json(x) for x in doc.get("layers") or []]
@@ -237,7 +215,7 @@ def registry_manifest(client: Any, platform: str | None) -> ManifestInfo:
                         cdoc)
 
 
-def ref_waste(ref: str, *, platform: str | None = None, on_layer: Progress | None = None,
+def ref_waste(ref: str, *, platform: str | None = None, on_layer: LayerProgress | None = None,
               **client_options: Any) -> WasteReport:
     """The same for an image in a registry, streamed as `validate ref` streams it; nothing is
     pulled, so nothing is known about sharing on this node."""

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import OcixError
+from ...errors import OcixError
 from .entries import Dir, Entry, File, Hardlink, HostFile, Symlink, Whiteout
 
 # Never part of a layer: the kernel's and the runtime's mounts, and the files a runtime

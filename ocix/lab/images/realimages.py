@@ -11,21 +11,16 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
-from ..oci.descriptor import Descriptor
-from ..oci.layout import LayoutImage, atomic_write, blob_path, init_layout, locked
+from ...oci.descriptor import Descriptor
+from ...oci.layout import LayoutImage, atomic_write, blob_path, init_layout, locked
+from ..state import Progress, quiet
 from . import appimage
 from .debian import build_debian, extract, recipe
 
-Progress = Callable[[str], None]
 CACHE_ENV = "OCIX_DEBIAN_CACHE"
 RECORDS = "ocix-real-images.json"
-
-
-def _noop(_: str) -> None:
-    pass
 
 
 def cache_dir(lab_root: Path) -> Path:
@@ -70,7 +65,7 @@ def record(cache: Path, key: str, img: LayoutImage) -> None:
 
 
 def seed_real(lab_root: Path, *, mirror: str | None = None, with_app: bool = True,
-              cache: Path | None = None, progress: Progress = _noop) -> list[LayoutImage]:
+              cache: Path | None = None, progress: Progress = quiet) -> list[LayoutImage]:
     """library/debian:bookworm (and library/app:latest on top) from the cache or built now."""
     rc = recipe(mirror)
     cache = Path(cache) if cache else cache_dir(lab_root)

@@ -13,9 +13,9 @@ import subprocess
 from pathlib import Path
 from typing import Literal
 
-from ..errors import FailedPreconditionError
-from ..oci.descriptor import Platform
-from ..oci.platform import host as host_platform
+from ...errors import FailedPreconditionError
+from ...oci.descriptor import Platform
+from ...oci.platform import host as host_platform
 from .build import (
     DESCRIPTION,
     BuiltImage,

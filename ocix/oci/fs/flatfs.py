@@ -5,7 +5,7 @@ it from the lower layers, `.wh..wh..opq` empties its directory of the lower laye
 an entry replaces the lower one at its path (a non-directory over a directory drops what was
 under it).  Whiteouts never touch entries of their own layer.  Each path keeps its type, size,
 mode, owner, link target and the layer and tar member that wrote it, so one file's data can be
-streamed again later.  Hostile entries (ocix.oci.layerscan.hostile_reason) are kept apart and
+streamed again later.  Hostile entries (ocix.oci.fs.layerscan.hostile_reason) are kept apart and
 never applied.  No file data is held: memory grows with the number of paths only.
 """
 
@@ -16,8 +16,16 @@ import tarfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from ..errors import OcixError
-from .layerscan import OPAQUE_MARKER, TAR_BUFSIZE, WHITEOUT_PREFIX, Hostile, clean, hostile_reason
+from ...errors import OcixError
+from .layerscan import (
+    OPAQUE_MARKER,
+    TAR_BUFSIZE,
+    WHITEOUT_PREFIX,
+    Hostile,
+    below,
+    clean,
+    hostile_reason,
+)
 
 FILE, DIR, SYMLINK, HARDLINK, FIFO, DEVICE = "file", "dir", "symlink", "hardlink", "fifo", "device"
 MAX_SYMLINKS = 40  # Linux's limit before ELOOP
@@ -61,15 +69,6 @@ def _kind(m: tarfile.TarInfo) -> str:
     if m.isfifo():
         return FIFO
     return FILE
-
-
-def _below(path: str, dirs: set[str]) -> bool:
-    parent = posixpath.dirname(path)
-    while parent != "/":
-        if parent in dirs:
-            return True
-        parent = posixpath.dirname(parent)
-    return False
 
 
 class FlatFS:
@@ -172,7 +171,7 @@ class FlatFS:
                 del self.nodes[path]
                 self.removed[path] = Removal(n, how.format(dir="/"))
             return
-        for path in [p for p in self.nodes if _below(p, dirs)]:
+        for path in [p for p in self.nodes if below(p, dirs)]:
             del self.nodes[path]
             top = posixpath.dirname(path)
             while top not in dirs:
@@ -253,7 +252,7 @@ _ROOT = Node("/", DIR, 0, 0o755, 0, 0, "", 0, -1)
 def tar_entries(stream: Iterable[bytes]) -> Iterator[tuple[tarfile.TarInfo, tarfile.TarFile]]:
     """Each member of an uncompressed tar stream with the archive positioned at its data
     (`tar.extractfile(m)` reads it until the next member is asked for)."""
-    from .streams import chunk_stream
+    from ..streams import chunk_stream
 
     try:
         with tarfile.open(fileobj=chunk_stream(stream), mode="r|", bufsize=TAR_BUFSIZE) as tar:

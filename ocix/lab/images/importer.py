@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import InvalidArgumentError, UsageError
-from ..oci import mediatypes as mt
-from ..oci.descriptor import Descriptor
-from ..oci.layout import REF_NAME, LayoutImage, canonical_json, init_layout, write_blob
-from ..registry import reference
-from .state import lab_dir
+from ...errors import InvalidArgumentError, UsageError
+from ...oci import mediatypes as mt
+from ...oci.descriptor import Descriptor
+from ...oci.layout import REF_NAME, LayoutImage, canonical_json, init_layout, write_blob
+from ...registry import reference
+from ..state import lab_dir
 
 CONTAINERD_NAME = "io.containerd.image.name"
 _BLOB = re.compile(r"^blobs/(sha256|sha512)/[0-9a-f]{64,128}$")
@@ -181,8 +181,8 @@ def read(path: Path, staging: Path) -> tuple[Path, list[tuple[str, Descriptor]]]
 
 def validate(layout: Path, where: str) -> None:
     """Everything the layout's index reaches, checked the way `ocix validate` checks a layout."""
-    from ..validate.findings import Severity
-    from ..validate.targets import validate_layout
+    from ...validate.findings import Severity
+    from ...validate.targets import validate_layout
 
     report = validate_layout(layout)
     errors = [f for f in report.findings if f.severity is Severity.ERROR]
@@ -236,8 +236,8 @@ def _pull_name(repo: str, tag: str) -> str:
 
 def import_path(directory: str | os.PathLike[str] | None, path: str, *,
                 as_ref: str | None = None) -> list[Imported]:
-    from ..registry.push import push_then_tag
-    from .lab import running_state
+    from ...registry.push import push_then_tag
+    from ..lab import running_state
 
     root = lab_dir(directory)
     state = running_state(root)

@@ -12,18 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..oci.descriptor import Descriptor
-from ..oci.layout import LayoutImage, canonical_json, read_blob
+from ...oci.descriptor import Descriptor
+from ...oci.layout import LayoutImage, canonical_json, read_blob
+from ..state import Progress
 from .debian import PATH_ENV, Recipe, assemble, rfc3339
 from .layers import EPOCH, BuiltLayer, LayerSpec, write_layer
 from .rootfs import changes, run_in, walk
-
-Progress = Callable[[str], None]
 
 PACKAGES = ("python3-minimal", "ca-certificates")
 MODEL_MIB = 24

@@ -16,37 +16,25 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import programs
-from ..errors import FailedPreconditionError, OcixError, UnreachableError
-from ..oci import mediatypes as mt
-from ..oci.descriptor import Descriptor, Platform
-from ..oci.layout import (
-    LayoutImage,
-    blob_path,
-    canonical_json,
-    read_blob,
-    tag,
-    write_blob,
-)
-from ..oci.platform import host as host_platform
+from ... import programs
+from ...errors import FailedPreconditionError, OcixError, UnreachableError
+from ...oci import mediatypes as mt
+from ...oci.descriptor import Descriptor, Platform
+from ...oci.layout import LayoutImage, blob_path, canonical_json, read_blob, tag, write_blob
+from ...oci.platform import host as host_platform
+from ..state import Progress, quiet
 from .layers import EPOCH, BuiltLayer, LayerSpec, write_layer
 from .rootfs import changes, walk
 
-Progress = Callable[[str], None]
 SUITE = "bookworm"
 # Bump when the recipe (debian's or app's) changes: cached images are then built again.
 RECIPE_VERSION = "1"
 MIRROR_ENV = "OCIX_DEBIAN_MIRROR"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def _noop(_: str) -> None:
-    pass
 
 
 def rfc3339(epoch: int) -> str:
@@ -163,7 +151,7 @@ def debian_history(rc: Recipe) -> list[dict[str, Any]]:
              "comment": rc.mmdebstrap}]
 
 
-def bootstrap(rc: Recipe, target: Path, progress: Progress = _noop) -> None:
+def bootstrap(rc: Recipe, target: Path, progress: Progress = quiet) -> None:
     """mmdebstrap a minbase tree into `target` (a dir that must not exist)."""
     progress(f"bootstrapping Debian {SUITE} (minbase) from {rc.sources[0].split()[1]}")
     argv = ["mmdebstrap", "--quiet", "--mode=root", "--variant=minbase", "--format=directory",
@@ -188,7 +176,7 @@ def bootstrap(rc: Recipe, target: Path, progress: Progress = _noop) -> None:
                     + (errors[0] if errors else (proc.stderr.strip().splitlines() or ["?"])[-1]))
 
 
-def build_debian(rc: Recipe, cache: Path, work: Path, progress: Progress = _noop
+def build_debian(rc: Recipe, cache: Path, work: Path, progress: Progress = quiet
                  ) -> LayoutImage:
     """Bootstrap into `work/rootfs` (left there for a build on top) and write the image."""
     rootfs = work / "rootfs"

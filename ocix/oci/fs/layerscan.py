@@ -16,9 +16,10 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from ..errors import OcixError
+from ...errors import OcixError
+from ..mediatypes import layer_compression
+from ..streams import prepend
 from .extracttree import ExtractTree
-from .mediatypes import layer_compression
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -96,14 +97,15 @@ class Tree:
                 cut.add(path)
         cut.update(p for p in emptied if p in self.dirs)
         if cut:
-            under = [p for p in self.paths if _below(p, cut)]
+            under = [p for p in self.paths if below(p, cut)]
             self.paths.difference_update(under)
-            self.dirs.difference_update([p for p in self.dirs if _below(p, cut)])
+            self.dirs.difference_update([p for p in self.dirs if below(p, cut)])
             gone += len(under)
         return gone
 
 
-def _below(path: str, dirs: set[str]) -> bool:
+def below(path: str, dirs: set[str]) -> bool:
+    """Whether one of `path`'s ancestors is in `dirs`."""
     parent = posixpath.dirname(path)
     while parent != "/":
         if parent in dirs:
@@ -264,13 +266,7 @@ def decompressed(chunks: Iterable[bytes], media_type: str) -> Iterator[bytes]:
     media type only breaks a tie)."""
     it = iter(chunks)
     first = next(it, b"")
-
-    def joined() -> Iterator[bytes]:
-        if first:
-            yield first
-        yield from it
-
-    return decompress(joined(), sniff_compression(first, layer_compression(media_type)))
+    return decompress(prepend(first, it), sniff_compression(first, layer_compression(media_type)))
 
 
 def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -302,7 +298,7 @@ def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
 def _unzstd(chunks: Iterable[bytes]) -> Iterator[bytes]:
     import zstandard
 
-    from .streams import chunk_stream
+    from ..streams import chunk_stream
 
     dctx = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
     try:
@@ -319,7 +315,7 @@ def tar_members(stream: Iterable[bytes]) -> Iterator[tarfile.TarInfo]:
 
     tarfile keeps every member it has read; that list is emptied as we go so that memory does
     not grow with the number of entries."""
-    from .streams import chunk_stream
+    from ..streams import chunk_stream
 
     try:
         with tarfile.open(fileobj=chunk_stream(stream), mode="r|", bufsize=TAR_BUFSIZE) as tar:

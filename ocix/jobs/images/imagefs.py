@@ -2,7 +2,7 @@
 
 Each layer blob streams through Content.Read and is decompressed as it arrives (the same path
 as `ocix layers`), or comes from another source of layers (`ocix sbom` reads a registry's).
-Only tar headers go into the model (ocix.oci.flatfs), file data is skipped, or hashed with
+Only tar headers go into the model (ocix.oci.fs.flatfs), file data is skipped, or hashed with
 --content.  One file's data is streamed again from the one layer that wrote it.  Nothing is
 mounted or unpacked (docs/imagefs.md).
 """
@@ -16,13 +16,15 @@ from typing import IO, TYPE_CHECKING
 
 from ...errors import NotFoundError, OcixError
 from ...oci.descriptor import Descriptor
-from ...oci.flatfs import DIR, FlatFS, Node, file_sha256, tar_entries
+from ...oci.fs.flatfs import DIR, FlatFS, Node, file_sha256, tar_entries
 
 if TYPE_CHECKING:  # containerd's modules load the gRPC stubs: only the store's functions need them
     from ...containerd.connection import Connection
 
 # the decompressed chunks of one layer blob, from the content store or a registry
 LayerOpener = Callable[[Descriptor], Iterable[bytes]]
+# told as each layer starts: (its number, how many, its digest)
+LayerProgress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class ImageFS:
 
 
 def load(conn: Connection, name: str, *, platform: str | None = None, content: bool = False,
-         on_layer: Callable[[int, int, str], None] | None = None) -> ImageFS:
+         on_layer: LayerProgress | None = None) -> ImageFS:
     """Flatten the layers of `name` bottom-up; `content` also hashes every file's data."""
     ifs = _empty(conn, name, platform)
     _flatten(conn, ifs, 0, content, on_layer)
@@ -68,7 +70,7 @@ def load_pair(conn: Connection, a: str, b: str, *, platform: str | None = None,
             break
         shared += 1
 
-    def report(which: str) -> Callable[[int, int, str], None] | None:
+    def report(which: str) -> LayerProgress | None:
         return (lambda n, total, digest: on_layer(which, n, total, digest)) if on_layer else None
 
     _flatten(conn, x, 0, content, report("A"), stop=shared)
@@ -79,7 +81,7 @@ def load_pair(conn: Connection, a: str, b: str, *, platform: str | None = None,
 
 
 def _empty(conn: Connection, name: str, platform: str | None) -> ImageFS:
-    from .anatomy import created_by, image_manifest
+    from ..store.anatomy import created_by, image_manifest
 
     record, m = image_manifest(conn, name, platform)
     return empty(record.name, record.target.digest, m.descriptor.digest, m.platform, m.layers,
@@ -96,18 +98,18 @@ def empty(image: str, digest: str, manifest: str, platform: str, layers: list[De
 
 def store_layers(conn: Connection) -> LayerOpener:
     """Layers from containerd's content store, decompressed as they stream."""
-    from .anatomy import decompressed_blob
+    from .tree import decompressed_blob
 
     return lambda desc: decompressed_blob(conn, desc)[1]
 
 
 def _flatten(conn: Connection, ifs: ImageFS, start: int, content: bool,
-             on_layer: Callable[[int, int, str], None] | None, stop: int | None = None) -> None:
+             on_layer: LayerProgress | None, stop: int | None = None) -> None:
     flatten(ifs, store_layers(conn), start=start, stop=stop, content=content, on_layer=on_layer)
 
 
 def flatten(ifs: ImageFS, open_layer: LayerOpener, *, start: int = 0, stop: int | None = None,
-            content: bool = False, on_layer: Callable[[int, int, str], None] | None = None) -> None:
+            content: bool = False, on_layer: LayerProgress | None = None) -> None:
     """Apply layers start+1 .. stop (1-based; default: to the top)."""
     n = len(ifs.descriptors)
     for i, desc in enumerate(ifs.descriptors[start:stop], start):

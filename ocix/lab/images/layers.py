@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import InvalidArgumentError, OcixError
-from ..oci import mediatypes as mt
-from ..oci.descriptor import Descriptor
-from ..oci.layout import blob_path
-from ..oci.streams import chunk_stream
+from ...errors import InvalidArgumentError, OcixError
+from ...oci import mediatypes as mt
+from ...oci.descriptor import Descriptor
+from ...oci.layout import blob_path
+from ...oci.streams import chunk_stream
 from .entries import CHUNK, Content, Dir, Entry, File, Hardlink, Opaque, Symlink, Whiteout
 
 # Fixed time for tar entries (2024-01-01T00:00:00Z).
