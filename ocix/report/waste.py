@@ -106,7 +106,7 @@ def _pct(x: float) -> str:
 
 
 def waste_view(r: Any, top: int = TOP_COPIES) -> WasteView:
-    """From a jobs.store.waste.WasteReport."""
+    """From a jobs.images.waste.WasteReport."""
     most_hidden = max((x.hidden_bytes for x in r.layers), default=0)
     bars, rows = [], []
     for i, x in enumerate(r.layers):
