@@ -21,9 +21,11 @@ from .hosts import Endpoint
 SPOOL = 8 << 20
 
 
-def verified(desc: Descriptor, chunks: Iterable[bytes]) -> Iterator[bytes]:
+def verified(desc: Descriptor, chunks: Iterable[bytes], *, what: str = "blob",
+             writes: bool = True) -> Iterator[bytes]:
     """The chunks as they arrive, counted and hashed: DigestMismatchError past the descriptor's
-    size, or at the end when the digest or the length differ (an unknown algorithm: at once)."""
+    size, or at the end when the digest or the length differ (an unknown algorithm: at once).
+    `what` names the blob in the message; `writes` says the caller writes only a whole blob."""
     algo = desc.digest.split(":", 1)[0]
     try:
         hasher = hashlib.new(algo)
@@ -35,14 +37,14 @@ def verified(desc: Descriptor, chunks: Iterable[bytes]) -> Iterator[bytes]:
         for chunk in chunks:
             n += len(chunk)
             if n > desc.size:
-                raise DigestMismatchError(f"blob {desc.digest} is longer than its descriptor's "
+                raise DigestMismatchError(f"{what} {desc.digest} is longer than its descriptor's "
                                           f"{desc.size} bytes: refused")
             hasher.update(chunk)
             yield chunk
         actual = f"{algo}:{hasher.hexdigest()}"
         if actual != desc.digest or n != desc.size:
-            raise DigestMismatchError(f"blob {desc.digest} has digest {actual} ({n} bytes): "
-                                      "refused, nothing written")
+            said = f" ({n} bytes): refused, nothing written" if writes else ": refused"
+            raise DigestMismatchError(f"{what} {desc.digest} has digest {actual}{said}")
 
     return counted()
 

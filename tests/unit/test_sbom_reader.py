@@ -12,10 +12,11 @@ import pytest
 
 from ocix.errors import OcixError
 from ocix.jobs.images.imagefs import ImageFS, empty, flatten
-from ocix.jobs.registry.sbom import read_packages, verified
+from ocix.jobs.registry.sbom import read_packages
 from ocix.oci import mediatypes as mt
 from ocix.oci.descriptor import Descriptor
 from ocix.oci.digest import sha256_digest
+from ocix.registry.upload import verified
 from tests.helpers import tar_bytes
 
 F, D, S, H = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
@@ -108,11 +109,12 @@ def test_a_hostile_entry_at_a_database_path_is_refused() -> None:
 def test_a_layer_that_does_not_match_its_digest_is_refused_at_its_end() -> None:
     data = tar(("var/lib/dpkg/status", F, TZ))
     desc = Descriptor(mt.OCI_LAYER, sha256_digest(data + b"x"), len(data))
-    chunks: Iterator[bytes] = verified([data], desc)
+    chunks: Iterator[bytes] = verified(desc, [data], what="layer", writes=False)
     assert next(chunks) == data
     with pytest.raises(OcixError) as e:
         next(chunks)
     assert e.value.message == f"layer {desc.digest} has digest {sha256_digest(data)}: refused"
     with pytest.raises(OcixError) as e:
-        list(verified([data], Descriptor(mt.OCI_LAYER, desc.digest, 3)))
+        list(verified(Descriptor(mt.OCI_LAYER, desc.digest, 3), [data], what="layer",
+                      writes=False))
     assert e.value.message == f"layer {desc.digest} is longer than its descriptor's 3 bytes: refused"

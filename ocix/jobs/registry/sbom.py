@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ...errors import DigestMismatchError, NotFoundError, OcixError
+from ...errors import NotFoundError, OcixError
 from ...oci import mediatypes as mt
 from ...oci.descriptor import Descriptor, json_object
-from ...oci.digest import new_hasher
 from ...oci.fs.flatfs import DIR, HARDLINK, SYMLINK, Node
 from ...oci.fs.layerscan import decompressed
 from ...registry.client import RegistryClient
 from ...registry.reference import parse
+from ...registry.upload import verified
 from ..images.imagefs import ImageFS, LayerOpener, LayerProgress, empty, files_data, find, flatten
 from ..images.tree import registry_target
 from .browse import ClientOptions
@@ -56,25 +56,13 @@ class SbomResult:
     document: str = ""  # the CycloneDX JSON
 
 
-def verified(chunks: Iterable[bytes], desc: Descriptor) -> Iterator[bytes]:
-    """The blob's chunks; at the end (or past the descriptor's size) a mismatch is an error."""
-    hasher = new_hasher(desc.digest)
-    n = 0
-    for c in chunks:
-        n += len(c)
-        if n > desc.size:
-            raise DigestMismatchError(f"layer {desc.digest} is longer than its descriptor's "
-                                      f"{desc.size} bytes: refused")
-        hasher.update(c)
-        yield c
-    actual = f"{desc.digest.split(':', 1)[0]}:{hasher.hexdigest()}"
-    if actual != desc.digest:
-        raise DigestMismatchError(f"layer {desc.digest} has digest {actual}: refused")
-
-
 def registry_layers(client: RegistryClient) -> LayerOpener:
     """Layers streamed from a registry, verified as they are read, decompressed."""
-    return lambda desc: decompressed(verified(client.open_blob(desc), desc), desc.media_type)
+    def layer(desc: Descriptor) -> Iterator[bytes]:
+        chunks = verified(desc, client.open_blob(desc), what="layer", writes=False)
+        return decompressed(chunks, desc.media_type)
+
+    return layer
 
 
 def _regular(ifs: ImageFS, path: str) -> Node | None:
