@@ -22,7 +22,7 @@ from ocix.lab.state import LabState
 from tests.divereference import Entry, dive_reference
 from tests.helpers import ctr, remove_namespace, run_cli
 
-from .flatten import extract, layer_blobs, ocix_diff, truth
+from .flatten import extract, layer_blobs, listing, ocix_diff, truth
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -206,7 +206,9 @@ def served_size(lab: LabState, digest: str) -> int:
 # -- cat, diff and the waste ledger against ctr and tar -------------------------------------
 
 def test_cat_os_release_equals_ctr_run(debian_lab: LabState, real_env: dict[str, str]) -> None:
-    for path in ("/etc/os-release", "/etc/debian_version", "/app/run.sh"):
+    # /bin/sh goes through merged /usr's /bin -> usr/bin and then sh -> dash.
+    for path in ("/etc/os-release", "/etc/debian_version", "/app/run.sh", "/usr/bin/python3",
+                 "/bin/sh"):
         p = subprocess.run(["ctr", "-a", debian_lab.containerd_socket, "-n", NS, "run", "--rm",
                             APP, f"cat-{os.urandom(4).hex()}", "cat", path],
                            capture_output=True, check=False, timeout=120)
@@ -214,6 +216,17 @@ def test_cat_os_release_equals_ctr_run(debian_lab: LabState, real_env: dict[str,
         r = run_cli(["cat", "app", path], env=real_env)
         assert r.exit_code == 0, r.stderr
         assert r.stdout_bytes == p.stdout and p.stdout, path
+    history = json.loads(subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", "--config",
+         f"docker://{debian_lab.registry}/library/app:latest"], capture_output=True, text=True,
+        check=True, timeout=60).stdout)["history"]
+    layers = [h["created_by"] for h in history if not h.get("empty_layer")]
+    rm = next(i for i, h in enumerate(layers, 1) if h.startswith("RUN /bin/sh -c rm -rf"))
+    r = run_cli(["cat", "app", "/var/cache/apt/pkgcache.bin"], env=real_env)
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr.splitlines()[0] == (
+        f"Error: no such file in {APP}: /var/cache/apt/pkgcache.bin (deleted in layer {rm} by "
+        f"{layers[rm - 1]!r}: whiteout)")
 
 
 def test_diff_of_debian_and_app_equals_tar(debian_lab: LabState, real_env: dict[str, str],
@@ -234,12 +247,29 @@ def test_diff_of_debian_and_app_equals_tar(debian_lab: LabState, real_env: dict[
     for path in ("/usr/bin/python3.11", "/app/model.bin", "/app/run.sh", "/app/app.py"):
         assert expected[path] == ("added", frozenset()), path
     assert expected["/var/lib/dpkg/status"][0] == "changed"
+    out = tmp_path / "out"
+    out.mkdir()
+    r = run_cli(["cp", "app:/app", str(out)], env=real_env)
+    assert r.exit_code == 0, r.stderr
+    assert sorted(x.name for x in (out / "app").iterdir()) == ["app.py", "model.bin", "run.sh"]
+    for x in ("app.py", "model.bin", "run.sh"):
+        assert (out / "app" / x).read_bytes() == (b / "app" / x).read_bytes(), x
+        assert (out / "app" / x).stat().st_mode == (b / "app" / x).stat().st_mode, x
     r = run_cli(["diff", "debian:bookworm", "app", "--summary", "--json"], env=real_env)
     assert r.exit_code == 0, r.stderr
     s = json.loads(r.stdout)["summary"]
     counts = Counter(c for c, _ in plain.values())
     assert (s["added"], s["removed"], s["changed"]) == (
         counts["added"], counts["removed"], counts["changed"])
+    la, lb = listing(a), listing(b)
+    sizes = {(c, side): sum(listing_[p][4] for p, (k, _) in plain.items() if k == c)
+             for c, side, listing_ in (("added", "b", lb), ("removed", "a", la),
+                                       ("changed", "a", la), ("changed", "b", lb))}
+    assert (s["added_bytes"], s["removed_bytes"], s["changed_bytes_a"], s["changed_bytes_b"]) == (
+        sizes[("added", "b")], sizes[("removed", "a")], sizes[("changed", "a")],
+        sizes[("changed", "b")])
+    apt = {p: v for p, v in plain.items() if p == "/var/cache/apt" or p.startswith("/var/cache/apt/")}
+    assert apt and ocix_diff(real_env, "debian:bookworm", "app", "--path", "/var/cache/apt") == apt
 
 
 def _hidden_by_tar(layers: list[list[tuple[str, int, str]]]) -> Counter[tuple[str, int, int]]:
