@@ -71,20 +71,26 @@ def manifest(lab: LabState, repo: str, ref: str) -> dict[str, Any]:
     return r.json()
 
 
+def _blob(lab: LabState, repo: str, digest: str, tmp: Path) -> Path:
+    """A layer blob fetched from the registry into `tmp` (once)."""
+    blob = tmp / digest[7:]
+    if not blob.exists():
+        with requests.get(f"http://{lab.registry}/v2/{repo}/blobs/{digest}", stream=True,
+                          timeout=120) as r:
+            r.raise_for_status()
+            with open(blob, "wb") as f:
+                for chunk in r.iter_content(1 << 20):
+                    f.write(chunk)
+    return blob
+
+
 def tar_tv(lab: LabState, repo: str, tmp: Path) -> list[list[tuple[str, int, str]]]:
     """(type letter, size, /path) of every entry of each layer: `tar -tvz` of the blobs the
     registry serves (hardlinks and symlinks by their own name)."""
     out = []
     for layer in manifest(lab, repo, REPOS["app" if repo == "library/app" else "debian"][1]
                           )["layers"]:
-        blob = tmp / layer["digest"][7:]
-        if not blob.exists():
-            with requests.get(f"http://{lab.registry}/v2/{repo}/blobs/{layer['digest']}",
-                              stream=True, timeout=120) as r:
-                r.raise_for_status()
-                with open(blob, "wb") as f:
-                    for chunk in r.iter_content(1 << 20):
-                        f.write(chunk)
+        blob = _blob(lab, repo, layer["digest"], tmp)
         lines = subprocess.run(["tar", "-tvzf", str(blob), "--numeric-owner"],
                                capture_output=True, text=True, check=True,
                                timeout=120).stdout.splitlines()
@@ -344,3 +350,32 @@ def test_waste_ledger_equals_tar_listings_of_the_blobs(debian_lab: LabState,
     assert r.exit_code == 0, r.stderr
     assert re.search(rf"^24\.0 MiB\s+/app/model\.bin\s+1\s+layer {dd[0]}\s+layer {dd[1]}"
                      r"\s+overwritten\s+no *$", r.stdout, re.M), r.stdout
+
+
+def test_hardlinks_keep_their_targets_mode_in_a_container(debian_lab: LabState,
+                                                          real_env: dict[str, str],
+                                                          tmp_path: Path) -> None:
+    """Every hard link's header has its target's mode, as GNU tar writes it: containerd chmods
+    the shared inode to the link's mode, so a 0644 link made perl unrunnable."""
+    links: dict[str, str] = {}
+    modes: dict[str, str] = {}
+    for layer in manifest(debian_lab, "library/app", "latest")["layers"]:
+        lines = subprocess.run(["tar", "-tvzf", str(_blob(debian_lab, "library/app", layer["digest"], tmp_path)),
+                                "--numeric-owner"], capture_output=True, text=True, check=True,
+                               timeout=120).stdout.splitlines()
+        for line in lines:
+            perms, _owner, _size, _date, _time, name = line.split(None, 5)
+            if perms[0] == "h":
+                name, target = name.split(" link to ")
+                links["/" + name] = "/" + target
+            if perms[0] in "-h":
+                modes["/" + name] = perms[1:]
+    assert "/usr/bin/perl5.36.0" in links
+    assert {p: modes[p] for p in links} == {p: modes[t] for p, t in links.items()}
+    sample = [*sorted(links)[:8], "/usr/bin/perl5.36.0"]
+    p = ctr(debian_lab, NS, "run", "--rm", APP, f"stat-{os.urandom(4).hex()}", "stat", "-c",
+            "%A %n", *sample, *(links[x] for x in sample), timeout=120)
+    assert p.returncode == 0, p.stderr
+    seen = {line.split()[1]: line.split()[0][1:] for line in p.stdout.splitlines()}
+    assert seen == {x: modes[x] for x in sample + [links[x] for x in sample]}
+    assert seen["/usr/bin/perl5.36.0"] == "rwxr-xr-x"
