@@ -11,7 +11,7 @@ import pytest
 
 from ocix.lab.state import LabState
 from tests.helpers import ctr, run_cli, wait_for
-from tests.integration.test_imagefs import layer_blobs, tar_of
+from tests.integration.flatten import layer_blobs, tar_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

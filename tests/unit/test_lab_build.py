@@ -6,7 +6,9 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import posixpath
+import subprocess
 import tarfile
 import tracemalloc
 from pathlib import Path
@@ -380,3 +382,28 @@ def test_elf_checks(tmp_path: Path) -> None:
     not_elf.write_text("#!/bin/sh\n")
     with pytest.raises(FailedPreconditionError):
         recipes.elf_info(not_elf)
+
+
+def test_a_hardlink_has_its_targets_mode_and_owner_as_gnu_tar_writes_it(tmp_path: Path) -> None:
+    # GNU tar over two names of one 0750 inode owned by 7:8 is the reference.
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "x").write_bytes(b"x")
+    os.chmod(src / "x", 0o750)
+    if os.geteuid() == 0:
+        os.chown(src / "x", 7, 8)
+    os.link(src / "x", src / "y")
+    ref = subprocess.run(["tar", "-C", str(src), "--numeric-owner", "-cf", "-", "x", "y"],
+                         capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(ref)) as tf:
+        gnu = {m.name: m for m in tf.getmembers()}
+    assert gnu["y"].islnk()
+    owner = (gnu["x"].uid, gnu["x"].gid)
+    spec = b.LayerSpec((b.File("x", b.Data(b"x"), mode=0o750, uid=owner[0], gid=owner[1]),
+                        b.Hardlink("y", "x")))
+    built = b.build_image(tmp_path / "l", b.ImageSpec("t/h", "1", (b.PlatformImage(AMD64, (spec,)),)))
+    members = _members(tmp_path / "l", _manifest(tmp_path / "l", built)["layers"][0]["digest"])
+    ours = {m.name: m for m in members}
+    assert ours["y"].islnk() and ours["y"].linkname == "x"
+    assert (ours["y"].mode, ours["y"].uid, ours["y"].gid) == (
+        gnu["y"].mode, gnu["y"].uid, gnu["y"].gid) == (0o750, *owner)

@@ -32,7 +32,7 @@ from .rootfs import changes, walk
 
 SUITE = "bookworm"
 # Bump when the recipe (debian's or app's) changes: cached images are then built again.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"  # 2: a hardlink's header has its target's mode and owner
 MIRROR_ENV = "OCIX_DEBIAN_MIRROR"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

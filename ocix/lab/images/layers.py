@@ -160,6 +160,10 @@ def layer_members(entries: Iterable[Entry]) -> list[tuple[tarfile.TarInfo, Conte
         if ti.linkname not in regular:
             raise InvalidArgumentError(f"hardlink {ti.name!r}: target {ti.linkname!r} is not a "
                                        "regular file of the same layer")
+        # One inode, one mode: GNU tar and Go's archive/tar give a link the target's mode and
+        # owner, and containerd chmods the shared inode to the link's mode (docs/real-images.md).
+        target = by_path[ti.linkname][0]
+        ti.mode, ti.uid, ti.gid = target.mode, target.uid, target.gid
     out = [by_path[p] for p in sorted(by_path)]
     for ti, _ in out:
         if ti.type == tarfile.DIRTYPE:
