@@ -150,7 +150,7 @@ def test_unknown_image_is_one_line_exit_1(lab: LabState, ns_env: dict[str, str],
     r = run_cli([a.format(ref=ref) for a in args], env=ns_env)
     assert r.exit_code == 1
     assert r.stderr.splitlines() == [f"Error: no image 'nope' in namespace '{namespace}'",
-                                     "Hint: list the images with `ocix images ls`"]
+                                     "Hint: `ocix pull nope` first, or see `ocix images ls`"]
     assert r.stdout == ""
 
 

@@ -85,7 +85,7 @@ def find_image(conn: Connection, name: str) -> images.Image:
         except NotFoundError:
             pass
     raise NotFoundError(f"no image {name!r} in namespace {conn.namespace!r}",
-                        kind="image-unknown")
+                        kind="image-unknown", subject=name)
 
 
 def image_manifest(conn: Connection, name: str, platform: str | None = None
