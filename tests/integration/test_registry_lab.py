@@ -177,6 +177,17 @@ def test_copy_of_an_index_keeps_every_digest(lab: LabState, tmp_path: Path) -> N
             skopeo_raw(f"{lab.registry}/library/multiarch@{m['digest']}")
 
 
+def test_copy_into_a_layout_under_a_file_is_one_line(lab: LabState, tmp_path: Path) -> None:
+    """A traceback from mkdir before; nothing is written next to the file."""
+    (tmp_path / "notes.txt").write_text("x")
+    for dest in (tmp_path / "notes.txt", tmp_path / "notes.txt" / "sub"):
+        r = run_cli(["copy", f"{lab.registry}/library/busybox:latest", f"oci:{dest}:x"])
+        assert (r.exit_code, r.stdout) == (1, "")
+        assert r.stderr == (f"Error: cannot make an OCI layout in {dest}: {tmp_path}/notes.txt "
+                            "is a file, not a directory\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
 def test_referrers_of_each_platform_manifest_show_and_copy(lab: LabState, tmp_path: Path) -> None:
     ref = f"{lab.registry}/library/multiarch:latest"
     index = json.loads(skopeo_raw(ref))
