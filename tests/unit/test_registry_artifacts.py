@@ -14,6 +14,7 @@ from ocix.registry.artifact import EMPTY, artifact_manifest
 from ocix.registry.listing import HostileRegistryError
 from ocix.registry.referrers import MAX_REFERRERS, fallback_tag, parse_index
 from ocix.validate import validate_document
+from tests.helpers import run_cli
 
 SUBJECT = Descriptor(mt.OCI_MANIFEST, "sha256:" + "ab" * 32, 405)
 
@@ -69,3 +70,14 @@ def test_the_attach_manifest_passes_validate_and_names_its_subject() -> None:
     del doc["artifactType"]
     assert [p.split(" [")[-1] for p in check_referrer(doc, "manifest", SUBJECT.digest)] == \
         ["image.manifest.artifact-type]"]
+
+
+@pytest.mark.parametrize("host", ["notahost", "library"])
+def test_registry_repos_of_a_name_that_is_not_a_host_is_usage_exit_2(host: str) -> None:
+    """`notahost/x` is a docker.io repository: before, docker.io's catalog (the lab mirror's)
+    was listed for it."""
+    r = run_cli(["registry", "repos", host])
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.splitlines() == [
+        f"Error: '{host}' is not a registry host",
+        "Hint: a host has a dot or a port, or is localhost (127.0.0.1:5000)"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...errors import OcixError
+from ...errors import OcixError, UsageError
 from ...oci import mediatypes as mt
 from ...oci import platform as plat
 from ...oci.descriptor import Descriptor, json_object
@@ -80,6 +80,11 @@ class Inspection:
 def repositories(host: str, opts: ClientOptions, *, max_pages: int = listing.MAX_PAGES,
                  page_size: int = listing.PAGE_SIZE) -> list[str]:
     ref = parse(f"{host}/x")  # only the host matters for the catalog
+    if ref.repository != "x" and host.lower() not in ("docker.io", "index.docker.io"):
+        # "notahost/x" is the docker.io repository notahost/x: a host needs a dot, a port or
+        # the name localhost (docs/registry.md), else docker.io's catalog would be listed.
+        raise UsageError(f"{host!r} is not a registry host",
+                         hint="a host has a dot or a port, or is localhost (127.0.0.1:5000)")
     return listing.catalog(opts.client(Reference(ref.host, "")), page_size=page_size,
                            max_pages=max_pages)
 
