@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +83,25 @@ def test_registry_repos_of_a_name_that_is_not_a_host_is_usage_exit_2(host: str) 
     assert r.stderr.splitlines() == [
         f"Error: '{host}' is not a registry host",
         "Hint: a host has a dot or a port, or is localhost (127.0.0.1:5000)"]
+
+
+@pytest.mark.parametrize(("flags", "line"), [
+    (["--artifact-type", "bad type"], "Error: --artifact-type 'bad type' is not a media type"),
+    (["--artifact-type", "x/y", "--media-type", "nosubtype"],
+     "Error: --media-type 'nosubtype' is not a media type")])
+def test_attach_refuses_a_type_validate_would_call_invalid(tmp_path: Path, flags: list[str],
+                                                           line: str) -> None:
+    """Before, the artifact was pushed and `ocix referrers` then showed an invalid node."""
+    f = tmp_path / "notes.txt"
+    f.write_text("notes")
+    r = run_cli(["attach", "127.0.0.1:1/library/busybox:latest", *flags, str(f)])
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.splitlines() == [line, "Hint: write type/subtype, e.g. application/vnd.example.notes"]
+
+
+@pytest.mark.parametrize("value", ["application/vnd.cyclonedx+json", "x/y", "bad type", "a/",
+                                   "/b", "a/b/c", "ä/b", "text/plain;charset=utf-8"])
+def test_media_type_grammar_is_the_schemas(value: str) -> None:
+    schema = json.loads((Path(__file__).parents[2] / "schemas/image/defs.schema.json").read_text())
+    pattern = schema["$defs"]["mediaType"]["pattern"]
+    assert bool(mt.MEDIA_TYPE_RE.fullmatch(value)) == bool(re.search(pattern, value))

@@ -92,10 +92,16 @@ def attach(ref: str, files: tuple[str, ...], artifact_type: str, media_type: str
     """
     from pathlib import Path
 
+    from ...errors import UsageError
     from ...jobs.registry.artifacts import attach as do_attach
+    from ...oci.mediatypes import MEDIA_TYPE_RE
     from ..options import key_value_pairs
     from ..output import print_kv
 
+    for flag, value in (("--artifact-type", artifact_type), ("--media-type", media_type)):
+        if value and not MEDIA_TYPE_RE.fullmatch(value):  # `ocix validate` would call it invalid
+            raise UsageError(f"{flag} {value!r} is not a media type",
+                             hint="write type/subtype, e.g. application/vnd.example.notes")
     annots = key_value_pairs(annotations, "--annotation")
     result = do_attach(ref, artifact_type, [Path(f) for f in files],
                        client_options(hosts_dir, plain_http, user), media_type=media_type,
