@@ -105,3 +105,15 @@ def test_media_type_grammar_is_the_schemas(value: str) -> None:
     schema = json.loads((Path(__file__).parents[2] / "schemas/image/defs.schema.json").read_text())
     pattern = schema["$defs"]["mediaType"]["pattern"]
     assert bool(mt.MEDIA_TYPE_RE.fullmatch(value)) == bool(re.search(pattern, value))
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:5000", "localhost:5000", "registry.example.com:443"])
+def test_registry_tags_of_a_bare_host_is_usage_exit_2(host: str) -> None:
+    """HOST:PORT alone is the docker.io repository HOST tagged PORT: the error spoke of
+    docker.io/library/127.0.0.1 before."""
+    r = run_cli(["registry", "tags", host])
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.splitlines() == [
+        f"Error: '{host}' is a registry host, not a repository",
+        f"Hint: name one, like {host}/library/busybox; list them with "
+        f"`ocix registry repos {host}`"]
