@@ -51,6 +51,8 @@ BY_KIND = {
                                    "on a machine with internet, then `ocix lab import debian.tar`"),
     "layer-refused": ("`ocix pull --no-unpack {subject}` then `ocix layers {subject}` shows every "
                       "hostile entry without writing anything"),
+    "registry-host-not-repo": ("name one, like {subject}/library/busybox; list them with "
+                               "`ocix registry repos {subject}`"),
     "tour-step-unknown": "steps are 1-{subject}: `ocix tour --list`",
 }
 

@@ -99,8 +99,7 @@ def tags(ref: str, opts: ClientOptions, *, digests: bool = False,
          max_pages: int = listing.MAX_PAGES, page_size: int = listing.PAGE_SIZE) -> list[TagRow]:
     if _looks_like_a_host(ref):
         raise UsageError(f"{ref!r} is a registry host, not a repository",
-                         hint=f"name one, like {ref}/library/busybox; list them with "
-                              f"`ocix registry repos {ref}`")
+                         kind="registry-host-not-repo", subject=ref)
     client = opts.client(parse(ref))
     rows = [TagRow(t) for t in listing.tags(client, page_size=page_size, max_pages=max_pages)]
     if digests:
