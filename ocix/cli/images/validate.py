@@ -51,7 +51,7 @@ def validate(state: State, target: str, name: str | None, kind: str | None, quie
 
     \b
     Examples:
-      runc spec -b /tmp/b && mkdir /tmp/b/rootfs && ocix validate /tmp/b
+      mkdir -p /tmp/b/rootfs && runc spec -b /tmp/b && ocix validate /tmp/b
       ocix validate manifest.json
       curl -s URL | ocix validate - --kind index
       ocix validate ./layout-dir --json | jq '.findings[] | select(.severity == "error")'
