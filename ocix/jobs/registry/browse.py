@@ -169,6 +169,8 @@ def inspect(ref: str, opts: ClientOptions, *, platform: str | None = None) -> In
         mdoc = json_object(client.fetch_manifest(chosen), f"manifest {chosen.digest}")
     elif not mt.is_manifest(root.media_type):
         raise OcixError(f"{ref}: unsupported media type {root.media_type}")
+    elif platform is not None:
+        plat.refuse_other_platform(client.ref.name, _config(client, doc)[1], platform)
     _fill_manifest(client, out, manifest, mdoc)
     return out
 

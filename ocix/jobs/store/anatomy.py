@@ -107,23 +107,10 @@ def image_manifest(conn: Connection, name: str, platform: str | None = None
             "the content store",
             kind="platform-not-pulled") from None
     if platform and desc is record.target:
-        _check_single_platform(record.name, info, platform)
+        from ...oci.platform import refuse_other_platform
+
+        refuse_other_platform(record.name, info.config_doc, platform)
     return record, info
-
-
-def _check_single_platform(name: str, info: ManifestInfo, platform: str) -> None:
-    """A plain manifest is for the one platform its config names; asking it for another is
-    refused, as dockerd refuses it (docs/layers.md, "--platform on a single manifest")."""
-    from ...oci import platform as plat
-    from ...oci.descriptor import Platform
-
-    c = info.config_doc
-    have = Platform(str(c.get("os") or ""), str(c.get("architecture") or ""),
-                    str(c.get("variant") or ""))
-    if have.os and have.architecture and not plat.Matcher(plat.parse(platform)).matches(
-            plat.normalize(have)):
-        raise NotFoundError(f"image {name} is a single {info.platform} manifest: no manifest "
-                            f"for {platform}")
 
 
 def history_layers(config_doc: dict[str, Any], layers: int) -> list[int | None]:
