@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ..options import client_options, json_option, registry_options
-from ..output import print_json, short_digest
+from ..output import print_json, short_digest, wrap_paragraph
 
 
 def _tree_lines(nodes: list[Any], prefix: str = "") -> list[str]:
@@ -60,7 +60,8 @@ def referrers(ref: str, artifact_type: str, api: bool | None, hosts_dir: str | N
         how += f", filtered by the registry on {', '.join(tree.filters_applied)}"
     elif artifact_type:
         how += ", filtered by ocix on artifactType"
-    click.echo(f"{tree.name}@{tree.digest} ({tree.count()} referrers, via the {how})")
+    click.echo(wrap_paragraph(f"{tree.name}@{tree.digest} ({tree.count()} referrers, via the "
+                              f"{how})"))
     for line in _tree_lines(tree.referrers + tree.platforms + tree.attestations):
         click.echo(line)
     if not tree.referrers and not tree.attestations and not tree.platforms:
