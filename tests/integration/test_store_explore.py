@@ -375,3 +375,23 @@ def test_snapshot_info_asks_the_labs_dockerd_where_its_layers_are(
     assert f"keeps its layers in {truth['DockerRootDir']}/{truth['Driver']}/<id>/diff" in text
     r = cli({**ns_env, "DOCKER_HOST": "tcp://192.0.2.1:2375"}, "snapshots", "info", top, "--json")
     assert json.loads(r.stdout)["docker"]["directory"] == "/var/lib/docker/overlay2"
+
+
+def test_snapshots_info_and_content_labels_prose_fits_80_columns(
+        ns_env: dict[str, str], nsconn: Connection, pulled: str) -> None:
+    """Their explaining sentences were single lines of 157 to 226 columns."""
+    from ocix.containerd import images
+
+    m = default_manifest(nsconn, images.get(nsconn, BUSYBOX).target)
+    env = {**ns_env, "COLUMNS": "80"}
+    for args in (["snapshots", "info", chain_ids(m.diff_ids)[-1]],
+                 ["content", "labels", m.descriptor.digest]):
+        r = cli(env, *args)
+        assert r.exit_code == 0, r.stderr
+        lines = r.stdout.splitlines()
+        # snapshots info: the sentences after its key/value block; labels: each meaning.
+        prose = lines[lines.index("") + 1:] if args[0] == "snapshots" else \
+            [ln for ln in lines if ln.startswith("    ")]
+        assert prose and all(len(ln) <= 80 or " " not in ln.strip() for ln in prose), prose
+    r = cli(env, "snapshots", "info", chain_ids(m.diff_ids)[-1])
+    assert "that is its answer to `ls /var/lib/docker/overlay2`." in " ".join(r.stdout.split())
