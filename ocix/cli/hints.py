@@ -31,7 +31,7 @@ BY_KIND = {
     "registry-host-unknown": ("check the name and the network; offline, `ocix lab up` and "
                               f"{LAB_ENV} make the lab registry a docker.io mirror"),
     "fifo-dir-denied": "ocix run needs root",
-    "image-unknown": "list the images with `ocix images ls`",
+    "image-unknown": "`ocix pull {subject}` first, or see `ocix images ls`",
     "platform-not-pulled": "that platform was not pulled: `ocix pull --platform OS/ARCH IMAGE`",
     "layer-missing": "pull the image again: `ocix pull IMAGE`",
     "blob-unknown": "list blobs with `ocix content ls`",
@@ -51,6 +51,8 @@ BY_KIND = {
                                    "on a machine with internet, then `ocix lab import debian.tar`"),
     "layer-refused": ("`ocix pull --no-unpack {subject}` then `ocix layers {subject}` shows every "
                       "hostile entry without writing anything"),
+    "registry-host-not-repo": ("name one, like {subject}/library/busybox; list them with "
+                               "`ocix registry repos {subject}`"),
     "tour-step-unknown": "steps are 1-{subject}: `ocix tour --list`",
 }
 

@@ -179,6 +179,9 @@ def tour(list_only: bool, numbers: tuple[int, ...], run_all: bool, from_kernel: 
     from ..teach import tour as job
 
     steps = job.load_steps()
+    if record_dir is not None and (list_only or not (numbers or run_all or from_kernel)):
+        raise click.UsageError("--record writes the steps run: give --step N, --all or "
+                               "--from-kernel")
     if list_only or not (numbers or run_all or from_kernel):
         _list_steps(steps, as_json)
         return

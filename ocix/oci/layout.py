@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import OcixError
 from . import mediatypes as mt
 from .descriptor import Descriptor, Platform
 from .digest import sha256_digest
@@ -57,7 +58,15 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def init_layout(layout: Path) -> None:
     layout = Path(layout)
-    (layout / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    try:
+        (layout / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (layout, *layout.parents) if p.exists() and not p.is_dir()),
+                       layout)
+        raise OcixError(f"cannot make an OCI layout in {layout}: {blocker} is a file, not a "
+                        "directory") from None
+    except OSError as e:
+        raise OcixError(f"cannot make an OCI layout in {layout}: {e.strerror or e}") from None
     marker = layout / "oci-layout"
     if not marker.exists():
         atomic_write(marker, canonical_json({"imageLayoutVersion": "1.0.0"}))

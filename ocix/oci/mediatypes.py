@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
+# The grammar of schemas/image/defs.schema.json's mediaType (RFC 6838 type/subtype names).
+MEDIA_TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/"
+                           r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform as _platform
 from dataclasses import dataclass
 
-from ..errors import UsageError
+from ..errors import NotFoundError, UsageError
 from . import mediatypes as mt
 from .descriptor import Descriptor, Platform
 
@@ -89,3 +89,13 @@ def best_manifest(entries: list[Descriptor], matcher: Matcher) -> Descriptor | N
     ranked = [(r, i, d) for i, d in enumerate(entries)
               if mt.is_manifest(d.media_type) and (r := matcher.rank(d.platform)) is not None]
     return min(ranked)[2] if ranked else None
+
+
+def refuse_other_platform(name: str, config: dict[str, object], platform: str) -> None:
+    """A plain manifest is for the one platform its config names; asking it for another is
+    refused, as dockerd refuses it (docs/layers.md, "--platform on a single manifest")."""
+    have = Platform(str(config.get("os") or ""), str(config.get("architecture") or ""),
+                    str(config.get("variant") or ""))
+    if have.os and have.architecture and not Matcher(parse(platform)).matches(have):
+        raise NotFoundError(f"image {name} is a single {of_manifest(None, config)} manifest: "
+                            f"no manifest for {platform}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -95,9 +96,15 @@ def write(path: str | Path, html: str) -> int:
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # mkdir's word for "a part of the path is a file"
+        raise OcixError(f"cannot write {path}: {target.parent} is not a directory") from None
+    except OSError as e:
+        raise OcixError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
         tmp.write_bytes(data)
         tmp.replace(target)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):  # the directory may be a file, or not ours to write
+            tmp.unlink(missing_ok=True)
         raise OcixError(f"cannot write {path}: {e.strerror or e}") from None
     return len(data)

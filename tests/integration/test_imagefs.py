@@ -224,6 +224,11 @@ def test_cat_says_which_layer_deleted_a_path(lab: LabState, lab_images: tuple[st
     assert (r.exit_code, r.stderr.splitlines()[0]) == (1, f"Error: no such file in {layers}: /nope")
     r = run_cli(["cat", layers, "/data"], env=ns_env)
     assert (r.exit_code, r.stderr.splitlines()[0]) == (1, f"Error: /data in {layers} is a directory")
+    for root in ("", "/"):  # an empty path is the root, and the message says so
+        r = run_cli(["cat", layers, root], env=ns_env)
+        assert (r.exit_code, r.stderr.splitlines()) == (1, [
+            f"Error: / in {layers} is a directory",
+            f"Hint: copy it out instead: ocix cp {layers}:/ DEST"])
 
 
 def test_cp_writes_the_final_tree(lab_images: tuple[str, Path, Path], ns_env: dict[str, str],

@@ -150,7 +150,7 @@ def test_unknown_image_is_one_line_exit_1(lab: LabState, ns_env: dict[str, str],
     r = run_cli([a.format(ref=ref) for a in args], env=ns_env)
     assert r.exit_code == 1
     assert r.stderr.splitlines() == [f"Error: no image 'nope' in namespace '{namespace}'",
-                                     "Hint: list the images with `ocix images ls`"]
+                                     "Hint: `ocix pull nope` first, or see `ocix images ls`"]
     assert r.stdout == ""
 
 
@@ -166,3 +166,19 @@ def test_platform_not_pulled_is_one_line_exit_1(lab: LabState, ns_env: dict[str,
     r = run_cli(["images", "inspect", ref, "--platform", "linux/s390x"], env=ns_env)
     assert r.exit_code == 1
     assert r.stderr.splitlines()[0].startswith("Error: no manifest for linux/s390x in sha256:")
+
+
+@pytest.mark.parametrize("args", [["images", "inspect", "{ref}"], ["layers", "{ref}"],
+                                  ["cat", "{ref}", "/etc/passwd"]])
+def test_other_platform_of_a_single_manifest_is_refused(lab: LabState, ns_env: dict[str, str],
+                                                        namespace: str, args: list[str]) -> None:
+    """busybox is one manifest, built for this host: ocix showed its layers under any
+    --platform; dockerd refuses that (docs/layers.md)."""
+    ref = pull(lab, ns_env, namespace, "ocix", "busybox")
+    mine = f"linux/{host().architecture}"
+    r = run_cli([a.format(ref=ref) for a in args] + ["--platform", "linux/s390x"], env=ns_env)
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr.splitlines() == [
+        f"Error: image {ref} is a single {mine} manifest: no manifest for linux/s390x"]
+    r = run_cli([a.format(ref=ref) for a in args] + ["--platform", mine], env=ns_env)
+    assert r.exit_code == 0

@@ -264,3 +264,18 @@ def test_zstd_plain_and_hostile_layers(lab: LabState, ns_env: dict[str, str],
     finally:
         images.delete(nsconn, "crafted:1", sync=False)
         leases.delete(nsconn, lease.id, sync=True)
+
+
+def test_the_header_fits_80_columns(lab: LabState, ns_env: dict[str, str], namespace: str) -> None:
+    """Name, platform and manifest digest were one 126-column line; the digest (from ctr's
+    image record) now starts the second line, whole."""
+    ref = pull(lab, ns_env, namespace, "ocix", "layers")
+    digest = next(ln.split()[2] for ln in ctr(lab, namespace, "images", "ls").stdout.splitlines()
+                  if ln.startswith(ref + " "))
+    for args in (["layers", ref], ["layers", ref, "--waste"]):
+        r = run_cli(args, env={**ns_env, "COLUMNS": "80"})
+        assert r.exit_code == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[0] == f"{ref}  linux/{host().architecture}  manifest"
+        assert lines[1] == f"  {digest}"
+        assert all(len(ln) <= 80 for ln in lines[2:4])

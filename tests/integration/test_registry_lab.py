@@ -177,6 +177,31 @@ def test_copy_of_an_index_keeps_every_digest(lab: LabState, tmp_path: Path) -> N
             skopeo_raw(f"{lab.registry}/library/multiarch@{m['digest']}")
 
 
+def test_copy_into_a_layout_under_a_file_is_one_line(lab: LabState, tmp_path: Path) -> None:
+    """A traceback from mkdir before; nothing is written next to the file."""
+    (tmp_path / "notes.txt").write_text("x")
+    for dest in (tmp_path / "notes.txt", tmp_path / "notes.txt" / "sub"):
+        r = run_cli(["copy", f"{lab.registry}/library/busybox:latest", f"oci:{dest}:x"])
+        assert (r.exit_code, r.stdout) == (1, "")
+        assert r.stderr == (f"Error: cannot make an OCI layout in {dest}: {tmp_path}/notes.txt "
+                            "is a file, not a directory\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("args", [["registry", "inspect"], ["sbom"], ["layers", "--waste", "--ref"]])
+def test_other_platform_of_a_single_manifest_in_a_registry(lab: LabState, args: list[str]) -> None:
+    """The seed busybox is one manifest for this host (its config, read by skopeo, says which);
+    another --platform showed that manifest as if it were the one asked for."""
+    ref = f"{lab.registry}/library/busybox:latest"
+    config = json.loads(skopeo("inspect", "--tls-verify=false", "--config", f"docker://{ref}"))
+    mine = f"{config['os']}/{config['architecture']}"
+    other = "linux/s390x"
+    r = run_cli([*args, ref, "--platform", other])
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr == f"Error: image {ref} is a single {mine} manifest: no manifest for {other}\n"
+    assert run_cli([*args, ref, "--platform", mine]).exit_code == 0
+
+
 def test_referrers_of_each_platform_manifest_show_and_copy(lab: LabState, tmp_path: Path) -> None:
     ref = f"{lab.registry}/library/multiarch:latest"
     index = json.loads(skopeo_raw(ref))

@@ -57,16 +57,24 @@ def cli(env: dict[str, str], *args: str) -> Result:
     return run_cli(list(args), env=env)
 
 
+def verdict(out: str) -> str:
+    """`why`'s first paragraph, its sentence wrapped to 80 columns: every line fits unless it
+    is one word (a digest), and the lines after the first are indented by two."""
+    lines = out.split("\n\n")[0].rstrip("\n").splitlines()
+    assert all(len(x) <= 80 or " " not in x.strip() for x in lines), lines
+    assert all(x.startswith("  ") for x in lines[1:]), lines
+    return " ".join(x.strip() for x in lines)
+
+
 def test_why_names_the_image_until_images_rm_sync(ns_env: dict[str, str], nsconn: Connection,
                                                  pulled: str) -> None:
     from ocix.containerd import images
 
     m = default_manifest(nsconn, images.get(nsconn, BUSYBOX).target)
     layer = m.layers[0].digest
-    r = cli(ns_env, "why", layer)
+    r = cli({**ns_env, "COLUMNS": "80"}, "why", layer)
     assert r.exit_code == 0, r.stderr
-    first = r.stdout.splitlines()[0]
-    assert first == f"layer {layer} is kept by 1 root(s): image {BUSYBOX}."
+    assert verdict(r.stdout) == f"layer {layer} is kept by 1 root(s): image {BUSYBOX}."
     [res] = json.loads(cli(ns_env, "why", layer, "--json").stdout)
     [chain] = res["chains"]
     assert chain["steps"][0]["role"] == "image record"
@@ -92,14 +100,14 @@ def test_why_says_the_next_gc_removes_an_unreferenced_blob(ns_env: dict[str, str
     digest = sha256_digest(data)
     lease = leases.create(nsconn)
     content.write_blob(nsconn, "why-orphan", digest, len(data), lambda off: [data[off:]], lease=lease.id)
-    r = cli(ns_env, "why", digest)
-    assert r.stdout.splitlines()[0] == (
-        f"blob {digest} is kept by 1 root(s): lease {lease.id}.")
+    r = cli({**ns_env, "COLUMNS": "80"}, "why", digest)
+    assert verdict(r.stdout) == f"blob {digest} is kept by 1 root(s): lease {lease.id}."
     leases.delete(nsconn, lease.id)  # no sync: the blob stays until the next GC
-    r = cli(ns_env, "why", digest)
-    assert (r.exit_code, r.stdout) == (0, (
+    r = cli({**ns_env, "COLUMNS": "80"}, "why", digest)
+    assert (r.exit_code, verdict(r.stdout)) == (0, (
         f"nothing refers to blob {digest}: no image, container, lease or gc.root label reaches "
-        "it, so the next garbage collection removes it.\n"))
+        "it, so the next garbage collection removes it."))
+    assert r.stdout.count("\n") == len(r.stdout.split("\n\n")[0].splitlines())  # nothing more
 
 
 def test_snapshots_tree_info_and_the_printed_mount_command(
@@ -367,3 +375,23 @@ def test_snapshot_info_asks_the_labs_dockerd_where_its_layers_are(
     assert f"keeps its layers in {truth['DockerRootDir']}/{truth['Driver']}/<id>/diff" in text
     r = cli({**ns_env, "DOCKER_HOST": "tcp://192.0.2.1:2375"}, "snapshots", "info", top, "--json")
     assert json.loads(r.stdout)["docker"]["directory"] == "/var/lib/docker/overlay2"
+
+
+def test_snapshots_info_and_content_labels_prose_fits_80_columns(
+        ns_env: dict[str, str], nsconn: Connection, pulled: str) -> None:
+    """Their explaining sentences were single lines of 157 to 226 columns."""
+    from ocix.containerd import images
+
+    m = default_manifest(nsconn, images.get(nsconn, BUSYBOX).target)
+    env = {**ns_env, "COLUMNS": "80"}
+    for args in (["snapshots", "info", chain_ids(m.diff_ids)[-1]],
+                 ["content", "labels", m.descriptor.digest]):
+        r = cli(env, *args)
+        assert r.exit_code == 0, r.stderr
+        lines = r.stdout.splitlines()
+        # snapshots info: the sentences after its key/value block; labels: each meaning.
+        prose = lines[lines.index("") + 1:] if args[0] == "snapshots" else \
+            [ln for ln in lines if ln.startswith("    ")]
+        assert prose and all(len(ln) <= 80 or " " not in ln.strip() for ln in prose), prose
+    r = cli(env, "snapshots", "info", chain_ids(m.diff_ids)[-1])
+    assert "that is its answer to `ls /var/lib/docker/overlay2`." in " ".join(r.stdout.split())

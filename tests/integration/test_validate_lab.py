@@ -44,4 +44,5 @@ def test_docker_io_name_through_the_mirror(lab: LabState) -> None:
 def test_missing_image_in_containerd_is_one_line(lab: LabState) -> None:
     r = run_cli(["validate", "image", "nosuch"], env={"CONTAINERD_ADDRESS": lab.containerd_socket})
     assert r.exit_code == 1
-    assert r.stderr == 'Error: image docker.io/library/nosuch:latest: image "docker.io/library/nosuch:latest": not found\n'
+    assert r.stderr == ("Error: no image 'nosuch' in namespace 'default'\n"
+                        "Hint: `ocix pull nosuch` first, or see `ocix images ls`\n")

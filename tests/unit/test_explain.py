@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,14 @@ def test_probes_report_absence_without_raising() -> None:
     assert (m.present, m.running, m.detail) == (False, None, "ocix-no-such-binary is not on PATH")
     m = probe("y", "process:ocix-nothing")
     assert (m.present, m.running) == (False, False)
+
+
+def test_html_into_a_file_is_one_line_exit_1(tmp_path: Path) -> None:
+    """--html DIR where DIR is a file: one line naming it, no traceback, nothing left behind."""
+    not_dir = tmp_path / "notes.txt"
+    not_dir.write_text("x")
+    r = run_cli(["explain", "--html", str(not_dir)])
+    assert r.exit_code == 1
+    assert r.stderr == (f"Error: cannot write {not_dir}/docker.html: {not_dir} is not a "
+                        "directory\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -98,6 +98,8 @@ def test_from_grpc_names_its_peer_and_the_cli_picks_the_peers_hint() -> None:
     (NotFoundError("x", kind="cri-image-missing", subject="busybox"),
      "pull it with `ocix cri pull busybox`"),
     (NotFoundError("x", hint="its own", kind="image-unknown"), "its own"),
+    (NotFoundError("x", kind="image-unknown", subject="127.0.0.1:5000/library/layers:latest"),
+     "`ocix pull 127.0.0.1:5000/library/layers:latest` first, or see `ocix images ls`"),
     (OcixError("x"), None),
     (UnreachableError("x"), None),
 ])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -12,7 +13,7 @@ from ocix.errors import NotFoundError
 from ocix.jobs.images import tree as imagetree
 from ocix.oci.descriptor import Descriptor
 
-CONN = cast(Connection, object())  # the fake service below never uses it
+CONN = cast(Connection, SimpleNamespace(namespace="default"))  # only its namespace is read
 TARGET = Descriptor("application/vnd.oci.image.index.v1+json", "sha256:" + "a" * 64, 1)
 
 
@@ -52,11 +53,11 @@ def test_remove_returns_the_name_it_removed(stored: dict[str, list[str]]) -> Non
     assert stored["names"] == ["local-only"]
 
 
-def test_unknown_names_keep_the_not_found_error(stored: dict[str, list[str]]) -> None:
+def test_unknown_names_are_one_not_found_error(stored: dict[str, list[str]]) -> None:
     with pytest.raises(NotFoundError) as e:
         imagetree.find_image(CONN, "nosuch")
-    assert e.value.message == ('image docker.io/library/nosuch:latest: image '
-                               '"docker.io/library/nosuch:latest": not found')
+    assert (e.value.message, e.value.kind, e.value.subject) == (
+        "no image 'nosuch' in namespace 'default'", "image-unknown", "nosuch")
     with pytest.raises(NotFoundError) as e:  # already normalized: asked once
         imagetree.remove_image(CONN, "docker.io/library/nosuch:latest")
     assert stored["asked"][-1] == "docker.io/library/nosuch:latest"

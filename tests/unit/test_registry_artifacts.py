@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,7 @@ from ocix.registry.artifact import EMPTY, artifact_manifest
 from ocix.registry.listing import HostileRegistryError
 from ocix.registry.referrers import MAX_REFERRERS, fallback_tag, parse_index
 from ocix.validate import validate_document
+from tests.helpers import run_cli
 
 SUBJECT = Descriptor(mt.OCI_MANIFEST, "sha256:" + "ab" * 32, 405)
 
@@ -69,3 +72,48 @@ def test_the_attach_manifest_passes_validate_and_names_its_subject() -> None:
     del doc["artifactType"]
     assert [p.split(" [")[-1] for p in check_referrer(doc, "manifest", SUBJECT.digest)] == \
         ["image.manifest.artifact-type]"]
+
+
+@pytest.mark.parametrize("host", ["notahost", "library"])
+def test_registry_repos_of_a_name_that_is_not_a_host_is_usage_exit_2(host: str) -> None:
+    """`notahost/x` is a docker.io repository: before, docker.io's catalog (the lab mirror's)
+    was listed for it."""
+    r = run_cli(["registry", "repos", host])
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.splitlines() == [
+        f"Error: '{host}' is not a registry host",
+        "Hint: a host has a dot or a port, or is localhost (127.0.0.1:5000)"]
+
+
+@pytest.mark.parametrize(("flags", "line"), [
+    (["--artifact-type", "bad type"], "Error: --artifact-type 'bad type' is not a media type"),
+    (["--artifact-type", "x/y", "--media-type", "nosubtype"],
+     "Error: --media-type 'nosubtype' is not a media type")])
+def test_attach_refuses_a_type_validate_would_call_invalid(tmp_path: Path, flags: list[str],
+                                                           line: str) -> None:
+    """Before, the artifact was pushed and `ocix referrers` then showed an invalid node."""
+    f = tmp_path / "notes.txt"
+    f.write_text("notes")
+    r = run_cli(["attach", "127.0.0.1:1/library/busybox:latest", *flags, str(f)])
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.splitlines() == [line, "Hint: write type/subtype, e.g. application/vnd.example.notes"]
+
+
+@pytest.mark.parametrize("value", ["application/vnd.cyclonedx+json", "x/y", "bad type", "a/",
+                                   "/b", "a/b/c", "ä/b", "text/plain;charset=utf-8"])
+def test_media_type_grammar_is_the_schemas(value: str) -> None:
+    schema = json.loads((Path(__file__).parents[2] / "schemas/image/defs.schema.json").read_text())
+    pattern = schema["$defs"]["mediaType"]["pattern"]
+    assert bool(mt.MEDIA_TYPE_RE.fullmatch(value)) == bool(re.search(pattern, value))
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:5000", "localhost:5000", "registry.example.com:443"])
+def test_registry_tags_of_a_bare_host_is_usage_exit_2(host: str) -> None:
+    """HOST:PORT alone is the docker.io repository HOST tagged PORT: the error spoke of
+    docker.io/library/127.0.0.1 before."""
+    r = run_cli(["registry", "tags", host])
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.splitlines() == [
+        f"Error: '{host}' is a registry host, not a repository",
+        f"Hint: name one, like {host}/library/busybox; list them with "
+        f"`ocix registry repos {host}`"]

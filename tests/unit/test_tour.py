@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,13 @@ def test_the_cri_step_reads_the_id_next_to_a_pull_note() -> None:
 
     pod = "c" * 64
     assert printed_id(f"$ ocix cri create …\n{pod}\nPulled busybox (sha256:{'8' * 64})") == pod
+
+
+@pytest.mark.parametrize("args", [["--record", "rec"], ["--list", "--record", "rec"]])
+def test_record_without_steps_is_usage_exit_2(tmp_path: Path, args: list[str]) -> None:
+    """It listed the steps and wrote nothing, silently."""
+    r = run_cli(["tour", *[str(tmp_path / a) if a == "rec" else a for a in args]])
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.splitlines()[-1] == ("Error: --record writes the steps run: give --step N, "
+                                         "--all or --from-kernel")
+    assert list(tmp_path.iterdir()) == []

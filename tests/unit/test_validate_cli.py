@@ -65,7 +65,7 @@ def test_quiet_prints_nothing(tmp_path: Path) -> None:
 def test_bundle_without_config_is_exit_1(tmp_path: Path) -> None:
     code, out, _ = run(str(tmp_path))
     assert code == 1
-    assert f"{tmp_path} has no config.json (and no oci-layout file)" in out
+    assert f"{tmp_path} has no config.json (and no oci-layout file)" in " ".join(out.split())
 
 
 def test_stdin_and_detection() -> None:
@@ -151,3 +151,27 @@ def test_help_has_examples() -> None:
     r = CliRunner().invoke(cli, ["validate", "--help"])
     assert r.exit_code == 0
     assert "Examples:" in r.stdout and "ocix validate image" in r.stdout
+
+
+def test_findings_wrap_to_the_width(monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A 171-column finding at COLUMNS=80 before; the location stays on the first line."""
+    from ocix.cli.images.validate import render
+    from ocix.validate.findings import Finding, Report, Severity
+
+    monkeypatch.setenv("COLUMNS", "80")
+    f = Finding(Severity.WARNING, "/process/capabilities/ambient",
+                "ambient capabilities not in both permitted and inheritable will not be raised: "
+                "CAP_AUDIT_WRITE, CAP_KILL, CAP_NET_BIND_SERVICE",
+                "runtime-spec config.md#linux-process",
+                "add them to inheritable (and permitted), or drop them from ambient",
+                "runtime.capabilities.ambient", "config.json")
+    render(Report("bundle", "/tmp/s", [f]))
+    assert capsys.readouterr().out.splitlines() == [
+        "Warnings (1)",
+        "  config.json /process/capabilities/ambient: ambient capabilities not in both",
+        "    permitted and inheritable will not be raised: CAP_AUDIT_WRITE, CAP_KILL,",
+        "    CAP_NET_BIND_SERVICE",
+        "      runtime-spec config.md#linux-process [runtime.capabilities.ambient]",
+        "      hint: add them to inheritable (and permitted), or drop them from ambient",
+        "bundle /tmp/s: valid (0 errors, 1 warning)"]

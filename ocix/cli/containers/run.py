@@ -19,6 +19,16 @@ if TYPE_CHECKING:
 RAW_ARGS = {"allow_interspersed_args": False}
 
 
+def _check_terminal(interactive: bool, tty: bool) -> None:
+    """-i -t copies stdin into a terminal: a pipe's EOF closes that terminal before the shell
+    has read it, so, like docker, refuse it instead of running half the input."""
+    if interactive and tty and not sys.stdin.isatty():
+        from ...errors import UsageError
+
+        raise UsageError("-i with -t needs a terminal on stdin, and stdin is not one",
+                         hint="drop -t to pipe input into the process")
+
+
 def _run_options(kw: dict[str, Any], args: tuple[str, ...]) -> RunOptions:
     from ...oci.spec import RunOptions
 
@@ -59,6 +69,8 @@ def run(state: State, image: str, command: tuple[str, ...], rm: bool, detach: bo
 
     from ...jobs.containers.run import RunRequest
     from ...jobs.containers.run import run as do_run
+
+    _check_terminal(interactive, kw["tty"] and not detach)
 
     req = RunRequest(image=image, options=_run_options(kw, command), container_id=kw["name"], rm=rm,
                      detach=detach, interactive=interactive, log_file=log_file, runtime=runtime,
@@ -336,6 +348,8 @@ def tasks_exec(state: State, interactive: bool, tty: bool, exec_id: str | None,
     """
 
     from ...jobs.containers.taskexec import ExecRequest, exec_in
+
+    _check_terminal(interactive, tty)
 
     status = exec_in(state.conn(), ExecRequest(container_id, list(command), exec_id, tty,
                                                interactive, list(env), user, workdir))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -80,7 +81,14 @@ def up(directory: str | None, with_docker: bool, with_podman: bool, no_seed: boo
     click.echo(f"lab up in {result.seconds:.1f}s: containerd {st.containerd_socket}, "
                f"registry {st.registry}" + (f", dockerd {st.docker_socket}" if st.docker_socket else "")
                + (f", podman {st.dir}/podman" if st.podman else ""))
-    click.echo('next: eval "$(ocix lab env)"')
+    click.echo(f'next: eval "$({env_command(directory)})"')
+
+
+def env_command(directory: str | None) -> str:
+    """`ocix lab env` as this shell must type it: --dir when the lab's dir is not $OCIX_LAB_DIR."""
+    if directory and directory != os.environ.get("OCIX_LAB_DIR"):
+        return f"ocix lab env --dir {shlex.quote(directory)}"
+    return "ocix lab env"
 
 
 def _rootless_line(directory: str) -> None:

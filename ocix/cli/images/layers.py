@@ -9,7 +9,7 @@ import click
 from ...errors import UsageError
 from ..main import State, pass_state
 from ..options import json_option, platform_option, registry_options
-from ..output import human_size, print_json, print_table, short_digest
+from ..output import human_size, print_json, print_table, short_digest, wrap_paragraph
 from ..progress import LayerStatus
 
 LETTERS = {"added": "A", "changed": "C", "deleted": "D", "opaque": "O"}
@@ -103,7 +103,8 @@ def layers(state: State, image: str, files: bool, layer: int | None, html: str |
                 del x["files"]
         print_json(doc)
         return
-    click.echo(f"{report.image}  {report.platform}  manifest {report.manifest}")
+    click.echo(wrap_paragraph(f"{report.image}  {report.platform}  manifest {report.manifest}",
+                              reflow=False))
     print_table(
         ["LAYER", "DIGEST", "DIFF ID", "CHAIN ID", "SIZE", "UNCOMPRESSED", "ADDED", "CHANGED",
          "DELETED", "OPAQUE", "CREATED BY"],

@@ -13,7 +13,7 @@ import click
 from ...errors import UsageError
 from ..main import State, pass_state
 from ..options import json_option, quiet_option
-from ..output import print_json
+from ..output import print_json, wrap_paragraph
 
 if TYPE_CHECKING:
     from ...validate.findings import Report
@@ -51,7 +51,7 @@ def validate(state: State, target: str, name: str | None, kind: str | None, quie
 
     \b
     Examples:
-      runc spec -b /tmp/b && mkdir /tmp/b/rootfs && ocix validate /tmp/b
+      mkdir -p /tmp/b/rootfs && runc spec -b /tmp/b && ocix validate /tmp/b
       ocix validate manifest.json
       curl -s URL | ocix validate - --kind index
       ocix validate ./layout-dir --json | jq '.findings[] | select(.severity == "error")'
@@ -104,10 +104,15 @@ def render(report: Report) -> None:
         click.echo(click.style(f"{title} ({len(group)})", **_STYLE[severity]))
         for f in group:
             where = " ".join(p for p in (f.location, f.pointer or "/") if p)
-            click.echo(f"  {click.style(where, bold=True)}: {f.message}")
+            # Wrapped as plain text to the width, then the location is made bold.
+            text = wrap_paragraph(f"{where}: {f.message}", indent="  ", hanging="    ")
+            head = "  " + where
+            click.echo("  " + click.style(where, bold=True) + text[len(head):]
+                       if text.startswith(head + ":") else text)
             click.echo(click.style(f"      {f.spec} [{f.rule}]", dim=True))
             if f.hint:
-                click.echo(click.style(f"      hint: {f.hint}", dim=True))
+                click.echo(click.style(wrap_paragraph(f"hint: {f.hint}", indent="      ",
+                                                      hanging="        "), dim=True))
     counts = f"{_plural(report.errors, 'error')}, {_plural(report.warnings, 'warning')}"
     verdict = click.style(report.verdict, fg="green" if report.valid else "red", bold=True)
     click.echo(f"{report.kind} {report.target}: {verdict} ({counts})")

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..output import human_size, print_json, print_table, to_jsonable
+from ..output import human_size, print_json, print_table, to_jsonable, wrap_paragraph
 
 
 def _short(text: str, n: int = 40) -> str:
@@ -35,8 +35,8 @@ def _shared(names: list[str] | None) -> str:
 
 def print_waste(report: Any, top: int | None) -> None:
     t = report.totals
-    click.echo(f"{report.image}  {report.platform}  manifest {report.manifest}  "
-               f"({report.source})")
+    click.echo(wrap_paragraph(f"{report.image}  {report.platform}  manifest {report.manifest}  "
+                              f"({report.source})", reflow=False))
     print_table(
         ["LAYER", "SIZE", "UNCOMPRESSED", "ADDED", "HIDDEN", "~COMPRESSED", "SHARED",
          "CREATED BY"],

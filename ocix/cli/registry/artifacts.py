@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ..options import client_options, json_option, registry_options
-from ..output import print_json, short_digest
+from ..output import print_json, short_digest, wrap_paragraph
 
 
 def _tree_lines(nodes: list[Any], prefix: str = "") -> list[str]:
@@ -60,7 +60,8 @@ def referrers(ref: str, artifact_type: str, api: bool | None, hosts_dir: str | N
         how += f", filtered by the registry on {', '.join(tree.filters_applied)}"
     elif artifact_type:
         how += ", filtered by ocix on artifactType"
-    click.echo(f"{tree.name}@{tree.digest} ({tree.count()} referrers, via the {how})")
+    click.echo(wrap_paragraph(f"{tree.name}@{tree.digest} ({tree.count()} referrers, via the "
+                              f"{how})"))
     for line in _tree_lines(tree.referrers + tree.platforms + tree.attestations):
         click.echo(line)
     if not tree.referrers and not tree.attestations and not tree.platforms:
@@ -92,10 +93,16 @@ def attach(ref: str, files: tuple[str, ...], artifact_type: str, media_type: str
     """
     from pathlib import Path
 
+    from ...errors import UsageError
     from ...jobs.registry.artifacts import attach as do_attach
+    from ...oci.mediatypes import MEDIA_TYPE_RE
     from ..options import key_value_pairs
     from ..output import print_kv
 
+    for flag, value in (("--artifact-type", artifact_type), ("--media-type", media_type)):
+        if value and not MEDIA_TYPE_RE.fullmatch(value):  # `ocix validate` would call it invalid
+            raise UsageError(f"{flag} {value!r} is not a media type",
+                             hint="write type/subtype, e.g. application/vnd.example.notes")
     annots = key_value_pairs(annotations, "--annotation")
     result = do_attach(ref, artifact_type, [Path(f) for f in files],
                        client_options(hosts_dir, plain_http, user), media_type=media_type,

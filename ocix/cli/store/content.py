@@ -8,7 +8,7 @@ import click
 
 from ..main import State, pass_state
 from ..options import json_option, quiet_option
-from ..output import human_size, print_json, print_kv, print_table, write_all
+from ..output import human_size, print_json, print_kv, print_table, wrap_paragraph, write_all
 
 
 @click.group("content")
@@ -146,7 +146,7 @@ def content_labels(state: State, digest: str, as_json: bool) -> None:
         return
     for lab in labels:
         click.echo(f"{lab.key}={lab.value}")
-        click.echo(f"    {lab.meaning}")
+        click.echo(wrap_paragraph(lab.meaning, indent="    ", hanging="    "))
 
 
 @content_group.command("rm")

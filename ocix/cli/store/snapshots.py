@@ -10,7 +10,7 @@ import click
 
 from ..main import State, pass_state
 from ..options import json_option, snapshotter_option
-from ..output import human_size, print_json, print_kv, print_table, short_digest
+from ..output import human_size, print_json, print_kv, print_table, short_digest, wrap_paragraph
 
 if TYPE_CHECKING:
     from ...jobs.store.snapshots import Node
@@ -148,15 +148,17 @@ def snapshots_info(state: State, key: str, snapshotter: str, as_json: bool) -> N
     ])
     click.echo()
     root = result.snapshotter_root or "<snapshotter root>"
-    click.echo(f"containerd keeps every {snapshotter} snapshot in {root}/snapshots/<id>/fs: that "
-               f"is its answer to `ls /var/lib/docker/overlay2`.")
+    click.echo(wrap_paragraph(f"containerd keeps every {snapshotter} snapshot in "
+                              f"{root}/snapshots/<id>/fs: that is its answer to "
+                              "`ls /var/lib/docker/overlay2`."))
     if docker.containerd_store:
-        click.echo(f"dockerd ({docker.source}) uses containerd's snapshotters: its layers are "
-                   f"snapshots like this one.")
+        click.echo(wrap_paragraph(f"dockerd ({docker.source}) uses containerd's snapshotters: "
+                                  "its layers are snapshots like this one."))
     else:
-        click.echo(f"dockerd with its own storage driver keeps its layers in {docker.directory}"
-                   f"/<id>/diff (data-root {docker.root}, driver {docker.driver}; from "
-                   f"{docker.source}), apart from containerd's.")
+        click.echo(wrap_paragraph(
+            f"dockerd with its own storage driver keeps its layers in {docker.directory}"
+            f"/<id>/diff (data-root {docker.root}, driver {docker.driver}; from "
+            f"{docker.source}), apart from containerd's."))
 
 
 @snapshots_group.command("mounts")

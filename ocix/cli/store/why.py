@@ -6,7 +6,7 @@ import click
 
 from ..main import State, pass_state
 from ..options import json_option, snapshotter_option
-from ..output import print_json
+from ..output import print_json, wrap_paragraph
 
 
 @click.command("why")
@@ -34,7 +34,7 @@ def why(state: State, ref: str, snapshotter: str, as_json: bool) -> None:
         print_json(results)
         return
     for r in results:
-        click.echo(r.verdict + ".")
+        click.echo(wrap_paragraph(r.verdict + ".", hanging="  "))  # the sentence fits the width
         for chain in r.chains:
             click.echo()
             for i, step in enumerate(chain.steps):

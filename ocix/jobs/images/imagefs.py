@@ -219,11 +219,12 @@ def find(ifs: ImageFS, path: str, *, follow_last: bool = True) -> Node:
 def cat(conn: Connection, ifs: ImageFS, path: str) -> Iterator[bytes]:
     """The data of one regular file of the final filesystem, as it streams from its layer."""
     node = find(ifs, path)
+    shown = path if path.startswith("/") else "/" + path  # as find() reads it: "" is the root
     if node.kind == DIR:
-        raise OcixError(f"{path} in {ifs.image} is a directory",
-                        hint=f"copy it out instead: ocix cp {ifs.image}:{path} DEST")
+        raise OcixError(f"{shown} in {ifs.image} is a directory",
+                        hint=f"copy it out instead: ocix cp {ifs.image}:{shown} DEST")
     if not node.regular:
-        raise OcixError(f"{path} in {ifs.image} is a {node.kind}, not a file")
+        raise OcixError(f"{shown} in {ifs.image} is a {node.kind}, not a file")
     return file_data(conn, ifs, node)
 
 

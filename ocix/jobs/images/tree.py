@@ -61,9 +61,14 @@ def find_image(conn: Connection, name: str) -> Image:
         return images.get(conn, name)
     except NotFoundError:
         full = _docker_io_name(name)
-        if full is None:
-            raise
-    return images.get(conn, full)
+    if full is not None:
+        try:
+            return images.get(conn, full)
+        except NotFoundError:
+            pass
+    # One line like `ocix images inspect`'s, not containerd's "image X: image "X": not found".
+    raise NotFoundError(f"no image {name!r} in namespace {conn.namespace!r}",
+                        kind="image-unknown", subject=name)
 
 
 def remove_image(conn: Connection, name: str, *, sync: bool = False) -> str:

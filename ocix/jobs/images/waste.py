@@ -210,6 +210,8 @@ def registry_manifest(client: Any, platform: str | None) -> ManifestInfo:
     config = Descriptor.from_json(doc.get("config") or {})
     layers = [Descriptor.from_json(x) for x in doc.get("layers") or []]
     cdoc = json_object(client.fetch_blob_bytes(config), config.digest)
+    if platform and desc is root:
+        plat.refuse_other_platform(client.ref.name, cdoc, platform)
     diff_ids = list((cdoc.get("rootfs") or {}).get("diff_ids") or [])
     return ManifestInfo(desc, plat.of_manifest(desc.platform, cdoc), config, layers, diff_ids,
                         cdoc)

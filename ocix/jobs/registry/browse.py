@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...errors import OcixError
+from ...errors import OcixError, UsageError
 from ...oci import mediatypes as mt
 from ...oci import platform as plat
 from ...oci.descriptor import Descriptor, json_object
@@ -80,12 +80,26 @@ class Inspection:
 def repositories(host: str, opts: ClientOptions, *, max_pages: int = listing.MAX_PAGES,
                  page_size: int = listing.PAGE_SIZE) -> list[str]:
     ref = parse(f"{host}/x")  # only the host matters for the catalog
+    if ref.repository != "x" and host.lower() not in ("docker.io", "index.docker.io"):
+        # "notahost/x" is the docker.io repository notahost/x: a host needs a dot, a port or
+        # the name localhost (docs/registry.md), else docker.io's catalog would be listed.
+        raise UsageError(f"{host!r} is not a registry host",
+                         hint="a host has a dot or a port, or is localhost (127.0.0.1:5000)")
     return listing.catalog(opts.client(Reference(ref.host, "")), page_size=page_size,
                            max_pages=max_pages)
 
 
+def _looks_like_a_host(ref: str) -> bool:
+    """HOST:PORT alone parses as the docker.io repository HOST with the tag PORT."""
+    name, _, port = ref.partition(":")
+    return "/" not in ref and port.isdigit() and ("." in name or name == "localhost")
+
+
 def tags(ref: str, opts: ClientOptions, *, digests: bool = False,
          max_pages: int = listing.MAX_PAGES, page_size: int = listing.PAGE_SIZE) -> list[TagRow]:
+    if _looks_like_a_host(ref):
+        raise UsageError(f"{ref!r} is a registry host, not a repository",
+                         kind="registry-host-not-repo", subject=ref)
     client = opts.client(parse(ref))
     rows = [TagRow(t) for t in listing.tags(client, page_size=page_size, max_pages=max_pages)]
     if digests:
@@ -155,6 +169,8 @@ def inspect(ref: str, opts: ClientOptions, *, platform: str | None = None) -> In
         mdoc = json_object(client.fetch_manifest(chosen), f"manifest {chosen.digest}")
     elif not mt.is_manifest(root.media_type):
         raise OcixError(f"{ref}: unsupported media type {root.media_type}")
+    elif platform is not None:
+        plat.refuse_other_platform(client.ref.name, _config(client, doc)[1], platform)
     _fill_manifest(client, out, manifest, mdoc)
     return out
 

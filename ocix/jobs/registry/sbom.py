@@ -217,6 +217,10 @@ def sbom(ref: str, opts: ClientOptions, *, platform: str | None = None,
     client = opts.client(parse(ref))
     root, desc = registry_target(client, platform)
     mdoc = json_object(client.fetch_manifest(desc), f"manifest {desc.digest}")
+    if platform and desc is root:
+        config = Descriptor.from_json(mdoc.get("config") or {})
+        plat.refuse_other_platform(client.ref.name, json_object(
+            client.fetch_blob_bytes(config), f"config {config.digest}"), platform)
     layers = [Descriptor.from_json(x) for x in mdoc.get("layers") or []]
     for layer in layers:
         if not mt.is_layer(layer.media_type):

@@ -85,7 +85,7 @@ def find_image(conn: Connection, name: str) -> images.Image:
         except NotFoundError:
             pass
     raise NotFoundError(f"no image {name!r} in namespace {conn.namespace!r}",
-                        kind="image-unknown")
+                        kind="image-unknown", subject=name)
 
 
 def image_manifest(conn: Connection, name: str, platform: str | None = None
@@ -99,13 +99,18 @@ def image_manifest(conn: Connection, name: str, platform: str | None = None
                             "content store", hint="pull the image again") from None
     desc = pick_manifest(record.target, manifests, platform)
     try:
-        return record, manifest_info(conn, desc)
+        info = manifest_info(conn, desc)
     except NotFoundError:
         which = f" for {desc.platform}" if desc.platform else ""
         raise NotFoundError(
             f"image {record.name}: the manifest{which} ({desc.digest}) or its config is not in "
             "the content store",
             kind="platform-not-pulled") from None
+    if platform and desc is record.target:
+        from ...oci.platform import refuse_other_platform
+
+        refuse_other_platform(record.name, info.config_doc, platform)
+    return record, info
 
 
 def history_layers(config_doc: dict[str, Any], layers: int) -> list[int | None]:
