@@ -205,7 +205,7 @@ def registry_manifest(client: Any, platform: str | None) -> ManifestInfo:
     from ...oci.descriptor import json_object
     from .tree import registry_target
 
-    desc = registry_target(client, platform)[1]
+    root, desc = registry_target(client, platform)
     doc = json_object(client.fetch_manifest(desc), desc.digest)
     config = Descriptor.from_json(doc.get("config") or {})
     layers = [Descriptor.from_json(x) for x in doc.get("layers") or []]

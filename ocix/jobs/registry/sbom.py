@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from ...errors import NotFoundError, OcixError
 from ...oci import mediatypes as mt
+from ...oci import platform as plat
 from ...oci.descriptor import Descriptor, json_object
 from ...oci.fs.flatfs import DIR, HARDLINK, SYMLINK, Node
 from ...oci.fs.layerscan import decompressed
