@@ -12,10 +12,17 @@ from typing import Any
 
 from ...containerd import images, snapshots
 from ...containerd.connection import Connection
-from ...errors import NotFoundError, OcixError
+from ...errors import NotFoundError
 from ...oci.descriptor import Descriptor
 from ...oci.digest import chain_ids
-from ..images.tree import ManifestInfo, children, decompressed_blob, manifest_info, pick_manifest
+from ..images.tree import (
+    ManifestInfo,
+    children,
+    decompressed_blob,
+    find_image,
+    manifest_info,
+    pick_manifest,
+)
 
 # Where an uncompressed size came from: bytes the snapshot takes on disk, or the tar's length.
 FROM_SNAPSHOT, FROM_STREAM = "snapshot usage", "tar stream"
@@ -65,27 +72,6 @@ class ImageInspect:
     user: str = ""
     working_dir: str = ""
     labels: dict[str, str] = field(default_factory=dict)
-
-
-def find_image(conn: Connection, name: str) -> images.Image:
-    """The image record `name`, also by its normalized name (busybox → docker.io/library/...)."""
-    from ...registry.reference import parse
-
-    try:
-        return images.get(conn, name)
-    except NotFoundError:
-        pass
-    try:
-        full = parse(name).name
-    except OcixError:
-        full = name
-    if full != name:
-        try:
-            return images.get(conn, full)
-        except NotFoundError:
-            pass
-    raise NotFoundError(f"no image {name!r} in namespace {conn.namespace!r}",
-                        kind="image-unknown", subject=name)
 
 
 def image_manifest(conn: Connection, name: str, platform: str | None = None
