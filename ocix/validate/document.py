@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from ..oci import mediatypes as mt
-from . import image, runtime
 from .findings import Finding, Report, Severity, Sink
+from .image import SPEC_PREFIXES as IMAGE_PREFIXES
+from .image import check_config, check_descriptor_doc, check_index, check_layout, check_manifest
+from .runtime import SPEC_PREFIXES as RUNTIME_PREFIXES
+from .runtime import check_config as check_runtime_config
 from .schemas import schema_findings
 
 MAX_DOC_BYTES = 64 << 20  # a bigger "document" is refused with a finding, never read whole
@@ -19,11 +22,11 @@ KINDS = ("manifest", "index", "config", "descriptor", "layout", "bundle")
 S_JSON = "image-spec considerations.md#json"
 
 _SEMANTIC: dict[str, Callable[[Sink, Any], None]] = {
-    "manifest": image.check_manifest,
-    "index": image.check_index,
-    "config": image.check_config,
-    "descriptor": image.check_descriptor_doc,
-    "layout": image.check_layout,
+    "manifest": check_manifest,
+    "index": check_index,
+    "config": check_config,
+    "descriptor": check_descriptor_doc,
+    "layout": check_layout,
 }
 
 
@@ -107,7 +110,7 @@ def detect(doc: Any) -> str | None:
 
 
 def spec_of(kind: str) -> Callable[[str], str]:
-    table = runtime.SPEC_PREFIXES if kind == "bundle" else image.SPEC_PREFIXES.get(kind, [("", S_JSON)])
+    table = RUNTIME_PREFIXES if kind == "bundle" else IMAGE_PREFIXES.get(kind, [("", S_JSON)])
 
     def lookup(ptr: str) -> str:
         for prefix, spec in table:
@@ -127,7 +130,7 @@ def check_document(doc: Any, kind: str, *, fast: bool = True, location: str = ""
                         "flatten the document", "doc.too-deep", location)]
     sink = Sink(location, prefix)
     if kind == "bundle":
-        runtime.check_config(sink, doc, bundle)
+        check_runtime_config(sink, doc, bundle)
     else:
         _SEMANTIC[kind](sink, doc)
     return out + sink.findings

@@ -36,9 +36,12 @@ def imports_of(path: Path, name: str, known: set[str]) -> set[str]:
                 module = ".".join(base + ([node.module] if node.module else []))
             else:
                 module = node.module or ""
+            # `from . import sub` runs the package's __init__ too: it counts as an import of both.
+            found.add(module)
             for alias in node.names:
                 full = f"{module}.{alias.name}"
-                found.add(full if full in known else module)
+                if full in known:
+                    found.add(full)
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
     return {m for m in found if m in known and m != name}
@@ -141,6 +144,11 @@ def test_the_checks_catch_what_they_should(tmp_path: Path) -> None:
     edges = graph(pkg)
     assert loops(edges) == [["ocix.jobs.a", "ocix.jobs.b"]]
     assert upward(edges, {"jobs": 6, "lab": 5}) == [
+        "ocix.lab.c (floor 5) imports ocix.jobs (floor 6)",
         "ocix.lab.c (floor 5) imports ocix.jobs.a (floor 6)"]
+    # `from . import sub` in a module the package's __init__ imports is a loop too.
+    (pkg / "lab" / "__init__.py").write_text("from .d import x\n")
+    (pkg / "lab" / "d.py").write_text("from . import c\n")
+    assert ["ocix.lab", "ocix.lab.d"] in loops(graph(pkg))
     assert floors("| 3 | `oci`, `validate` | x |\n| 1 | `errors` | y |") == {
         "oci": 3, "validate": 3, "errors": 1}
