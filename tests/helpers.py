@@ -8,7 +8,7 @@ import os
 import subprocess
 import tarfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from click.testing import CliRunner, Result
@@ -138,3 +138,22 @@ def tar_bytes(members: list[tuple[str, bytes, Any, int, int]], *, mtime: int = 1
                 ti.linkname = body
                 tar.addfile(ti)
     return buf.getvalue()
+
+
+def pulled_namespace(lab: LabState, env: Mapping[str, str], namespace: str,
+                     refs: list[str]) -> Iterator[dict[str, str]]:
+    """For a module fixture: `env` pointed at `namespace` with `refs` pulled once by ocix;
+    the namespace is emptied and removed afterwards, and anything left fails the test."""
+    from ocix.containerd.connection import Connection
+
+    ns_env = {**env, "CONTAINERD_NAMESPACE": namespace}
+    for ref in refs:
+        r = run_cli(["pull", "--quiet", ref], env=ns_env)
+        assert r.exit_code == 0, r.stderr
+    yield ns_env
+    c = Connection(lab.containerd_socket, namespace, timeout=60)
+    try:
+        problems = remove_namespace(c, namespace)
+    finally:
+        c.close()
+    assert not problems, problems

@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 
-from ocix.containerd.connection import Connection
 from ocix.lab import lab as labmod
 from ocix.lab.state import LabState
 from ocix.podman.client import RUN_DEFAULTS, Podman
-from tests.helpers import ctr, remove_namespace, run_cli
+from tests.helpers import ctr, pulled_namespace, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -41,17 +40,7 @@ def docker(lab: LabState, *args: str) -> str:
 def peers_ns(debian_lab: LabState, lab_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """One namespace for the module with both images pulled once (an unpack of app writes
     420 MiB), emptied and removed at the end."""
-    env = {**lab_env, "CONTAINERD_NAMESPACE": NS}
-    for name in IMAGES:
-        r = run_cli(["pull", name], env=env)
-        assert r.exit_code == 0, r.stderr
-    yield env
-    c = Connection(debian_lab.containerd_socket, NS, timeout=60)
-    try:
-        problems = remove_namespace(c, NS)
-    finally:
-        c.close()
-    assert not problems, problems
+    yield from pulled_namespace(debian_lab, lab_env, NS, IMAGES)
 
 
 @pytest.mark.parametrize("name", IMAGES)

@@ -17,10 +17,9 @@ from typing import Any
 import pytest
 import requests
 
-from ocix.containerd.connection import Connection
 from ocix.lab.state import LabState
 from tests.divereference import Entry, dive_reference
-from tests.helpers import ctr, remove_namespace, run_cli
+from tests.helpers import ctr, pulled_namespace, run_cli
 
 from .flatten import extract, layer_blobs, listing, ocix_diff, truth
 
@@ -37,17 +36,7 @@ SBOM_TYPE, NOTES_TYPE = "application/vnd.cyclonedx+json", "application/vnd.examp
 @pytest.fixture(scope="module")
 def real_env(debian_lab: LabState, lab_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """One namespace for the module with debian and app pulled once (app is 172 MiB)."""
-    env = {**lab_env, "CONTAINERD_NAMESPACE": NS}
-    for ref in ("debian:bookworm", "app"):
-        r = run_cli(["pull", "--quiet", ref], env=env)
-        assert r.exit_code == 0, r.stderr
-    yield env
-    c = Connection(debian_lab.containerd_socket, NS, timeout=30)
-    try:
-        problems = remove_namespace(c, NS)
-    finally:
-        c.close()
-    assert not problems, problems
+    yield from pulled_namespace(debian_lab, lab_env, NS, ["debian:bookworm", "app"])
 
 
 @pytest.fixture(scope="module")
